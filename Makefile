@@ -1,0 +1,45 @@
+# Image Finder. `make test` is what CI runs; `make test-export` needs the torch extra.
+PY ?= python3
+VENV ?= .venv
+EXPORT_VENV ?= .venv-export
+BIN := $(VENV)/bin
+EBIN := $(EXPORT_VENV)/bin
+
+.PHONY: install test lint test-export install-export bench fixtures clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev]"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+$(EBIN)/python:
+	$(PY) -m venv $(EXPORT_VENV)
+	$(EBIN)/pip install -q --upgrade pip
+
+install-export: $(EBIN)/python
+	$(EBIN)/pip install -q -e ".[dev,export]"
+	$(EBIN)/pip install -q "Cython<3"
+	$(EBIN)/pip install -q --no-build-isolation youtokentome
+	$(EBIN)/pip install -q --no-deps ruclip
+
+test-export: install-export
+	$(EBIN)/python -m pytest -q -m export tests/export
+
+fixtures: install-export
+	$(EBIN)/python -m core.models train-fixture --out tests/fixtures/models
+
+bench: install-export
+	$(EBIN)/python bench/embed.py
+
+clean:
+	rm -rf $(VENV) $(EXPORT_VENV) .pytest_cache .ruff_cache

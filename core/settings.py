@@ -1,0 +1,43 @@
+"""The one settings object. Sections are plain models; the root reads the environment and ``.env``.
+
+Environment keys are flat and upper-case (``MODEL_DIRS``, ``EMBED_THREADS``) so that a user
+configures the bot with a short ``.env`` file; see ``.env.example``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+GraphOptimization = Literal["disable", "basic", "extended", "all"]
+
+
+class Settings(BaseSettings):
+    """Every setting of Image Finder. Missing or malformed values fail at start-up."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Path("data")
+    model_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+
+    # Embedder
+    embed_threads: int = Field(default=0, ge=0, le=256)  # 0 = onnxruntime's choice (all cores)
+    embed_graph_optimization: GraphOptimization = "all"
+    embed_batch_size: int = Field(default=16, ge=1, le=256)
+    embed_prefer_int8: bool = False  # use visual.int8.onnx / textual.int8.onnx when present
+
+    @field_validator("model_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [Path(p.strip()) for p in v.split(",") if p.strip()]
+        return v
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
