@@ -13,6 +13,10 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev]"
+	@# youtokentome is a test-only reference for the ruCLIP tokenizer; it needs Cython<3 to build.
+	$(BIN)/python -c "import youtokentome" 2>/dev/null || { \
+	  $(BIN)/pip install -q "Cython<3" && \
+	  $(BIN)/pip install -q --no-build-isolation youtokentome; }
 
 lint: install
 	$(BIN)/ruff check .

@@ -28,7 +28,6 @@ class Settings(BaseSettings):
     embed_threads: int = Field(default=0, ge=0, le=256)  # 0 = onnxruntime's choice (all cores)
     embed_graph_optimization: GraphOptimization = "all"
     embed_batch_size: int = Field(default=16, ge=1, le=256)
-    embed_prefer_int8: bool = False  # use visual.int8.onnx / textual.int8.onnx when present
 
     @field_validator("model_dirs", mode="before")
     @classmethod
