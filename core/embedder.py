@@ -1,0 +1,473 @@
+"""Turn images and texts into L2-normalised vectors with a bundle's two ONNX towers.
+
+* :class:`OnnxEmbedder` is synchronous and thread-safe: one onnxruntime session per tower,
+  created on first use (under a per-tower lock, so a text query never waits for the image
+  tower to load) and reused; ``InferenceSession.run`` is itself thread-safe.
+* :class:`AsyncEmbedder` is the facade for asyncio code: inference runs in its own executors,
+  never on the event loop, with texts on a dedicated lane so a query is never queued behind a
+  bulk image batch.
+* :class:`Embedder` is the protocol later layers depend on, so their tests can use fakes.
+
+Images that cannot be read raise a typed :class:`~core.errors.ImageError` whose message starts
+with the item's index (``image 3: ...``) and whose ``index`` attribute holds it. Ingest code
+that wants to skip bad items instead calls :meth:`OnnxEmbedder.prepare_images`, which returns
+one array or one error per item, then :meth:`OnnxEmbedder.encode_pixels` on the good ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from core.errors import BundleError, EmptyQueryError, ImageError, TokenizerError
+from core.models.bundle import (
+    Bundle,
+    TextualIO,
+    VisualIO,
+    check_dims,
+    check_width,
+    inspect_textual,
+    inspect_visual,
+)
+from core.models.config import BundleConfig
+from core.settings import GraphOptimization
+
+ImageSource = bytes | Path | np.ndarray | Image.Image
+"""``bytes`` / ``Path``: an encoded image file; ``PIL.Image``: a decoded image;
+``np.ndarray``: either model input already preprocessed (float32 [3, S, S]) or RGB pixels
+(uint8 [H, W, 3], e.g. a video frame converted to RGB)."""
+
+_GRAPH_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+# Worker threads that spin while idle burn a core between runs; on a small CPU shared by a text
+# lane, an image lane and image decoding that time is better spent on work.
+DEFAULT_SESSION_CONFIG: Mapping[str, str] = {
+    "session.intra_op.allow_spinning": "0",
+    "session.inter_op.allow_spinning": "0",
+}
+
+_NORM_EPS = 1e-12
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the ingest and search layers need from an embedder (fakes implement this)."""
+
+    @property
+    def config(self) -> BundleConfig: ...
+
+    @property
+    def model_id(self) -> str: ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_images(self, sources: Sequence[ImageSource]) -> np.ndarray: ...
+
+    def encode_pixels(self, pixels: np.ndarray) -> np.ndarray: ...
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; an all-zero row stays zero instead of becoming NaN."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, _NORM_EPS)
+
+
+def session_options(
+    threads: int = 0,
+    graph_optimization: GraphOptimization = "all",
+    config: Mapping[str, str] | None = None,
+) -> ort.SessionOptions:
+    """CPU session options: ``threads`` intra-op threads (0 = onnxruntime's choice), one
+    inter-op thread and sequential execution (CLIP graphs are chains, parallel branches buy
+    nothing), no idle spinning unless ``config`` overrides it."""
+    if graph_optimization not in _GRAPH_LEVELS:
+        raise ValueError(f"graph_optimization must be one of {sorted(_GRAPH_LEVELS)}")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(0, threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = _GRAPH_LEVELS[graph_optimization]
+    opts.log_severity_level = 3  # graph-cleanup warnings are noise to a bot operator
+    for key, value in {**DEFAULT_SESSION_CONFIG, **(config or {})}.items():
+        opts.add_session_config_entry(key, value)
+    return opts
+
+
+class _Tower:
+    """One lazily created session and what its graph takes, guarded by its own lock."""
+
+    def __init__(self, path: Path, inspect: Callable[[Any], Any]) -> None:
+        self.path = path
+        self._inspect = inspect
+        self._lock = threading.Lock()
+        self.session: ort.InferenceSession | None = None
+        self.io: Any = None
+
+    def get(self, options: Callable[[], ort.SessionOptions]) -> tuple[ort.InferenceSession, Any]:
+        session = self.session
+        if session is None:
+            with self._lock:
+                if self.session is None:
+                    created = self._create(options())
+                    self.io = self._inspect(created)
+                    self.session = created
+                session = self.session
+        return session, self.io
+
+    def _create(self, options: ort.SessionOptions) -> ort.InferenceSession:
+        try:
+            return ort.InferenceSession(
+                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            raise BundleError(self.path, f"onnxruntime cannot load it: {exc}".strip()) from exc
+
+
+class OnnxEmbedder:
+    """Both towers of one bundle on onnxruntime's CPU provider.
+
+    ``batch_size`` caps how many items go through a tower in one run (memory bound); a graph
+    whose batch axis is fixed (Immich exports batch 1) is fed exactly that many at a time.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        threads: int = 0,
+        graph_optimization: GraphOptimization = "all",
+        batch_size: int = 16,
+        session_config: Mapping[str, str] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.bundle = bundle
+        self.batch_size = batch_size
+        self._options = lambda: session_options(threads, graph_optimization, session_config)
+        self._visual = _Tower(bundle.visual_path, lambda s: inspect_visual(s, bundle))
+        self._textual = _Tower(bundle.textual_path, lambda s: inspect_textual(s, bundle))
+
+    # --- identity ---------------------------------------------------------------------------
+
+    @property
+    def config(self) -> BundleConfig:
+        return self.bundle.config
+
+    @property
+    def model_id(self) -> str:
+        return self.bundle.config.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.bundle.config.embed_dim
+
+    @property
+    def loaded(self) -> tuple[bool, bool]:
+        """Whether the (image, text) sessions exist yet."""
+        return self._visual.session is not None, self._textual.session is not None
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def _visual_session(self) -> tuple[ort.InferenceSession, VisualIO]:
+        session, io = self._visual.get(self._options)
+        if io.dim is not None:
+            check_width(self.bundle, "visual", io.dim)
+        return session, io
+
+    def _textual_session(self) -> tuple[ort.InferenceSession, TextualIO]:
+        session, io = self._textual.get(self._options)
+        if io.dim is not None:
+            check_width(self.bundle, "textual", io.dim)
+        return session, io
+
+    def validate(self) -> None:
+        """Create both sessions and prove the bundle is usable, or raise ``BundleError``.
+
+        Checks input/output names, ranks, dtypes and static dims against the config, loads the
+        tokenizer and runs one dummy inference per tower, which also measures an output width
+        the graph leaves symbolic; the two widths must match each other and ``embed_dim``.
+        """
+        visual, vio = self._visual.get(self._options)
+        textual, tio = self._textual.get(self._options)
+        try:
+            ids = self.bundle.tokenizer.encode(["a photo"])
+        except TokenizerError as exc:
+            raise BundleError(self.bundle.tokenizer_path, str(exc)) from exc
+        size = self.config.image.size
+        pixels = np.zeros((1, 3, size, size), dtype=np.float32)
+        vdim = self._probe(self.bundle.visual_path, lambda: self._run_visual(visual, vio, pixels))
+        tdim = self._probe(self.bundle.textual_path, lambda: self._run_textual(textual, tio, ids))
+        check_dims(self.bundle, vdim, tdim)
+
+    @staticmethod
+    def _probe(path: Path, run: Callable[[], np.ndarray]) -> int:
+        """Width of one dummy inference's output (also proves the graph runs at all)."""
+        try:
+            out = run()
+        except (BundleError, TokenizerError):
+            raise
+        except Exception as exc:  # onnxruntime's errors share no useful base class
+            raise BundleError(path, f"dummy inference failed: {exc}") from exc
+        if out.ndim != 2 or out.shape[0] != 1:
+            raise BundleError(path, f"dummy inference returned shape {list(out.shape)}")
+        return int(out.shape[1])
+
+    # --- images -------------------------------------------------------------------------------
+
+    def prepare_images(self, sources: Sequence[ImageSource]) -> list[np.ndarray | ImageError]:
+        """Preprocess each source to float32 [3, S, S]; a bad one yields its ``ImageError``."""
+        from core.image import prepare_image, preprocess
+
+        cfg = self.config.image
+        out: list[np.ndarray | ImageError] = []
+        for index, src in enumerate(sources):
+            try:
+                if isinstance(src, np.ndarray):
+                    if src.ndim == 3 and src.shape[0] == 3 and src.dtype == np.float32:
+                        arr = src
+                    elif src.ndim == 3 and src.shape[2] == 3 and src.dtype == np.uint8:
+                        arr = preprocess(Image.fromarray(src, "RGB"), cfg)
+                    else:
+                        raise TypeError(
+                            f"arrays must be float32 [3, S, S] or uint8 [H, W, 3], "
+                            f"got {src.dtype} {list(src.shape)}"
+                        )
+                elif isinstance(src, Image.Image):
+                    arr = preprocess(src, cfg)
+                else:
+                    arr = prepare_image(src, cfg)
+            except ImageError as exc:
+                out.append(_indexed(exc, index))
+                continue
+            if arr.shape != (3, cfg.size, cfg.size):
+                raise ValueError(
+                    f"image {index}: model input must be [3, {cfg.size}, {cfg.size}], "
+                    f"got {list(arr.shape)}"
+                )
+            out.append(arr)
+        return out
+
+    def encode_images(self, sources: Sequence[ImageSource]) -> np.ndarray:
+        """float32 [N, D]; raises the first unreadable item's ``ImageError`` (index in message)."""
+        prepared = self.prepare_images(sources)
+        for item in prepared:
+            if isinstance(item, ImageError):
+                raise item
+        if not prepared:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.encode_pixels(np.stack(prepared))  # type: ignore[arg-type]
+
+    def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Model-ready float32 [N, 3, S, S] to normalised float32 [N, D]."""
+        size = self.config.image.size
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim != 4 or pixels.shape[1:] != (3, size, size):
+            raise ValueError(f"pixels must be [N, 3, {size}, {size}], got {list(pixels.shape)}")
+        if len(pixels) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        session, io = self._visual_session()
+        step = io.batch or self.batch_size
+        parts = []
+        for start in range(0, len(pixels), step):
+            chunk = pixels[start : start + step]
+            out = self._run_visual(session, io, chunk)
+            parts.append(self._checked(out, len(chunk), self.bundle.visual_path))
+        return l2_normalize(np.concatenate(parts))
+
+    def _run_visual(
+        self, session: ort.InferenceSession, io: VisualIO, chunk: np.ndarray
+    ) -> np.ndarray:
+        n = len(chunk)
+        feed = _fill_batch(np.ascontiguousarray(chunk), io.batch)
+        out = session.run([io.output], {io.input: feed})[0]
+        return np.asarray(out)[:n]
+
+    # --- texts --------------------------------------------------------------------------------
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text (framed, truncated, not padded); empty text is ``EmptyQueryError``."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of strings, not one string")
+        for index, text in enumerate(texts):
+            if not text or not text.strip():
+                raise EmptyQueryError(f"text {index} is empty")
+        if not texts:
+            return []
+        return self.bundle.tokenizer.encode(list(texts))
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 [N, D], normalised. Each batch is padded only as far as the model needs:
+        to its longest sequence when the graph's length axis is symbolic, else to that length."""
+        seqs = self.tokenize(texts)
+        if not seqs:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        session, io = self._textual_session()
+        step = io.batch or self.batch_size
+        parts = []
+        for start in range(0, len(seqs), step):
+            chunk = seqs[start : start + step]
+            out = self._run_textual(session, io, chunk)
+            parts.append(self._checked(out, len(chunk), self.bundle.textual_path))
+        return l2_normalize(np.concatenate(parts))
+
+    def _run_textual(
+        self, session: ort.InferenceSession, io: TextualIO, seqs: Sequence[Sequence[int]]
+    ) -> np.ndarray:
+        n = len(seqs)
+        longest = max(len(s) for s in seqs)
+        length = io.length or max(longest, 1)
+        if longest > length:
+            raise TokenizerError(
+                f"tokenizer gave {longest} ids but {self.bundle.textual_path.name} takes {length}"
+            )
+        ids = np.full((n, length), self.bundle.config.text.pad_id, dtype=io.ids_dtype)
+        mask = np.zeros((n, length), dtype=io.mask_dtype or np.int64)
+        for row, seq in enumerate(seqs):
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        feed = {io.ids: _fill_batch(ids, io.batch)}
+        if io.mask is not None:
+            feed[io.mask] = _fill_batch(mask, io.batch)
+        out = session.run([io.output], feed)[0]
+        return np.asarray(out)[:n]
+
+    def _checked(self, out: np.ndarray, n: int, path: Path) -> np.ndarray:
+        if out.ndim != 2 or out.shape != (n, self.dim):
+            raise BundleError(
+                path, f"returned shape {list(out.shape)}, expected [{n}, {self.dim}] (embed_dim)"
+            )
+        return out.astype(np.float32, copy=False)
+
+
+def _fill_batch(arr: np.ndarray, batch: int | None) -> np.ndarray:
+    """Pad a short batch up to a graph's fixed batch size by repeating its last row."""
+    if batch is None or len(arr) == batch:
+        return arr
+    if len(arr) > batch:
+        raise ValueError(f"batch of {len(arr)} exceeds the model's fixed batch of {batch}")
+    filler = np.repeat(arr[-1:], batch - len(arr), axis=0)
+    return np.concatenate([arr, filler])
+
+
+def _indexed(exc: ImageError, index: int) -> ImageError:
+    """The same error type with the item's index in front of the message and as ``.index``."""
+    reason = getattr(exc, "reason", str(exc))
+    try:
+        err = type(exc)(f"image {index}: {reason}")
+    except TypeError:  # a subclass with a different constructor: keep the original
+        err = exc
+    err.index = index  # type: ignore[attr-defined]
+    err.reason = reason  # type: ignore[attr-defined]
+    if err is not exc:
+        err.__cause__ = exc
+    return err
+
+
+class AsyncEmbedder:
+    """Asyncio facade over one or more embedders (one per bundle, keyed by ``model_id``).
+
+    Two single-thread lanes: texts run on one, images on the other, so a text query is served
+    while an image batch is still running. Image work is split into ``image_batch_size`` runs;
+    cancelling the awaiting task stops it between runs.
+    """
+
+    def __init__(
+        self, embedders: Embedder | Iterable[Embedder], *, image_batch_size: int = 16
+    ) -> None:
+        items = [embedders] if isinstance(embedders, Embedder) else list(embedders)
+        if not items:
+            raise ValueError("at least one embedder is needed")
+        if image_batch_size < 1:
+            raise ValueError("image_batch_size must be at least 1")
+        self._embedders: dict[str, Embedder] = {}
+        for emb in items:
+            if emb.model_id in self._embedders:
+                raise ValueError(f"two embedders share model id {emb.model_id!r}")
+            self._embedders[emb.model_id] = emb
+        self.image_batch_size = image_batch_size
+        self._text_lane = ThreadPoolExecutor(1, thread_name_prefix="embed-text")
+        self._image_lane = ThreadPoolExecutor(1, thread_name_prefix="embed-image")
+
+    @property
+    def model_ids(self) -> tuple[str, ...]:
+        return tuple(self._embedders)
+
+    def get(self, model_id: str | None = None) -> Embedder:
+        """The embedder for ``model_id``; ``None`` is allowed when there is only one."""
+        if model_id is None:
+            if len(self._embedders) != 1:
+                raise ValueError(f"several models loaded, name one of {self.model_ids}")
+            return next(iter(self._embedders.values()))
+        try:
+            return self._embedders[model_id]
+        except KeyError:
+            raise KeyError(f"no embedder for model {model_id!r}") from None
+
+    async def _on(self, lane: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(lane, fn, *args)
+
+    async def encode_texts(self, texts: Sequence[str], model_id: str | None = None) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of strings, not one string")
+        return await self._on(self._text_lane, self.get(model_id).encode_texts, list(texts))
+
+    async def encode_images(
+        self, sources: Sequence[ImageSource], model_id: str | None = None
+    ) -> np.ndarray:
+        emb = self.get(model_id)
+        items = list(sources)
+        parts = []
+        for start in range(0, len(items), self.image_batch_size):
+            chunk = items[start : start + self.image_batch_size]
+            parts.append(await self._on(self._image_lane, _encode_chunk, emb, chunk, start))
+        if not parts:
+            return np.zeros((0, emb.config.embed_dim), dtype=np.float32)
+        return np.concatenate(parts)
+
+    async def encode_pixels(self, pixels: np.ndarray, model_id: str | None = None) -> np.ndarray:
+        emb = self.get(model_id)
+        parts = []
+        for start in range(0, len(pixels), self.image_batch_size):
+            chunk = pixels[start : start + self.image_batch_size]
+            parts.append(await self._on(self._image_lane, emb.encode_pixels, chunk))
+        if not parts:
+            return np.zeros((0, emb.config.embed_dim), dtype=np.float32)
+        return np.concatenate(parts)
+
+    def close(self) -> None:
+        """Stop both lanes (waits for the run in progress)."""
+        self._text_lane.shutdown(wait=True, cancel_futures=True)
+        self._image_lane.shutdown(wait=True, cancel_futures=True)
+
+    async def __aenter__(self) -> AsyncEmbedder:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+
+def _encode_chunk(emb: Embedder, chunk: list[ImageSource], offset: int) -> np.ndarray:
+    """Encode one slice of a larger request; an error's index counts from the whole request."""
+    try:
+        return emb.encode_images(chunk)
+    except ImageError as exc:
+        index = getattr(exc, "index", None)
+        if index is None or offset == 0:
+            raise
+        raise _indexed(exc, offset + index) from exc.__cause__ or exc
