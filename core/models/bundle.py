@@ -121,7 +121,8 @@ def load_bundle(path: str | Path) -> Bundle:
     if not root.is_dir():
         raise BundleError(root, "not a directory" if root.exists() else "no such directory")
     raw = _read_json(root / CONFIG_FILE)
-    if "format" not in raw and "embed_dim" in raw and ("vision_cfg" in raw or "text_cfg" in raw):
+    open_clip_cfg = "embed_dim" in raw and ("vision_cfg" in raw or "text_cfg" in raw)
+    if "format" not in raw and (open_clip_cfg or (root / IMMICH_VISUAL).is_file()):
         return _load_immich(root, raw)
     return _load_native(root, raw)
 
