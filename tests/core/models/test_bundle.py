@@ -392,3 +392,26 @@ def test_immich_textual_with_unexpected_inputs(tmp_path: Path) -> None:
     bad = textual_model(batch=1, length=12, input_name="tokens", input_dtype=TensorProto.INT32)
     root = write_immich_bundle(tmp_path / "m", textual=bad)
     _fails(root, "textual/model.onnx", "tokens")
+
+
+def test_immich_directory_recognised_by_its_files(tmp_path: Path) -> None:
+    root = write_immich_bundle(tmp_path / "m")
+    (root / "config.json").write_text(json.dumps({"embed_dim": 8}))  # no vision_cfg/text_cfg
+    cfg = load_bundle(root).config
+    assert cfg.version == "immich" and cfg.image.size == 16 and cfg.text.context_length == 77
+
+
+def test_tokenizer_is_loaded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.text
+
+    bundle = load_bundle(write_bundle(tmp_path / "b"))
+    calls: list[Path] = []
+    real = core.text.load_tokenizer
+
+    def counting(path: Path, cfg: object) -> object:
+        calls.append(path)
+        return real(path, cfg)
+
+    monkeypatch.setattr(core.text, "load_tokenizer", counting)
+    first = bundle.tokenizer
+    assert bundle.tokenizer is first and calls == [bundle.path]
