@@ -229,7 +229,7 @@ def _high_depth_to_l(img: Image.Image) -> Image.Image:
 
 def to_rgb(img: Image.Image) -> Image.Image:
     """Return ``img`` as RGB: alpha composited on white, high bit depths scaled, palettes
-    expanded, CMYK/YCbCr/LAB converted. An RGB image is returned as is."""
+    expanded, CMYK/YCbCr/LAB converted. An RGB image without a colour key is returned as is."""
     if img.mode == "RGB" and "transparency" not in img.info:
         return img
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
@@ -239,6 +239,10 @@ def to_rgb(img: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+_MAX_RESIZE_AREA: Final = 16
+"""Above this many model inputs' worth of pixels, "shortest" resizes only the cropped window."""
 
 
 def _resize(img: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
@@ -254,10 +258,17 @@ def _shortest(img: Image.Image, s: int, resample: Image.Resampling) -> Image.Ima
     short, long = (w, h) if w <= h else (h, w)
     new_short, new_long = s, int(s * long / short)
     new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
-    img = _resize(img, (new_w, new_h), resample)
     # new_short == s and new_long >= s, so CenterCrop never pads here.
     top = round((new_h - s) / 2.0)
     left = round((new_w - s) / 2.0)
+    if new_w * new_h > _MAX_RESIZE_AREA * s * s:
+        # A panorama or a 1-pixel strip: resizing the whole strip could take gigabytes, so
+        # resample only the window that survives the crop. Pillow's box resize still reads
+        # the pixels around the box, so this differs from the full resize by float rounding.
+        sx, sy = w / new_w, h / new_h
+        box = (left * sx, top * sy, (left + s) * sx, (top + s) * sy)
+        return img.resize((s, s), resample, box=box)
+    img = _resize(img, (new_w, new_h), resample)
     return img.crop((left, top, left + s, top + s))
 
 
