@@ -78,3 +78,24 @@ class EmptyQueryError(ImageFinderError):
     """A text query has nothing searchable in it (empty or whitespace only)."""
 
     code = "query_empty"
+
+
+# --- videos and animations ----------------------------------------------------------------------
+
+
+class VideoError(ImageFinderError):
+    """A video, animation or video note cannot be turned into frames."""
+
+    code = "video"
+
+
+class EmptyVideoError(VideoError):
+    """Zero bytes were given, or the container holds no video frame."""
+
+    code = "video_empty"
+
+
+class UnreadableVideoError(VideoError):
+    """Not a video format we can decode, or damaged before its first frame."""
+
+    code = "video_unreadable"

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GraphOptimization = Literal["disable", "basic", "extended", "all"]
@@ -28,6 +28,19 @@ class Settings(BaseSettings):
     embed_threads: int = Field(default=0, ge=0, le=256)  # 0 = onnxruntime's choice (all cores)
     embed_graph_optimization: GraphOptimization = "all"
     embed_batch_size: int = Field(default=16, ge=1, le=256)
+
+    # Video frame sampling (core/video.py)
+    video_min_gap_s: float = Field(default=1.0, ge=0.0, le=3600.0)  # never two frames closer
+    video_max_gap_s: float = Field(default=10.0, gt=0.0, le=3600.0)  # at least one frame this often
+    video_max_frames: int = Field(default=120, ge=1, le=10_000)  # cap per video
+    video_scene_threshold: float = Field(default=0.10, gt=0.0, le=1.0)  # thumbnail difference 0..1
+
+    @field_validator("video_max_gap_s")
+    @classmethod
+    def _max_gap_not_below_min(cls, v: float, info: ValidationInfo) -> float:
+        if v < info.data.get("video_min_gap_s", 0.0):
+            raise ValueError("VIDEO_MAX_GAP_S must not be smaller than VIDEO_MIN_GAP_S")
+        return v
 
     @field_validator("model_dirs", mode="before")
     @classmethod
