@@ -1,0 +1,208 @@
+"""Plain records that go in and out of storage. No SQL here, no behaviour beyond validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+OwnerKind = Literal["user", "chat", "local"]
+# Telegram's own field names, so the bot maps a message to a kind without a table.
+MediaKind = Literal["photo", "video", "animation", "video_note", "document"]
+MediaStatus = Literal["ready", "thumbnail"]
+UnitKind = Literal["image", "frame", "thumbnail"]
+JobState = Literal["pending", "running", "done", "failed"]
+
+OWNER_KINDS: tuple[str, ...] = ("user", "chat", "local")
+MEDIA_KINDS: tuple[str, ...] = ("photo", "video", "animation", "video_note", "document")
+JOB_STATES: tuple[str, ...] = ("pending", "running", "done", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    id: int
+    kind: OwnerKind
+    external_id: str  # Telegram user/chat id as text, or a local name
+    settings: dict[str, Any]
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """A file of a local folder. ``media_id`` is set on rows read back from storage."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str  # hex digest of the content
+    media_id: int | None = None
+
+    @property
+    def file_unique_id(self) -> str:
+        """The idempotency key for local content: the same bytes at two paths are one item."""
+        return "local:" + self.sha256
+
+
+@dataclass(frozen=True, slots=True)
+class NewMedia:
+    """An item about to be stored; everything except ``kind`` and ``file_unique_id`` may be
+    unknown. For a local file pass ``local`` (and ``file_unique_id=local.file_unique_id``)."""
+
+    kind: MediaKind
+    file_unique_id: str
+    file_id: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None  # seconds
+    caption: str | None = None
+    forward_origin: str | None = None
+    message_id: int | None = None
+    message_date: int | None = None  # unix seconds
+    album_id: str | None = None
+    local: LocalFile | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in MEDIA_KINDS:
+            raise ValueError(f"unknown media kind {self.kind!r}; expected one of {MEDIA_KINDS}")
+        if not self.file_unique_id:
+            raise ValueError("file_unique_id must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class NewUnit:
+    """What will be embedded: a photo (``image``), a video frame at ``timestamp`` seconds, or a
+    video's thumbnail standing in for a file too large to fetch."""
+
+    kind: UnitKind = "image"
+    timestamp: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "frame":
+            if self.timestamp is None or not self.timestamp >= 0:
+                raise ValueError("a frame needs a timestamp >= 0 (seconds)")
+        elif self.kind in ("image", "thumbnail"):
+            if self.timestamp is not None:
+                raise ValueError(f"an {self.kind} unit has no timestamp")
+        else:
+            raise ValueError(f"unknown unit kind {self.kind!r}")
+
+    @classmethod
+    def image(cls) -> NewUnit:
+        return cls("image")
+
+    @classmethod
+    def frame(cls, timestamp: float) -> NewUnit:
+        return cls("frame", float(timestamp))
+
+    @classmethod
+    def thumbnail(cls) -> NewUnit:
+        return cls("thumbnail")
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    id: int
+    owner_id: int
+    kind: MediaKind
+    status: MediaStatus
+    file_unique_id: str
+    file_id: str | None
+    size: int | None
+    width: int | None
+    height: int | None
+    duration: float | None
+    caption: str | None
+    forward_origin: str | None
+    message_id: int | None
+    message_date: int | None
+    album_id: str | None
+    created_at: int
+    path: str | None  # local items: one of the paths holding this content (the smallest)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    id: int
+    media_id: int
+    kind: UnitKind
+    timestamp: float | None  # seconds into the video for a frame, else None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    owner_id: int
+    state: JobState
+    payload: dict[str, Any]
+    attempts: int  # how many times a worker claimed it
+    last_error: str | None
+    media_id: int | None  # set when done: the item stored, or the existing one if a duplicate
+    duplicate: bool | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """Outcome of :meth:`OwnerStore.commit_media`.
+
+    ``versions`` holds the new ``index_version`` per model id; an index that added exactly
+    ``unit_ids`` to a state matching the previous version may record these.
+    """
+
+    media_id: int
+    duplicate: bool
+    unit_ids: tuple[int, ...] = ()  # in the order the units were given; empty for a duplicate
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """What a deletion removed, for the indexes to follow: unit ids per model id and the new
+    ``index_version`` of each of those models."""
+
+    media_ids: tuple[int, ...] = ()
+    unit_ids: tuple[int, ...] = ()  # every unit removed, with or without vectors
+    by_model: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """Everything of an owner went: drop the owner's whole index for each of ``models``."""
+
+    media_count: int
+    models: tuple[str, ...]
+    versions: dict[str, int] = field(default_factory=dict)  # empty when the owner was deleted
+
+
+@dataclass(frozen=True, slots=True)
+class VectorSnapshot:
+    """Vectors of one (owner, model) read in one transaction together with their version."""
+
+    version: int
+    ids: np.ndarray  # int64 [n], ascending unit ids
+    vectors: np.ndarray  # float32 [n, d]
+
+
+@dataclass(frozen=True, slots=True)
+class MissingVectors:
+    """An item with units that still need a vector for some model (background re-embedding)."""
+
+    media: Media
+    units: tuple[Unit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerStats:
+    media_by_kind: dict[str, int]
+    thumbnail_only: int  # items indexed from a thumbnail only
+    units: int
+    vectors_by_model: dict[str, int]
+    jobs_by_state: dict[str, int]
+
+    @property
+    def media_total(self) -> int:
+        return sum(self.media_by_kind.values())

@@ -1,0 +1,213 @@
+"""The migration runner and the schema it builds from zero."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from core.errors import MigrationError
+from storage import MIGRATIONS_DIR, Database, migrate
+from storage.migrations import discover, split_statements
+
+EXPECTED_COLUMNS = {
+    "owners": ["id", "kind", "external_id", "settings", "created_at"],
+    "models": ["id", "name", "version", "dim", "created_at"],
+    "media": [
+        "id", "owner_id", "kind", "status", "file_unique_id", "file_id", "size", "width",
+        "height", "duration", "caption", "forward_origin", "message_id", "message_date",
+        "album_id", "created_at",
+    ],
+    "units": ["id", "owner_id", "media_id", "kind", "ts"],
+    "vectors": ["id", "owner_id", "unit_id", "model", "data"],
+    "index_versions": ["owner_id", "model", "version"],
+    "active_models": ["owner_id", "slot", "model_id", "updated_at"],
+    "local_files": ["owner_id", "path", "media_id", "size", "mtime_ns", "sha256"],
+    "jobs": [
+        "id", "owner_id", "state", "payload", "attempts", "last_error", "media_id",
+        "duplicate", "created_at", "updated_at",
+    ],
+    "schema_migrations": ["name", "sha256", "applied_at"],
+}  # fmt: skip
+
+# name -> (table, leading columns, unique)
+EXPECTED_INDEXES = {
+    "media_owner_kind": ("media", ["owner_id", "kind"], False),
+    "units_owner_media": ("units", ["owner_id", "media_id"], False),
+    "vectors_owner_model": ("vectors", ["owner_id", "model", "unit_id"], False),
+    "local_files_owner_media": ("local_files", ["owner_id", "media_id"], False),
+    "jobs_owner_state": ("jobs", ["owner_id", "state", "id"], False),
+    "jobs_pending": ("jobs", ["owner_id", "id"], False),
+}
+
+
+def schema(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path)
+
+
+async def open_db(path: Path, migrations: Path = MIGRATIONS_DIR) -> Database:
+    return await Database.open(path, migrations_dir=migrations, readers=1)
+
+
+def copy_migrations(dst: Path) -> Path:
+    dst.mkdir()
+    for f in MIGRATIONS_DIR.glob("*.sql"):
+        shutil.copy(f, dst / f.name)
+    return dst
+
+
+async def test_builds_schema_from_zero(tmp_path: Path) -> None:
+    db = await open_db(tmp_path / "a.db")
+    await db.close()
+    con = schema(tmp_path / "a.db")
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
+    assert tables == set(EXPECTED_COLUMNS)
+    for table, columns in EXPECTED_COLUMNS.items():
+        assert [r[1] for r in con.execute(f"PRAGMA table_info({table})")] == columns, table
+    for name, (table, cols, unique) in EXPECTED_INDEXES.items():
+        info = {r[1]: r for r in con.execute(f"PRAGMA index_list({table})")}
+        assert name in info, name
+        assert bool(info[name][2]) is unique
+        assert [r[2] for r in con.execute(f"PRAGMA index_info({name})")] == cols
+    # Every owner-scoped composite index (explicit or from a UNIQUE) starts with owner_id.
+    for table in ("media", "units", "vectors", "local_files", "jobs", "index_versions"):
+        for idx in con.execute(f"PRAGMA index_list({table})").fetchall():
+            cols = [r[2] for r in con.execute(f"PRAGMA index_info({idx[1]})")]
+            if len(cols) > 1:
+                assert cols[0] == "owner_id", (table, idx[1], cols)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    (name, digest, applied_at), *rest = con.execute("SELECT * FROM schema_migrations")
+    assert not rest and name == "0001_initial.sql" and len(digest) == 64 and applied_at > 0
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_schema_enforces_enums_and_owner_consistency(tmp_path: Path) -> None:
+    db = await open_db(tmp_path / "a.db")
+    await db.close()
+    con = schema(tmp_path / "a.db")
+    con.execute("PRAGMA foreign_keys = ON")
+    con.execute("INSERT INTO owners (id, kind, external_id, created_at) VALUES (1, 'user', '1', 0)")
+    con.execute("INSERT INTO owners (id, kind, external_id, created_at) VALUES (2, 'user', '2', 0)")
+    con.execute(
+        "INSERT INTO media (id, owner_id, kind, file_unique_id, created_at) "
+        "VALUES (10, 1, 'photo', 'u', 0)"
+    )
+    bad = [
+        "INSERT INTO owners (kind, external_id, created_at) VALUES ('robot', 'x', 0)",
+        "INSERT INTO media (owner_id, kind, file_unique_id, created_at) VALUES (1, 'pdf', 'v', 0)",
+        # (owner, file_unique_id) is unique
+        "INSERT INTO media (owner_id, kind, file_unique_id, created_at) "
+        "VALUES (1, 'photo', 'u', 0)",
+        "INSERT INTO units (owner_id, media_id, kind) VALUES (1, 10, 'frame')",  # frame needs ts
+        "INSERT INTO units (owner_id, media_id, kind, ts) VALUES (1, 10, 'image', 1.0)",
+        # A unit cannot hang under another owner's item.
+        "INSERT INTO units (owner_id, media_id, kind) VALUES (2, 10, 'image')",
+        "INSERT INTO jobs (owner_id, state, payload, created_at, updated_at) "
+        "VALUES (1, 'lost', '{}', 0, 0)",
+        "INSERT INTO jobs (owner_id, payload, created_at, updated_at) VALUES (1, 'not json', 0, 0)",
+        "UPDATE owners SET settings = '[1]' WHERE id = 1",
+    ]
+    for sql in bad:
+        with pytest.raises(sqlite3.IntegrityError):
+            con.execute(sql)
+
+
+async def test_second_migration_is_applied_once(tmp_path: Path) -> None:
+    migrations = copy_migrations(tmp_path / "migrations")
+    db = await open_db(tmp_path / "a.db", migrations)
+    await db.close()
+    (migrations / "0002_media_note.sql").write_text(
+        "-- a later change comes as a new file\nALTER TABLE media ADD COLUMN note TEXT;\n"
+        "CREATE INDEX media_owner_note ON media (owner_id, note);\n"
+    )
+    db = await open_db(tmp_path / "a.db", migrations)
+    await db.close()
+    async with aiosqlite.connect(tmp_path / "a.db", isolation_level=None) as conn:
+        assert await migrate(conn, migrations) == []  # nothing left: not applied twice
+        names = [r[0] for r in await conn.execute_fetchall("SELECT name FROM schema_migrations")]
+        cols = [r[1] for r in await conn.execute_fetchall("PRAGMA table_info(media)")]
+    assert names == ["0001_initial.sql", "0002_media_note.sql"]
+    assert cols[-1] == "note"
+
+
+async def test_edited_applied_migration_is_refused(tmp_path: Path) -> None:
+    migrations = copy_migrations(tmp_path / "migrations")
+    await (await open_db(tmp_path / "a.db", migrations)).close()
+    with (migrations / "0001_initial.sql").open("a") as f:
+        f.write("\n-- sneaky edit\n")
+    with pytest.raises(MigrationError, match=r"0001_initial\.sql was edited"):
+        await open_db(tmp_path / "a.db", migrations)
+
+
+async def test_missing_applied_migration_is_refused(tmp_path: Path) -> None:
+    migrations = copy_migrations(tmp_path / "migrations")
+    (migrations / "0002_x.sql").write_text("CREATE TABLE x (a INTEGER);")
+    await (await open_db(tmp_path / "a.db", migrations)).close()
+    (migrations / "0002_x.sql").unlink()
+    with pytest.raises(MigrationError, match=r"0002_x\.sql .* missing"):
+        await open_db(tmp_path / "a.db", migrations)
+
+
+async def test_new_file_numbered_below_applied_is_refused(tmp_path: Path) -> None:
+    migrations = copy_migrations(tmp_path / "migrations")
+    (migrations / "0003_c.sql").write_text("CREATE TABLE c (a INTEGER);")
+    await (await open_db(tmp_path / "a.db", migrations)).close()
+    (migrations / "0002_b.sql").write_text("CREATE TABLE b (a INTEGER);")
+    with pytest.raises(MigrationError, match=r"0002_b\.sql"):
+        await open_db(tmp_path / "a.db", migrations)
+
+
+async def test_failing_migration_leaves_no_trace(tmp_path: Path) -> None:
+    migrations = copy_migrations(tmp_path / "migrations")
+    (migrations / "0002_bad.sql").write_text(
+        "CREATE TABLE half (a INTEGER);\nINSERT INTO nowhere VALUES (1);\n"
+    )
+    with pytest.raises(MigrationError, match=r"0002_bad\.sql failed.*nowhere"):
+        await open_db(tmp_path / "a.db", migrations)
+    con = schema(tmp_path / "a.db")
+    assert con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half'").fetchone() == (0,)
+    assert [r[0] for r in con.execute("SELECT name FROM schema_migrations")] == ["0001_initial.sql"]
+
+
+def test_discover_orders_numerically_and_rejects_duplicate_numbers(tmp_path: Path) -> None:
+    (tmp_path / "0010_b.sql").write_text("SELECT 1;")
+    (tmp_path / "0002_a.sql").write_text("SELECT 1;")
+    (tmp_path / "README.md").write_text("ignored")
+    (tmp_path / "2_bad_name.sql").write_text("ignored")
+    assert [m.name for m in discover(tmp_path)] == ["0002_a.sql", "0010_b.sql"]
+    (tmp_path / "0002_again.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="share number 0002"):
+        discover(tmp_path)
+
+
+def test_checksum_ignores_line_endings(tmp_path: Path) -> None:
+    (tmp_path / "0001_a.sql").write_bytes(b"SELECT 1;\nSELECT 2;\n")
+    lf = discover(tmp_path)[0].sha256
+    (tmp_path / "0001_a.sql").write_bytes(b"SELECT 1;\r\nSELECT 2;\r\n")
+    assert discover(tmp_path)[0].sha256 == lf
+
+
+def test_split_statements_keeps_triggers_and_strings_whole() -> None:
+    sql = """
+    -- comment; with a semicolon
+    CREATE TABLE t (a TEXT DEFAULT 'x;y');
+    CREATE TRIGGER tr AFTER INSERT ON t BEGIN
+        UPDATE t SET a = 'z;' WHERE rowid = new.rowid;
+        SELECT 1;
+    END;
+    /* trailing */
+    """
+    stmts = split_statements(sql)
+    assert len(stmts) == 2
+    assert stmts[0].endswith("DEFAULT 'x;y');")
+    assert stmts[1].startswith("CREATE TRIGGER") and stmts[1].endswith("END;")
+    with pytest.raises(MigrationError, match="incomplete"):
+        split_statements("CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1;")

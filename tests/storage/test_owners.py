@@ -1,0 +1,77 @@
+"""Owners, their settings and statistics; connection set-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage import Database, NewMedia, NewUnit, OwnerStore, default_database_path
+from tests.storage.conftest import CLIP, RUCLIP, add_photo, add_video, vecs
+
+
+async def test_ensure_owner_is_idempotent_and_kinds_are_separate(db: Database) -> None:
+    user = await db.ensure_owner("user", 555)
+    assert (user.kind, user.external_id, user.settings) == ("user", "555", {})
+    assert await db.ensure_owner("user", "555") == user
+    chat = await db.ensure_owner("chat", 555)
+    assert chat.id != user.id
+    local = await db.ensure_owner("local", "default")
+    assert await db.find_owner("local", "default") == local
+    assert await db.find_owner("user", 556) is None
+    assert await db.get_owner(chat.id) == chat
+    assert await db.get_owner(999) is None
+    assert await db.owner_ids() == [user.id, chat.id, local.id]
+    assert await db.owner_ids(after=user.id, limit=1) == [chat.id]
+    with pytest.raises(ValueError):
+        await db.ensure_owner("bot", 1)  # type: ignore[arg-type]
+
+
+async def test_settings_merge_and_remove_keys(store: OwnerStore) -> None:
+    assert await store.settings() == {}
+    assert await store.update_settings({"results_per_page": 10, "language": "ru"}) == {
+        "results_per_page": 10,
+        "language": "ru",
+    }
+    await store.update_settings({"strictness": "strict", "language": None})
+    assert await store.settings() == {"results_per_page": 10, "strictness": "strict"}
+    info = await store.info()
+    assert info is not None and info.settings == await store.settings()
+
+
+async def test_stats(db: Database, store: OwnerStore) -> None:
+    await add_photo(store, "a")
+    await add_photo(store, "b")
+    await add_video(store, "v", [0.0, 1.0, 2.0])
+    await store.commit_media(NewMedia("animation", "gif"), [NewUnit.frame(0.0)], {CLIP: vecs(1)})
+    await store.commit_media(NewMedia("video_note", "note"), [NewUnit.thumbnail()], {CLIP: vecs(1)})
+    await store.enqueue_jobs([{}, {}])
+    await db.claim_jobs(1)
+    stats = await store.stats()
+    assert stats.media_by_kind == {"photo": 2, "video": 1, "animation": 1, "video_note": 1}
+    assert stats.media_total == 5 and stats.units == 7 and stats.thumbnail_only == 1
+    assert stats.vectors_by_model == {CLIP: 7, RUCLIP: 5}
+    assert stats.jobs_by_state == {"pending": 1, "running": 1}
+    assert await store.vector_counts() == stats.vectors_by_model
+
+
+async def test_connections_are_configured(db: Database) -> None:
+    async with db.write() as conn:
+        assert (await conn.execute_fetchall("PRAGMA foreign_keys"))[0][0] == 1
+        assert (await conn.execute_fetchall("PRAGMA journal_mode"))[0][0] == "wal"
+        assert (await conn.execute_fetchall("PRAGMA synchronous"))[0][0] == 1  # NORMAL
+        assert (await conn.execute_fetchall("PRAGMA busy_timeout"))[0][0] == 5000
+    async with db.read() as conn:
+        assert (await conn.execute_fetchall("PRAGMA foreign_keys"))[0][0] == 1
+        assert (await conn.execute_fetchall("PRAGMA query_only"))[0][0] == 1
+
+
+async def test_open_validates_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        await Database.open(":memory:")
+    with pytest.raises(ValueError):
+        await Database.open(tmp_path / "x.db", readers=0)
+    path = default_database_path(tmp_path / "data")
+    async with await Database.open(path) as db:
+        assert db.path == path and path.exists()
+    await db.close()  # closing twice is harmless
