@@ -157,3 +157,23 @@ class UnknownMediaError(StorageError):
     """A media id given for a write is not this owner's (or no longer exists)."""
 
     code = "media_unknown"
+
+
+# --- vector indexes -----------------------------------------------------------------------------
+
+
+class VectorIndexError(ImageFinderError):
+    """Vectors or a query do not fit an index (wrong shape or dimension)."""
+
+    code = "vector_index"
+
+
+class IndexFileError(VectorIndexError):
+    """An index file cannot be used (truncated, corrupt, foreign); it is rebuilt from SQLite."""
+
+    code = "index_file"
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
             raise ValueError("VIDEO_MAX_GAP_S must not be smaller than VIDEO_MIN_GAP_S")
         return v
 
+    # Vector indexes (core/index.py)
+    index_memory_budget_mb: int = Field(default=1024, ge=1)  # loaded indexes, LRU beyond this
+    index_approx_threshold: int = Field(default=200_000, ge=1)  # per owner and model: IVF above
+    index_exact_kind: Literal["fp16", "fp32"] = "fp16"  # exact index codes: fp16 halves RAM
+
     @field_validator("model_dirs", mode="before")
     @classmethod
     def _split_dirs(cls, v: object) -> object:
