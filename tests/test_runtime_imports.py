@@ -15,6 +15,9 @@ RUNTIME_MODULES = [
     "core.image",
     "core.embedder",
     "core.routing",
+    "core.video",
+    "storage",
+    "storage.db",
 ]
 FORBIDDEN = ["torch", "open_clip", "ruclip", "youtokentome", "torchvision", "onnx"]
 
