@@ -1,0 +1,210 @@
+"""int8 quantisation of whole bundles: loadable result, new model id, vectors close to fp32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from core.embedder import OnnxEmbedder
+from core.errors import BundleError
+from core.models.__main__ import main
+from core.models.bundle import check_bundle, load_bundle
+from core.models.quantize import quantize_bundle, synthetic_pixels
+from tests.core.onnx_builders import VOCAB_SIZE, write_bundle, write_immich_bundle
+
+SIZE = 32
+DIM = 64
+HIDDEN = 256
+CONTEXT = 12
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "models"
+
+
+def _dense(rng: np.random.Generator, n_in: int, n_out: int, name: str) -> onnx.TensorProto:
+    w = rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)
+    return numpy_helper.from_array(w.astype(np.float32), name)
+
+
+def _mlp(x: str, n_in: int, rng: np.random.Generator) -> tuple[list, list]:
+    """x [N, n_in] -> Gelu(x W1 + b1) -> Gelu(. W2) -> . W3 -> embedding [N, DIM]."""
+    nodes = [
+        helper.make_node("MatMul", [x, "w1"], ["h1"]),
+        helper.make_node("Add", ["h1", "b1"], ["h1b"]),
+        helper.make_node("Gelu", ["h1b"], ["a1"]),
+        helper.make_node("MatMul", ["a1", "w2"], ["h2"]),
+        helper.make_node("Gelu", ["h2"], ["a2"]),
+        helper.make_node("MatMul", ["a2", "w3"], ["embedding"]),
+    ]
+    inits = [
+        _dense(rng, n_in, HIDDEN, "w1"),
+        numpy_helper.from_array(rng.normal(0, 0.1, HIDDEN).astype(np.float32), "b1"),
+        _dense(rng, HIDDEN, HIDDEN, "w2"),
+        _dense(rng, HIDDEN, DIM, "w3"),
+    ]
+    return nodes, inits
+
+
+def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model
+
+
+def mlp_visual(batch: int | str = "N", seed: int = 0) -> onnx.ModelProto:
+    """image [N, 3, S, S] -> flatten -> MLP: weights big enough for int8 to matter."""
+    rng = np.random.default_rng(seed)
+    flat = 3 * SIZE * SIZE
+    nodes, inits = _mlp("flat", flat, rng)
+    nodes.insert(0, helper.make_node("Reshape", ["image", "shape"], ["flat"]))
+    inits.append(numpy_helper.from_array(np.array([-1, flat], dtype=np.int64), "shape"))
+    graph = helper.make_graph(
+        nodes,
+        "visual",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [batch, DIM])],
+        initializer=inits,
+    )
+    return _model(graph)
+
+
+def mlp_textual(
+    batch: int | str = "N", length: int | str = "L", dtype: int = TensorProto.INT64, seed: int = 1
+) -> onnx.ModelProto:
+    """text [N, L] -> embedding table -> mean over L -> MLP."""
+    rng = np.random.default_rng(seed)
+    nodes, inits = _mlp("pooled", DIM, rng)
+    ids = "text"
+    pre = []
+    if dtype != TensorProto.INT64:
+        pre.append(helper.make_node("Cast", ["text"], ["ids"], to=TensorProto.INT64))
+        ids = "ids"
+    pre += [
+        helper.make_node("Gather", ["table", ids], ["emb"], axis=0),
+        helper.make_node("ReduceMean", ["emb", "axis1"], ["pooled"], keepdims=0),
+    ]
+    inits += [
+        numpy_helper.from_array(rng.standard_normal((VOCAB_SIZE, DIM)).astype(np.float32), "table"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+    ]
+    graph = helper.make_graph(
+        pre + nodes,
+        "textual",
+        [helper.make_tensor_value_info("text", dtype, [batch, length])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [batch, DIM])],
+        initializer=inits,
+    )
+    return _model(graph)
+
+
+@pytest.fixture(scope="module")
+def fp32_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_bundle(
+        tmp_path_factory.mktemp("fp32") / "tiny",
+        visual=mlp_visual(),
+        textual=mlp_textual(),
+        dim=DIM,
+        size=SIZE,
+        context_length=CONTEXT,
+        source="test MLP towers",
+    )
+
+
+def _cosines(src: Path, dst: Path) -> tuple[np.ndarray, np.ndarray]:
+    a, b = OnnxEmbedder(load_bundle(src), threads=1), OnnxEmbedder(load_bundle(dst), threads=1)
+    pixels = synthetic_pixels(a.config, n=6, seed=7)  # not the images quantize_bundle used
+    texts = ["a photo of a cat", "red car in the sea", "кот", "дом на море под солнцем"]
+    vis = np.sum(a.encode_pixels(pixels) * b.encode_pixels(pixels), axis=1)
+    txt = np.sum(a.encode_texts(texts) * b.encode_texts(texts), axis=1)
+    return vis, txt
+
+
+def _initializer_types(path: Path) -> set[int]:
+    return {init.data_type for init in onnx.load(str(path)).graph.initializer}
+
+
+def test_quantized_bundle_loads_and_matches_fp32(fp32_bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tiny-int8"
+    report = quantize_bundle(fp32_bundle, out, threads=1)
+
+    bundle = check_bundle(out)  # loads, runs both towers, dims agree with the config
+    src = load_bundle(fp32_bundle).config
+    assert bundle.config.name == f"{src.name}-int8"
+    assert bundle.config.model_id != src.model_id
+    assert bundle.config.embed_dim == src.embed_dim
+    assert bundle.config.image == src.image
+    assert bundle.config.text == src.text
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "textual.onnx",
+        "tokenizer.json",
+        "visual.onnx",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-int8"]  # no temp dir left
+    for tower in ("visual.onnx", "textual.onnx"):
+        assert TensorProto.INT8 in _initializer_types(out / tower)
+        assert (out / tower).stat().st_size < (fp32_bundle / tower).stat().st_size / 2
+
+    vis, txt = _cosines(fp32_bundle, out)
+    assert vis.min() > 0.98
+    assert txt.min() > 0.98
+    assert report.visual.cosine_min > 0.98
+    assert report.textual.cosine_min > 0.98
+    assert report.model_id == bundle.config.model_id
+
+
+def test_text_length_stays_dynamic(fp32_bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "q"
+    quantize_bundle(fp32_bundle, out, threads=1)
+    text_input = onnx.load(str(out / "textual.onnx")).graph.input[0]
+    dims = [d.dim_param or d.dim_value for d in text_input.type.tensor_type.shape.dim]
+    assert dims == ["N", "L"]
+
+
+def test_immich_layout_becomes_our_layout(tmp_path: Path) -> None:
+    src = write_immich_bundle(
+        tmp_path / "Tiny__immich",
+        dim=DIM,
+        size=SIZE,
+        context_length=CONTEXT,
+        visual=mlp_visual(batch=1),
+        textual=mlp_textual(batch=1, length=CONTEXT, dtype=TensorProto.INT32),
+    )
+    out = tmp_path / "tiny-int8"
+    report = quantize_bundle(src, out, threads=1)
+    bundle = check_bundle(out)
+    assert bundle.layout == "native"
+    assert bundle.config.name == load_bundle(src).config.name + "-int8"
+    assert bundle.config.text.tokenizer_file == "tokenizer.json"
+    assert report.visual.cosine_min > 0.98 and report.textual.cosine_min > 0.98
+
+
+def test_refuses_to_quantize_twice(fp32_bundle: Path, tmp_path: Path) -> None:
+    once = tmp_path / "once"
+    quantize_bundle(fp32_bundle, once, threads=1)
+    with pytest.raises(BundleError, match="already int8"):
+        quantize_bundle(once, tmp_path / "twice", threads=1)
+    assert not (tmp_path / "twice").exists()
+
+
+def test_cli_prints_the_cosines(
+    fp32_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["quantize", str(fp32_bundle), "--out", str(tmp_path / "q"), "--threads", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "visual.onnx:" in out and "textual.onnx:" in out and "cosine vs fp32 min" in out
+
+
+@pytest.mark.parametrize("name", ["clip-fixture", "ruclip-fixture"])
+def test_fixture_bundles_survive_int8(name: str, tmp_path: Path) -> None:
+    src = FIXTURES / name
+    if not (src / "config.json").is_file():
+        pytest.skip(f"{src} not built yet (make fixtures)")
+    report = quantize_bundle(src, tmp_path / f"{name}-int8", threads=1)
+    check_bundle(tmp_path / f"{name}-int8")
+    assert report.visual.cosine_min > 0.98
+    assert report.textual.cosine_min > 0.98
