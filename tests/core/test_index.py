@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -516,3 +517,53 @@ async def test_add_after_restart_extends_the_file_without_rebuilding(
     idx = await again.get(1, MODEL)
     assert again.stats.rebuilds == 0 and again.stats.loads == 1
     assert idx.ntotal == 30 and idx.version == 2
+
+
+async def test_source_snapshot_is_preferred_when_offered(
+    source: FakeSource, tmp_path: Path
+) -> None:
+    class SnapshotSource(FakeSource):
+        snapshots = 0
+
+        async def vector_snapshot(self, owner_id: int, model_id: str) -> SimpleNamespace:
+            self.snapshots += 1
+            ids, vecs = await self.load_vectors(owner_id, model_id)
+            return SimpleNamespace(
+                version=self.versions.get((owner_id, model_id), 0), ids=ids, vectors=vecs
+            )
+
+    src = SnapshotSource()
+    vecs = clustered(10, seed=25)
+    src.commit_add(1, MODEL, np.arange(10, dtype=np.int64), vecs)
+    mgr = manager(src, tmp_path)
+    assert (await mgr.get(1, MODEL)).ntotal == 10
+    assert src.snapshots == 1 and src.load_calls == 1
+
+
+def test_manager_from_settings(tmp_path: Path) -> None:
+    from core.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path,
+        index_memory_budget_mb=3,
+        index_approx_threshold=5_000,
+        index_exact_kind="fp32",
+    )
+    mgr = IndexManager.from_settings(FakeSource(), settings)
+    assert mgr.index_dir == tmp_path / "indexes"
+    assert mgr.memory_budget_bytes == 3 * 1024 * 1024
+    assert (mgr.approx_threshold, mgr.exact_kind) == (5_000, "fp32")
+
+
+async def test_fp32_exact_kind(source: FakeSource, tmp_path: Path) -> None:
+    mgr = manager(source, tmp_path, exact_kind="fp32")
+    vecs = clustered(20, seed=26)
+    await ingest(mgr, source, 1, np.arange(20, dtype=np.int64), vecs)
+    idx = await mgr.get(1, MODEL)
+    assert idx.kind == "exact-fp32"
+    assert (await mgr.search(1, MODEL, vecs[4], 1))[0][0][1] == pytest.approx(1.0, abs=1e-4)
+    await mgr.flush()
+    # A file of the other exact kind is rebuilt when the setting changes.
+    other = manager(source, tmp_path, exact_kind="fp16")
+    assert (await other.get(1, MODEL)).kind == "exact-fp16"
+    assert other.stats.rebuild_reasons == ["exact kind changed"]
