@@ -24,13 +24,14 @@ import numpy as np
 
 from core.errors import StorageError
 from storage.migrations import MIGRATIONS_DIR, migrate
-from storage.records import OWNER_KINDS, Job, Owner, OwnerKind
+from storage.records import OWNER_KINDS, Job, Owner, OwnerKind, VectorSnapshot
 from storage.repositories import JOB_SELECT, OwnerStore, job_from_row, model_key
 from storage.vectors import split_model_id
 
 DB_FILENAME = "image-finder.db"
 # RETURNING and UPSERT ... DO NOTHING RETURNING need 3.35 (March 2021).
 MIN_SQLITE = (3, 35, 0)
+PAGE_SIZE = 16384
 
 
 def default_database_path(data_dir: Path) -> Path:
@@ -93,6 +94,9 @@ class Database:
         writer = await _connect(path, busy_timeout_ms, read_only=False)
         opened: list[aiosqlite.Connection] = [writer]
         try:
+            # 16 KB pages hold fifteen 1 KB float16 vectors instead of three: about 20% less disk
+            # per vector. Only takes effect on a new, empty file (before WAL and the schema).
+            await writer.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             mode = await _scalar(writer, "PRAGMA journal_mode=WAL")
             if str(mode).lower() != "wal":
                 raise StorageError(f"{path}: cannot switch to WAL journal mode (got {mode})")
@@ -246,6 +250,10 @@ class Database:
         """int64 unit ids [n] (ascending) and float32 vectors [n, d] of one owner and model.
         Read :meth:`index_version` *before* this (or use ``OwnerStore.vector_snapshot``)."""
         return await self.owner(owner_id).load_vectors(model_id)
+
+    async def vector_snapshot(self, owner_id: int, model_id: str) -> VectorSnapshot:
+        """Version and vectors read in one transaction, so an index built from them is exact."""
+        return await self.owner(owner_id).vector_snapshot(model_id)
 
     # --- jobs across owners (ingest workers only) -----------------------------------------------
 
