@@ -177,3 +177,19 @@ class IndexFileError(VectorIndexError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+class OnlyExclusionsError(EmptyQueryError):
+    """A text query says only what to leave out ("-cat -dog") and nothing to look for."""
+
+    code = "query_only_exclusions"
+
+
+class NotFoundError(ImageFinderError):
+    """An item or unit named by a request is not the owner's: deleted meanwhile, never existed,
+    or another owner's (indistinguishable on purpose, so ids of others leak nothing)."""
+
+    code = "not_found"

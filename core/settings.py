@@ -47,6 +47,27 @@ class Settings(BaseSettings):
     index_approx_threshold: int = Field(default=200_000, ge=1)  # per owner and model: IVF above
     index_exact_kind: Literal["fp16", "fp32"] = "fp16"  # exact index codes: fp16 halves RAM
 
+    # Search (core/search.py). Relevance margins are cosine distances below the best hit that
+    # still count as relevant, per strictness; the model's relevance_floor applies on top.
+    search_margin_strict: float = Field(default=0.03, ge=0.0, le=2.0)
+    search_margin_normal: float = Field(default=0.06, ge=0.0, le=2.0)
+    search_margin_loose: float = Field(default=0.12, ge=0.0, le=2.0)
+    search_default_limit: int = Field(default=10, ge=1, le=100)  # results per page
+    search_max_limit: int = Field(default=50, ge=1, le=1000)  # largest page a caller may ask for
+    search_text_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # text share of text + image
+
+    @field_validator("search_margin_loose")
+    @classmethod
+    def _margins_ordered(cls, v: float, info: ValidationInfo) -> float:
+        strict = info.data.get("search_margin_strict", 0.0)
+        normal = info.data.get("search_margin_normal", strict)
+        if not strict <= normal <= v:
+            raise ValueError(
+                "search margins must grow: SEARCH_MARGIN_STRICT <= SEARCH_MARGIN_NORMAL <= "
+                "SEARCH_MARGIN_LOOSE"
+            )
+        return v
+
     @field_validator("model_dirs", mode="before")
     @classmethod
     def _split_dirs(cls, v: object) -> object:
