@@ -193,3 +193,49 @@ class NotFoundError(ImageFinderError):
     or another owner's (indistinguishable on purpose, so ids of others leak nothing)."""
 
     code = "not_found"
+
+
+# --- ingest -------------------------------------------------------------------------------------
+
+
+class IngestError(ImageFinderError):
+    """An item could not be ingested for a reason that is neither its content nor storage."""
+
+    code = "ingest"
+
+
+class FetchError(IngestError):
+    """The bytes of an item could not be fetched. ``retryable`` (the default) means a later try
+    may succeed (network, timeout), so the pipeline tries again with a growing delay."""
+
+    code = "fetch"
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class FileTooLargeError(FetchError):
+    """The file is larger than can be downloaded (Telegram's Bot API limit); a video with a
+    thumbnail is then indexed from the thumbnail instead."""
+
+    code = "file_too_large"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class FileGoneError(FetchError):
+    """The file no longer exists (a local file removed, a Telegram file no longer served)."""
+
+    code = "file_gone"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class IngestInterruptedError(IngestError):
+    """The pipeline stopped before the job finished. The job is kept in the database and
+    resumes at the next start; only this process's waiting caller is told."""
+
+    code = "ingest_interrupted"

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
             )
         return v
 
+    # Ingest pipeline (core/ingest.py) and background re-embedding (core/reembed.py)
+    ingest_workers: int = Field(default=2, ge=1, le=64)  # items fetched and decoded at once
+    ingest_queue_size: int = Field(default=64, ge=1, le=100_000)  # claimed jobs held in memory
+    ingest_batch_size: int = Field(default=16, ge=1, le=1024)  # images per embedding batch
+    ingest_max_attempts: int = Field(default=4, ge=1, le=100)  # tries of one download
+    ingest_retry_backoff_s: float = Field(default=1.0, ge=0.0, le=600.0)  # first retry delay
+    near_duplicate_threshold: float = Field(default=0.95, ge=0.0, le=1.0)  # cosine; 1 = off
+
     @field_validator("model_dirs", mode="before")
     @classmethod
     def _split_dirs(cls, v: object) -> object:
