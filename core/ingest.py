@@ -678,9 +678,9 @@ class IngestPipeline:
         try:
             async with self._claim_lock:
                 tickets = await self._persist(requests, progress)
-            self._wake.set()
         finally:
             self._submitting -= 1
+            self._wake.set()  # also after a failure: the feeder re-checks and may go idle
         async with self._room:
             await self._room.wait_for(
                 lambda: len(self._tickets) <= self.queue_size or not self._running
