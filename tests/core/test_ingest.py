@@ -509,6 +509,19 @@ async def test_submit_waits_while_the_queue_is_full(env: Env) -> None:
     assert all(o.saved for o in await results([t1, t2, t3]))
 
 
+async def test_a_failed_submit_leaves_the_pipeline_usable(env: Env) -> None:
+    from core.errors import UnknownOwnerError
+
+    p = await env.start()
+    with pytest.raises(UnknownOwnerError):
+        await p.submit(IngestRequest(12345, "photo", "nobody", file_id="x"))
+    await p.join()  # nothing pending: returns
+    owner = await env.owner(1)
+    out = await (await p.submit(env.photo(owner, "ok", solid((5, 150, 5))))).result()
+    assert out.saved
+    await p.join()
+
+
 async def test_submit_needs_a_running_pipeline(env: Env) -> None:
     p = IngestPipeline(env.db, env.embedder, env.index, settings(env.tmp), env.files)
     with pytest.raises(RuntimeError):
