@@ -100,7 +100,9 @@ def _offline(base_url: str, reason: object) -> ModelDownloadError:
     return ModelDownloadError(f"cannot reach {base_url} ({reason}): {OFFLINE_HINT}")
 
 
-def _open(url: str, base_url: str, headers: dict[str, str] | None = None, timeout: float = TIMEOUT):
+def _open(
+    url: str, base_url: str, headers: dict[str, str] | None = None, timeout: float = TIMEOUT
+) -> http.client.HTTPResponse:
     """urlopen that turns "no network" into one clear ``ModelDownloadError``; HTTP errors pass."""
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
     try:
@@ -164,7 +166,8 @@ def _remote_file(entry: dict[str, Any]) -> RemoteFile:
         path=str(entry["path"]),
         size=int(size) if size is not None else None,
         sha256=lfs.get("oid") or lfs.get("sha256"),
-        git_oid=None if lfs else entry.get("oid"),
+        # An LFS or Xet file's "oid" is the blob id of its pointer, not of the content.
+        git_oid=None if lfs or entry.get("xetHash") else entry.get("oid"),
     )
 
 
