@@ -140,8 +140,10 @@ class Database:
         cancellation. Writers queue on a lock, so keep CPU work outside the block."""
         async with self._write_lock:
             conn = self._writer
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                # BEGIN inside the try: a task cancelled while BEGIN runs in the worker thread
+                # must still roll back, or the shared writer stays stuck in a transaction.
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 await conn.execute("COMMIT")
             except BaseException:

@@ -71,3 +71,25 @@ async def test_killed_writer_keeps_every_acknowledged_commit(tmp_path: Path) -> 
         assert await store.index_version("clip@1") == len(ids) // 8
         async with db.read() as conn:
             assert (await conn.execute_fetchall("PRAGMA integrity_check"))[0][0] == "ok"
+
+
+async def test_write_cancelled_at_any_point_leaves_the_writer_usable(tmp_path: Path) -> None:
+    """A task cancelled while BEGIN runs must not leave the shared writer inside a transaction."""
+    import asyncio
+    from contextlib import suppress
+
+    from storage import Database
+
+    async def one_write(db: Database) -> None:
+        async with db.write() as conn:
+            await conn.execute("SELECT 1")
+
+    async with await Database.open(tmp_path / "db.sqlite") as db:
+        for yields in range(6):  # cancel after 0..5 trips through the loop
+            task = asyncio.create_task(one_write(db))
+            for _ in range(yields):
+                await asyncio.sleep(0)
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            await one_write(db)  # raises "cannot start a transaction within a transaction"
