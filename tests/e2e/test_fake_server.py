@@ -529,6 +529,23 @@ async def test_media_caption_edits(
     assert record.caption == "2 of 3" and record.edit_methods == ["editMessageCaption"]
     with pytest.raises(TelegramBadRequest, match="no text in the message"):
         await telegram_bot.edit_message_text("x", chat_id=alice.id, message_id=sent.message_id)
+
+    video = telegram.send_video(alice, MP4, duration=30)["video"]["file_id"]
+    swapped = await telegram_bot.edit_message_media(
+        InputMediaVideo(media=video, caption="at 0:05", start_timestamp=5),
+        chat_id=alice.id,
+        message_id=sent.message_id,
+    )
+    assert isinstance(swapped, Message) and swapped.video is not None and not swapped.photo
+    assert record.kind == "video" and record.start_timestamp == 5
+    assert record.history[-1]["caption"] == "2 of 3"
+
+    forwarded = await telegram_bot.forward_message(alice.id, alice.id, sent.message_id)
+    assert forwarded.forward_origin is not None and forwarded.video is not None
+    assert await telegram_bot.delete_messages(alice.id, [sent.message_id, 999])
+    assert record.deleted and not telegram.messages(alice.id)[-1].deleted
+    with pytest.raises(TelegramBadRequest, match="wrong file_id"):
+        await telegram_bot.get_file("unknown")
     telegram.errors.clear()
 
 
