@@ -189,9 +189,8 @@ class IngestRequest:
     def from_media(cls, owner_id: int, media: Media) -> IngestRequest:
         """The request that would fetch a stored item again (background re-embedding).
 
-        Storage keeps no thumbnail reference, so a thumbnail-only item comes back with
-        ``too_large=True`` and ``thumbnail_file_id=None``: the fetch callback must find the
-        thumbnail from the item's ``file_id`` (or fail with ``FileGoneError``).
+        A thumbnail-only item comes back with ``too_large=True`` and its stored
+        ``thumbnail_file_id``, so the same thumbnail is fetched again.
         """
         return cls(
             owner_id,
@@ -208,6 +207,7 @@ class IngestRequest:
             message_date=media.message_date,
             album_id=media.album_id,
             too_large=media.status == "thumbnail",
+            thumbnail_file_id=media.thumbnail_file_id,
             path=media.path,
         )
 
@@ -252,6 +252,7 @@ class IngestRequest:
             message_id=self.message_id,
             message_date=self.message_date,
             album_id=self.album_id,
+            thumbnail_file_id=self.thumbnail_file_id,
             local=self.local,
             **values,
         )

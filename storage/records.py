@@ -61,6 +61,7 @@ class NewMedia:
     message_id: int | None = None
     message_date: int | None = None  # unix seconds
     album_id: str | None = None
+    thumbnail_file_id: str | None = None  # for a video indexed from its thumbnail only
     local: LocalFile | None = None
 
     def __post_init__(self) -> None:
@@ -118,6 +119,7 @@ class Media:
     message_id: int | None
     message_date: int | None
     album_id: str | None
+    thumbnail_file_id: str | None
     created_at: int
     path: str | None  # local items: one of the paths holding this content (the smallest)
 

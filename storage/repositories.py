@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 MEDIA_SELECT = """
 SELECT m.id, m.owner_id, m.kind, m.status, m.file_unique_id, m.file_id, m.size, m.width,
        m.height, m.duration, m.caption, m.forward_origin, m.message_id, m.message_date,
-       m.album_id, m.created_at,
+       m.album_id, m.thumbnail_file_id, m.created_at,
        (SELECT min(lf.path) FROM local_files AS lf
         WHERE lf.owner_id = m.owner_id AND lf.media_id = m.id) AS path
 FROM media AS m
@@ -156,8 +156,8 @@ class OwnerStore:
                 """
                 INSERT INTO media (owner_id, kind, status, file_unique_id, file_id, size, width,
                                    height, duration, caption, forward_origin, message_id,
-                                   message_date, album_id, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   message_date, album_id, thumbnail_file_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (owner_id, file_unique_id) DO NOTHING
                 RETURNING id
                 """,
@@ -165,7 +165,7 @@ class OwnerStore:
                     self.owner_id, media.kind, status, media.file_unique_id, media.file_id,
                     media.size, media.width, media.height, media.duration, media.caption,
                     media.forward_origin, media.message_id, media.message_date, media.album_id,
-                    now,
+                    media.thumbnail_file_id, now,
                 ),
             )  # fmt: skip
             if not rows:

@@ -16,6 +16,9 @@ RUNTIME_MODULES = [
     "core.embedder",
     "core.routing",
     "core.video",
+    "core.index",
+    "core.ingest",
+    "core.reembed",
     "storage",
     "storage.db",
 ]

@@ -648,3 +648,10 @@ async def test_real_models_end_to_end(tmp_path: Path, bundles: Any) -> None:
     finally:
         embedder.close()
         await db.close()
+
+
+def test_thumbnail_file_id_survives_storage_for_reembedding() -> None:
+    """A thumbnail-only video must be fetchable again when the model changes."""
+    req = IngestRequest(1, "video", "u1", file_id="f1", too_large=True, thumbnail_file_id="thumb1")
+    media = req.new_media()
+    assert media.thumbnail_file_id == "thumb1"

@@ -13,13 +13,14 @@ from core.errors import MigrationError
 from storage import MIGRATIONS_DIR, Database, migrate
 from storage.migrations import discover, split_statements
 
+SHIPPED = sorted(p.name for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
 EXPECTED_COLUMNS = {
     "owners": ["id", "kind", "external_id", "settings", "created_at"],
     "models": ["id", "name", "version", "dim", "created_at"],
     "media": [
         "id", "owner_id", "kind", "status", "file_unique_id", "file_id", "size", "width",
         "height", "duration", "caption", "forward_origin", "message_id", "message_date",
-        "album_id", "created_at",
+        "album_id", "created_at", "thumbnail_file_id",
     ],
     "units": ["id", "owner_id", "media_id", "kind", "ts"],
     "vectors": ["id", "owner_id", "unit_id", "model", "data"],
@@ -84,8 +85,9 @@ async def test_builds_schema_from_zero(tmp_path: Path) -> None:
             if len(cols) > 1:
                 assert cols[0] == "owner_id", (table, idx[1], cols)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    (name, digest, applied_at), *rest = con.execute("SELECT * FROM schema_migrations")
-    assert not rest and name == "0001_initial.sql" and len(digest) == 64 and applied_at > 0
+    applied = con.execute("SELECT * FROM schema_migrations ORDER BY name").fetchall()
+    assert [r[0] for r in applied] == SHIPPED
+    assert all(len(digest) == 64 and at > 0 for _, digest, at in applied)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -124,7 +126,7 @@ async def test_second_migration_is_applied_once(tmp_path: Path) -> None:
     migrations = copy_migrations(tmp_path / "migrations")
     db = await open_db(tmp_path / "a.db", migrations)
     await db.close()
-    (migrations / "0002_media_note.sql").write_text(
+    (migrations / "9002_media_note.sql").write_text(
         "-- a later change comes as a new file\nALTER TABLE media ADD COLUMN note TEXT;\n"
         "CREATE INDEX media_owner_note ON media (owner_id, note);\n"
     )
@@ -134,7 +136,7 @@ async def test_second_migration_is_applied_once(tmp_path: Path) -> None:
         assert await migrate(conn, migrations) == []  # nothing left: not applied twice
         names = [r[0] for r in await conn.execute_fetchall("SELECT name FROM schema_migrations")]
         cols = [r[1] for r in await conn.execute_fetchall("PRAGMA table_info(media)")]
-    assert names == ["0001_initial.sql", "0002_media_note.sql"]
+    assert names == [*SHIPPED, "9002_media_note.sql"]
     assert cols[-1] == "note"
 
 
@@ -149,32 +151,32 @@ async def test_edited_applied_migration_is_refused(tmp_path: Path) -> None:
 
 async def test_missing_applied_migration_is_refused(tmp_path: Path) -> None:
     migrations = copy_migrations(tmp_path / "migrations")
-    (migrations / "0002_x.sql").write_text("CREATE TABLE x (a INTEGER);")
+    (migrations / "9002_x.sql").write_text("CREATE TABLE x (a INTEGER);")
     await (await open_db(tmp_path / "a.db", migrations)).close()
-    (migrations / "0002_x.sql").unlink()
-    with pytest.raises(MigrationError, match=r"0002_x\.sql .* missing"):
+    (migrations / "9002_x.sql").unlink()
+    with pytest.raises(MigrationError, match=r"9002_x\.sql .* missing"):
         await open_db(tmp_path / "a.db", migrations)
 
 
 async def test_new_file_numbered_below_applied_is_refused(tmp_path: Path) -> None:
     migrations = copy_migrations(tmp_path / "migrations")
-    (migrations / "0003_c.sql").write_text("CREATE TABLE c (a INTEGER);")
+    (migrations / "9003_c.sql").write_text("CREATE TABLE c (a INTEGER);")
     await (await open_db(tmp_path / "a.db", migrations)).close()
-    (migrations / "0002_b.sql").write_text("CREATE TABLE b (a INTEGER);")
-    with pytest.raises(MigrationError, match=r"0002_b\.sql"):
+    (migrations / "9002_b.sql").write_text("CREATE TABLE b (a INTEGER);")
+    with pytest.raises(MigrationError, match=r"9002_b\.sql"):
         await open_db(tmp_path / "a.db", migrations)
 
 
 async def test_failing_migration_leaves_no_trace(tmp_path: Path) -> None:
     migrations = copy_migrations(tmp_path / "migrations")
-    (migrations / "0002_bad.sql").write_text(
+    (migrations / "9002_bad.sql").write_text(
         "CREATE TABLE half (a INTEGER);\nINSERT INTO nowhere VALUES (1);\n"
     )
-    with pytest.raises(MigrationError, match=r"0002_bad\.sql failed.*nowhere"):
+    with pytest.raises(MigrationError, match=r"9002_bad\.sql failed.*nowhere"):
         await open_db(tmp_path / "a.db", migrations)
     con = schema(tmp_path / "a.db")
     assert con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half'").fetchone() == (0,)
-    assert [r[0] for r in con.execute("SELECT name FROM schema_migrations")] == ["0001_initial.sql"]
+    assert [r[0] for r in con.execute("SELECT name FROM schema_migrations")] == SHIPPED
 
 
 def test_discover_orders_numerically_and_rejects_duplicate_numbers(tmp_path: Path) -> None:
