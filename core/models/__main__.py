@@ -67,7 +67,11 @@ def _quantize(args: argparse.Namespace) -> int:
     from core.models.quantize import quantize_bundle
 
     report = quantize_bundle(
-        args.src, args.out, per_channel=not args.per_tensor, threads=args.threads
+        args.src,
+        args.out,
+        per_channel=not args.per_tensor,
+        reduce_range=not args.full_range,
+        threads=args.threads,
     )
     print("\n".join(report.lines()))
     return 0
@@ -146,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--per-tensor",
         action="store_true",
         help="one weight scale per tensor (default: per channel)",
+    )
+    quantize.add_argument(
+        "--full-range",
+        action="store_true",
+        help="8-bit weights (default 7-bit: full range saturates on AVX2 CPUs without VNNI)",
     )
     quantize.add_argument("--threads", type=int, default=0, help="threads for the comparison")
     quantize.set_defaults(func=_quantize)
