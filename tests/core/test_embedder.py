@@ -501,3 +501,21 @@ def test_onnx_models_are_tiny() -> None:
     assert len(textual_model().SerializeToString()) < 10_000
     assert len(visual_model().SerializeToString()) < 10_000
     assert EOT_ID == 2 and onnx.__version__
+
+
+def test_parallel_pipelined_decode_matches_serial_and_keeps_error_index(bundle: Bundle) -> None:
+    """Decoding on several threads, one batch ahead, must not change vectors or error indexes."""
+    images = [_noise_png(seed) for seed in range(7)]
+    serial = OnnxEmbedder(bundle, batch_size=3, decode_threads=1)
+    parallel = OnnxEmbedder(bundle, batch_size=3, decode_threads=4)
+    try:
+        np.testing.assert_allclose(
+            parallel.encode_images(images), serial.encode_images(images), atol=1e-6
+        )
+        bad = [*images[:5], b"not an image", images[6]]
+        with pytest.raises(ImageError) as info:
+            parallel.encode_images(bad)
+        assert info.value.index == 5  # type: ignore[attr-defined]
+    finally:
+        parallel.close()
+        serial.close()
