@@ -1,0 +1,151 @@
+"""The composition root shared by the bot and the local CLI: one object wires storage, models,
+indexes, ingest and search from one :class:`~core.settings.Settings`.
+
+Start-up order matters: the database (migrations) first, then every model bundle is loaded and
+registered (a bundle that does not validate stops start-up with its file named), then the
+indexes, the search service, and last the ingest pipeline, which resumes unfinished jobs. The
+background re-embedder starts only when asked, after the pipeline, so it yields to new items.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.embedder import AsyncEmbedder, OnnxEmbedder
+from core.errors import BundleError
+from core.index import IndexManager
+from core.ingest import Fetch, IngestPipeline, OutcomeCallback
+from core.models.bundle import Bundle, load_bundle
+from core.models.config import BundleConfig
+from core.reembed import Reembedder
+from core.routing import TextRouter
+from core.search import SearchService
+from core.settings import Settings
+from storage import Database
+from storage.db import default_database_path
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationError(BundleError):
+    """A setting points at nothing usable (no model directories, for instance)."""
+
+
+def load_bundles(dirs: Sequence[Path]) -> list[Bundle]:
+    """Every configured bundle, validated; an empty list is a configuration error."""
+    if not dirs:
+        raise ConfigurationError(
+            "MODEL_DIRS",
+            "no model bundle is configured: set MODEL_DIRS to one or more bundle directories "
+            "(see README, section Models)",
+        )
+    bundles = [load_bundle(Path(d)) for d in dirs]
+    seen: dict[str, Path] = {}
+    for b in bundles:
+        if b.model_id in seen:
+            raise ConfigurationError(b.path, f"same model id {b.model_id} as {seen[b.model_id]}")
+        seen[b.model_id] = b.path
+    return bundles
+
+
+@dataclass
+class Engine:
+    """Everything a front end needs; build it with :meth:`open`, release it with :meth:`close`."""
+
+    settings: Settings
+    db: Database
+    bundles: list[Bundle]
+    embedder: AsyncEmbedder
+    index: IndexManager
+    router: TextRouter
+    search: SearchService
+    pipeline: IngestPipeline | None = None
+    reembedder: Reembedder | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def configs(self) -> dict[str, BundleConfig]:
+        return {b.model_id: b.config for b in self.bundles}
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        fetch: Fetch | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        validate: bool = True,
+    ) -> Engine:
+        """Open storage and models; with ``fetch`` also start the ingest pipeline."""
+        bundles = load_bundles(settings.model_dirs)
+        embedders = [
+            OnnxEmbedder(
+                b,
+                threads=settings.embed_threads,
+                graph_optimization=settings.embed_graph_optimization,
+                batch_size=settings.embed_batch_size,
+            )
+            for b in bundles
+        ]
+        if validate:
+            for emb in embedders:
+                emb.validate()  # fails here, naming the file, rather than on the first query
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = await Database.open(default_database_path(settings.data_dir))
+        try:
+            for b in bundles:
+                await db.register_model(b.model_id, b.config.embed_dim)
+            embedder = AsyncEmbedder(embedders, image_batch_size=settings.embed_batch_size)
+            index = IndexManager.from_settings(db, settings)
+            router = TextRouter([b.config for b in bundles])
+            configs = {b.model_id: b.config for b in bundles}
+            search = SearchService(db, embedder, index, router, configs, settings)
+            engine = cls(settings, db, bundles, embedder, index, router, search)
+            if fetch is not None:
+                engine.pipeline = IngestPipeline(
+                    db, embedder, index, settings, fetch, on_outcome=on_outcome
+                )
+                await engine.pipeline.start()
+        except BaseException:
+            await db.close()
+            raise
+        log.info("engine ready: models %s", ", ".join(configs))
+        return engine
+
+    def start_reembedding(self, fetch: Fetch) -> Reembedder:
+        """Bring every owner to the configured models in the background (see core.reembed)."""
+        self.reembedder = Reembedder(
+            self.db,
+            self.embedder,
+            self.index,
+            fetch,
+            settings=self.settings,
+            pipeline=self.pipeline,
+        )
+        self.reembedder.start()
+        return self.reembedder
+
+    async def close(self) -> None:
+        """Finish in-flight work, write indexes, close the database. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.reembedder is not None:
+                await self.reembedder.stop()
+            if self.pipeline is not None:
+                await self.pipeline.stop()
+            await self.index.flush()
+            await self.index.close()
+        finally:
+            self.embedder.close()
+            await self.db.close()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
