@@ -32,6 +32,12 @@ EXPECTED_COLUMNS = {
         "duplicate", "created_at", "updated_at",
     ],
     "schema_migrations": ["name", "sha256", "applied_at"],
+    "result_messages": [
+        "owner_id", "chat_id", "message_id", "media_id", "unit_id", "created_at",
+    ],
+    "search_sessions": [
+        "id", "owner_id", "kind", "text", "file_id", "media_id", "unit_id", "created_at",
+    ],
 }  # fmt: skip
 
 # name -> (table, leading columns, unique)
@@ -42,6 +48,9 @@ EXPECTED_INDEXES = {
     "local_files_owner_media": ("local_files", ["owner_id", "media_id"], False),
     "jobs_owner_state": ("jobs", ["owner_id", "state", "id"], False),
     "jobs_pending": ("jobs", ["owner_id", "id"], False),
+    "media_owner_message": ("media", ["owner_id", "message_id"], False),
+    "result_messages_owner_media": ("result_messages", ["owner_id", "media_id"], False),
+    "search_sessions_owner": ("search_sessions", ["owner_id", "created_at"], False),
 }
 
 
@@ -79,7 +88,8 @@ async def test_builds_schema_from_zero(tmp_path: Path) -> None:
         assert bool(info[name][2]) is unique
         assert [r[2] for r in con.execute(f"PRAGMA index_info({name})")] == cols
     # Every owner-scoped composite index (explicit or from a UNIQUE) starts with owner_id.
-    for table in ("media", "units", "vectors", "local_files", "jobs", "index_versions"):
+    for table in ("media", "units", "vectors", "local_files", "jobs", "index_versions",
+                  "result_messages", "search_sessions"):  # fmt: skip
         for idx in con.execute(f"PRAGMA index_list({table})").fetchall():
             cols = [r[2] for r in con.execute(f"PRAGMA index_info({idx[1]})")]
             if len(cols) > 1:
