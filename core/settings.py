@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GraphOptimization = Literal["disable", "basic", "extended", "all"]
@@ -75,6 +75,79 @@ class Settings(BaseSettings):
     ingest_max_attempts: int = Field(default=4, ge=1, le=100)  # tries of one download
     ingest_retry_backoff_s: float = Field(default=1.0, ge=0.0, le=600.0)  # first retry delay
     near_duplicate_threshold: float = Field(default=0.95, ge=0.0, le=1.0)  # cosine; 1 = off
+
+    # Telegram bot (bot/). The token is optional here so the local CLI runs without one; the
+    # bot refuses to start without it. It is a SecretStr so it never shows in logs or reprs.
+    bot_token: SecretStr | None = None
+    telegram_api_base: str | None = None  # another Bot API server, e.g. a local telegram-bot-api
+    telegram_api_local: bool = False  # that server runs with --local (files read from disk)
+    allowed_users: Annotated[frozenset[int], NoDecode] = frozenset()  # empty = everyone
+    quota_items_per_user: int = Field(default=100_000, ge=0)  # items per collection; 0 = none
+    quota_video_seconds: int = Field(default=0, ge=0)  # total video length per collection; 0 = none
+    album_wait_s: float = Field(default=1.5, ge=0.01, le=60.0)  # quiet time that ends an album
+    # Webhook mode instead of long polling when WEBHOOK_URL is set (the public https address
+    # Telegram posts to); the bot listens on WEBHOOK_HOST:WEBHOOK_PORT at WEBHOOK_PATH.
+    webhook_url: str | None = None
+    webhook_path: str = "/telegram"
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_secret: SecretStr | None = None
+    # Telegram's flood limits: about one message a second per chat (short bursts are allowed),
+    # and a 429 answer names how long to wait. 5xx and network errors are retried with backoff.
+    send_pace_per_chat_s: float = Field(default=1.0, ge=0.0, le=60.0)
+    send_burst_per_chat: int = Field(default=20, ge=1, le=1000)
+    telegram_retry_attempts: int = Field(default=5, ge=1, le=100)
+    telegram_retry_backoff_s: float = Field(default=0.5, ge=0.0, le=60.0)
+    telegram_retry_after_max_s: float = Field(default=300.0, ge=0.0)  # longer waits: give up
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("bot_token", "webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("telegram_api_base", "webhook_url", mode="before")
+    @classmethod
+    def _url(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = v.strip().rstrip("/")
+            if not v:
+                return None
+            if not v.startswith(("http://", "https://")):
+                raise ValueError(f"must start with http:// or https://, got {v!r}")
+        return v
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"must start with '/', got {v!r}")
+        return v
+
+    @field_validator("allowed_users", mode="before")
+    @classmethod
+    def _split_ids(cls, v: object) -> object:
+        if isinstance(v, int):
+            return frozenset({v})
+        if isinstance(v, str):
+            ids = set()
+            for part in v.replace(";", ",").split(","):
+                part = part.strip()
+                if not part:
+                    continue
+                try:
+                    ids.add(int(part))
+                except ValueError:
+                    raise ValueError(
+                        f"expected comma-separated numeric Telegram ids, got {part!r}"
+                    ) from None
+            return frozenset(ids)
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.strip().upper() if isinstance(v, str) else v
 
     @field_validator("model_dirs", mode="before")
     @classmethod

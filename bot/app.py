@@ -1,0 +1,362 @@
+"""Building and running the bot: factories for the Bot and the Dispatcher, and :func:`run`.
+
+Tests build the same objects as production through :func:`create_bot` and
+:func:`create_dispatcher`, pointed at another Bot API server by ``TELEGRAM_API_BASE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramNotFound
+from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent, User
+
+from bot.config import StartupError, check_token
+from bot.handlers import build_router
+from bot.i18n import pick_lang, tr
+from bot.middlewares import ChatPacer, ContextMiddleware, TelegramTransportMiddleware
+from bot.services import BotServices
+from core.errors import FileGoneError
+from core.ingest import Fetch, IngestOutcome, IngestRequest, OutcomeCallback
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How long a stopping bot lets in-flight updates finish (albums waiting for stragglers, ...).
+DRAIN_TIMEOUT_S = 15.0
+
+TEXTS = {
+    "error": {
+        "ru": "Что-то пошло не так, и я не смог это обработать. Попробуйте ещё раз чуть позже.",
+        "en": "Something went wrong and I could not handle that. Please try again in a moment.",
+    },
+    "error_short": {
+        "ru": "Не получилось, попробуйте ещё раз.",
+        "en": "That did not work, please try again.",
+    },
+}
+
+# The command menu, per language (setMyCommands with language_code; English is the default).
+COMMANDS: dict[str, list[tuple[str, str]]] = {
+    "en": [
+        ("start", "What this bot does"),
+        ("help", "How to add pictures and search"),
+        ("stats", "What is in your collection"),
+        ("similar", "Reply to an item: find similar ones"),
+        ("delete", "Reply to an item: delete it"),
+        ("settings", "Results per page, strictness, language"),
+        ("forget", "Delete your whole collection"),
+    ],
+    "ru": [
+        ("start", "Что умеет бот"),
+        ("help", "Как добавлять картинки и искать"),
+        ("stats", "Что в вашей коллекции"),
+        ("similar", "В ответ на элемент: найти похожие"),
+        ("delete", "В ответ на элемент: удалить его"),
+        ("settings", "Результаты на странице, строгость, язык"),
+        ("forget", "Удалить всю коллекцию"),
+    ],
+}
+
+
+def create_bot(settings: Settings, *, session: AiohttpSession | None = None) -> Bot:
+    """A Bot for ``BOT_TOKEN`` on Telegram or on ``TELEGRAM_API_BASE``, with HTML parse mode,
+    flood control and retries (see :class:`~bot.middlewares.TelegramTransportMiddleware`)."""
+    token = check_token(settings)
+    if session is None:
+        if settings.telegram_api_base:
+            api = TelegramAPIServer.from_base(
+                settings.telegram_api_base, is_local=settings.telegram_api_local
+            )
+            session = AiohttpSession(api=api)
+        else:
+            session = AiohttpSession()
+    pacer = ChatPacer(settings.send_pace_per_chat_s, settings.send_burst_per_chat)
+    session.middleware(
+        TelegramTransportMiddleware(
+            attempts=settings.telegram_retry_attempts,
+            backoff_s=settings.telegram_retry_backoff_s,
+            retry_after_max_s=settings.telegram_retry_after_max_s,
+            pacer=pacer,
+        )
+    )
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def transport_of(bot: Bot) -> TelegramTransportMiddleware | None:
+    for middleware in bot.session.middleware:
+        if isinstance(middleware, TelegramTransportMiddleware):
+            return middleware
+    return None
+
+
+def create_dispatcher(settings: Settings, services: BotServices) -> Dispatcher:
+    """A Dispatcher with the context middleware, the root router and an error handler."""
+    dp = Dispatcher(services=services, engine=services.engine, settings=settings)
+    dp.update.outer_middleware(ContextMiddleware(services))
+    dp.include_router(build_router(services))
+    dp.errors.register(_on_error)
+    dp.shutdown.register(_drain_updates)
+    transport = transport_of(services.bot)
+    if transport is not None and transport.on_blocked is None:
+        transport.on_blocked = lambda chat_id: mark_blocked(services, chat_id)
+    return dp
+
+
+async def mark_blocked(services: BotServices, chat_id: int | str) -> None:
+    """Remember that a chat blocked the bot (owner setting ``blocked``); cleared by the
+    context middleware as soon as the user writes again."""
+    chat = int(chat_id)
+    db = services.engine.db
+    owner = await db.find_owner("user" if chat > 0 else "chat", chat)
+    if owner is not None and not owner.settings.get("blocked"):
+        await db.owner(owner.id).update_settings({"blocked": True})
+    log.info("chat %s blocked the bot", chat)
+
+
+# Telegram answers that mean "nothing to do", not a bug: the user blocked the bot, a button of
+# a deleted message, an edit identical to the current text, a callback answered too late.
+_BENIGN_BAD_REQUESTS = (
+    "message is not modified",
+    "query is too old",
+    "message to edit not found",
+    "message to delete not found",
+    "message can't be edited",
+)
+
+
+async def _on_error(event: ErrorEvent, **data: Any) -> bool:
+    """Benign Telegram errors are logged and dropped. Anything else gets a polite answer to the
+    user and is then left unhandled, so aiogram logs it with its traceback."""
+    exc = event.exception
+    if isinstance(exc, TelegramForbiddenError):
+        log.info("update %s: %s", event.update.update_id, exc.message)
+        return True
+    if isinstance(exc, TelegramBadRequest | TelegramNotFound) and any(
+        s in exc.message.lower() for s in _BENIGN_BAD_REQUESTS
+    ):
+        log.info("update %s: %s", event.update.update_id, exc.message)
+        return True
+    user: User | None = data.get("event_from_user")
+    lang = data.get("lang") or pick_lang(None, user.language_code if user else None)
+    update = event.update
+    with contextlib.suppress(Exception):
+        if update.message is not None and update.message.chat.type == "private":
+            await update.message.answer(tr(TEXTS, "error", lang))
+        elif update.callback_query is not None:
+            await update.callback_query.answer(tr(TEXTS, "error_short", lang))
+    from aiogram.dispatcher.event.bases import SkipHandler
+
+    raise SkipHandler  # unhandled: aiogram logs the original exception
+
+
+async def _drain_updates(dispatcher: Dispatcher) -> None:
+    """Let updates already being handled finish before the engine closes under them."""
+    tasks = [t for t in getattr(dispatcher, "_handle_update_tasks", ()) if not t.done()]
+    if not tasks:
+        return
+    log.info("waiting for %d update(s) in progress", len(tasks))
+    _done, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
+    if pending:
+        log.warning("%d update(s) still running at shutdown", len(pending))
+
+
+async def set_commands(bot: Bot) -> None:
+    """The command menu: English by default and for English clients, Russian for Russian."""
+    for language_code, lang in ((None, "en"), ("en", "en"), ("ru", "ru")):
+        commands = [BotCommand(command=c, description=d) for c, d in COMMANDS[lang]]
+        await bot.set_my_commands(
+            commands, scope=BotCommandScopeDefault(), language_code=language_code
+        )
+
+
+def make_fetch(bot: Bot, settings: Settings) -> Fetch:
+    """The file fetcher for ingest; a placeholder that fails cleanly if the real one is absent."""
+    try:
+        from bot.fetch import make_fetch as real_make_fetch
+    except ModuleNotFoundError as exc:
+        if exc.name != "bot.fetch":
+            raise
+        log.warning("bot.fetch is not available: items cannot be downloaded")
+
+        async def unavailable(request: IngestRequest, thumbnail: bool) -> bytes:
+            raise FileGoneError("downloading from Telegram is not available in this build")
+
+        return unavailable
+    return real_make_fetch(bot, settings)
+
+
+class LateOutcomeListener:
+    """The ingest pipeline starts (and may resume jobs) before the services exist; outcomes
+    wait here until :meth:`bind` supplies the real listener, so none is lost."""
+
+    def __init__(self) -> None:
+        self._listener: OutcomeCallback | None = None
+        self._bound = asyncio.Event()
+
+    def bind(self, listener: OutcomeCallback | None) -> None:
+        self._listener = listener
+        self._bound.set()
+
+    async def __call__(self, outcome: IngestOutcome) -> None:
+        await self._bound.wait()
+        if self._listener is None:
+            return
+        result = self._listener(outcome)
+        if inspect.isawaitable(result):
+            await result
+
+
+def make_outcome_listener(services: BotServices) -> OutcomeCallback | None:
+    try:
+        from bot.notify import make_outcome_listener as real
+    except ModuleNotFoundError as exc:
+        if exc.name != "bot.notify":
+            raise
+        log.warning("bot.notify is not available: resumed jobs finish silently")
+        return None
+    return real(services)
+
+
+async def run(settings: Settings, *, ready: Callable[[str], Any] = print) -> None:
+    """Run the bot until SIGTERM/SIGINT: polling, or a webhook server when WEBHOOK_URL is set.
+
+    Start-up: check the token with getMe, open the engine (models, storage, ingest resumes
+    unfinished jobs), set the command menu, then print one "ready" line.
+    """
+    from core.engine import Engine
+
+    bot = create_bot(settings)
+    stop = asyncio.Event()
+    main = asyncio.current_task()
+    started = False
+
+    def on_signal(signum: int) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+        if not started and main is not None:
+            main.cancel()  # still starting up: unwind through the finally blocks below
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal, sig)
+    listener = LateOutcomeListener()
+    engine = None
+    try:
+        me = await _get_me(bot, settings)
+        engine = await Engine.open(settings, fetch=make_fetch(bot, settings), on_outcome=listener)
+        services = BotServices(settings, engine, bot, bot_username=me.username)
+        listener.bind(make_outcome_listener(services))
+        dp = create_dispatcher(settings, services)
+        await set_commands(bot)
+        started = True
+        if stop.is_set():
+            return
+        models = ", ".join(engine.configs) or "none"
+        if settings.webhook_url:
+            await _serve_webhook(dp, bot, settings, stop, lambda: ready(_ready(me, models)))
+        else:
+            await _poll(dp, bot, stop, lambda: ready(_ready(me, models)))
+    finally:
+        listener.bind(None)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        try:
+            if engine is not None:
+                await engine.close()
+        finally:
+            await bot.session.close()
+        log.info("bot stopped")
+
+
+def _ready(me: User, models: str) -> str:
+    return f"bot @{me.username} ready (models: {models})"
+
+
+async def _get_me(bot: Bot, settings: Settings) -> User:
+    from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+
+    try:
+        return await bot.me()
+    except TelegramUnauthorizedError:
+        raise StartupError("BOT_TOKEN was rejected by Telegram (401 Unauthorized)") from None
+    except TelegramNetworkError as exc:
+        where = settings.telegram_api_base or "api.telegram.org"
+        raise StartupError(f"cannot reach the Bot API at {where}: {exc.message}") from None
+
+
+async def _poll(dp: Dispatcher, bot: Bot, stop: asyncio.Event, ready: Callable[[], Any]) -> None:
+    """Long polling until ``stop``. A webhook left over from webhook mode would make getUpdates
+    fail, so it is removed first, keeping the queued updates (never dropped)."""
+    await bot.delete_webhook(drop_pending_updates=False)
+    polling = asyncio.create_task(
+        dp.start_polling(bot, handle_signals=False, close_bot_session=False)
+    )
+    ready()
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not polling.done():
+            with contextlib.suppress(RuntimeError):  # not started yet
+                await dp.stop_polling()
+        await polling
+    finally:
+        stopper.cancel()
+        if not polling.done():
+            polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+
+
+async def _serve_webhook(
+    dp: Dispatcher,
+    bot: Bot,
+    settings: Settings,
+    stop: asyncio.Event,
+    ready: Callable[[], Any],
+) -> None:
+    """An aiohttp server Telegram posts updates to; each update is handled in the background so
+    albums arrive concurrently, as with polling."""
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiohttp import web
+
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    app = web.Application()
+    handler = SimpleRequestHandler(
+        dispatcher=dp, bot=bot, secret_token=secret, handle_in_background=True
+    )
+    handler.register(app, path=settings.webhook_path)
+    setup_application(app, dp, bot=bot)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+        await site.start()
+        url = f"{settings.webhook_url}{settings.webhook_path}"
+        await bot.set_webhook(
+            url,
+            secret_token=secret,
+            allowed_updates=dp.resolve_used_update_types(),
+            drop_pending_updates=False,
+        )
+        ready()
+        await stop.wait()
+        # Telegram keeps updates queued while the webhook is unreachable; nothing is dropped.
+        tasks = [t for t in getattr(handler, "_background_feed_update_tasks", ()) if not t.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
+    finally:
+        await runner.cleanup()  # runs the dispatcher's shutdown hooks (drains updates)

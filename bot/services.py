@@ -1,0 +1,105 @@
+"""What every handler shares: settings, the engine, the Bot, and small helpers on top of them.
+
+One :class:`BotServices` is built per running bot and injected into handlers by the dispatcher
+(``services``), next to ``engine``, ``owner`` and ``lang`` (see :mod:`bot.middlewares`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.i18n import tr
+from core.settings import Settings
+from storage.records import Owner
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+    from core.engine import Engine
+
+log = logging.getLogger(__name__)
+
+# Owner settings keys and their defaults (stored with OwnerStore.update_settings).
+PAGE_SIZES: tuple[int, ...] = (5, 10, 20)
+STRICTNESS: tuple[str, ...] = ("strict", "normal", "loose")
+DEFAULT_STRICTNESS = "normal"
+
+
+@dataclass
+class BotServices:
+    """The running bot's shared state.
+
+    ``live_jobs`` holds ingest job ids whose outcome a handler is waiting for right now, so the
+    outcome listener for jobs resumed after a restart does not report them a second time.
+    """
+
+    settings: Settings
+    engine: Engine
+    bot: Bot
+    live_jobs: set[int] = field(default_factory=set)
+    bot_username: str | None = None
+
+    def store(self, owner: Owner | int) -> Any:
+        """The owner's repository (every read and write scoped to that owner)."""
+        return self.engine.db.owner(owner.id if isinstance(owner, Owner) else int(owner))
+
+    async def page_size(self, owner: Owner) -> int:
+        """Results per page: the owner's choice, else ``SEARCH_DEFAULT_LIMIT``."""
+        value = (await self.store(owner).settings()).get("page_size")
+        if isinstance(value, int) and value in PAGE_SIZES:
+            return value
+        return self.settings.search_default_limit
+
+    async def strictness(self, owner: Owner) -> str:
+        """Relevance strictness: "strict" | "normal" | "loose" (owner setting, else normal)."""
+        value = (await self.store(owner).settings()).get("strictness")
+        return value if value in STRICTNESS else DEFAULT_STRICTNESS
+
+
+QUOTA_TEXTS = {
+    "items": {
+        "ru": "Коллекция заполнена: {limit} элементов — это предел. Удалите лишнее (/delete "
+        "в ответ на элемент или /forget), чтобы добавить новое.",
+        "en": "Your collection is full: {limit} items is the limit. Delete some (/delete as a "
+        "reply to an item, or /forget) to add more.",
+    },
+    "video": {
+        "ru": "Предел видео в коллекции — {limit} мин. Это видео уже не поместится.",
+        "en": "Your collection's video limit is {limit} min. This video does not fit any more.",
+    },
+}
+
+
+async def check_quota(
+    services: BotServices,
+    owner: Owner,
+    *,
+    lang: str = "en",
+    items: int = 1,
+    video_seconds: float = 0.0,
+) -> str | None:
+    """A refusal text in ``lang`` when adding ``items`` (of which ``video_seconds`` of video)
+    would exceed the owner's quota, else None. Items waiting in the ingest queue count as
+    stored, so a flood of forwards cannot overshoot the limit."""
+    settings = services.settings
+    store = services.store(owner)
+    limit = settings.quota_items_per_user
+    if limit:
+        stats = await store.stats()
+        queued = stats.jobs_by_state.get("pending", 0) + stats.jobs_by_state.get("running", 0)
+        if stats.media_total + queued + items > limit:
+            return tr(QUOTA_TEXTS, "items", lang, limit=limit)
+    video_limit = settings.quota_video_seconds
+    if video_limit and video_seconds > 0:
+        async with services.engine.db.read() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT coalesce(sum(duration), 0) FROM media "
+                "WHERE owner_id = ? AND kind IN ('video', 'animation', 'video_note')",
+                (owner.id,),
+            )
+        used = float(rows[0][0] or 0.0)
+        if used + video_seconds > video_limit:
+            return tr(QUOTA_TEXTS, "video", lang, limit=max(1, round(video_limit / 60)))
+    return None
