@@ -270,8 +270,9 @@ class Ingest:
             progress = ProgressMessage(
                 self.services.bot, message.chat.id, reply_to_message_id=message.message_id
             )
+        ticket = await self._submit(request, progress, lang)  # durable first, then talk
+        if progress is not None and not progress.sent and progress.pending is None:
             await progress.show(tr(TEXTS, "video_started", lang))
-        ticket = await self._submit(request, progress, lang)
         try:
             outcome = await ticket.result()
         except IngestInterruptedError:

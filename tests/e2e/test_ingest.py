@@ -20,13 +20,17 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from aiogram import Bot
 from PIL import Image
 
 from bot.app import LateOutcomeListener, create_bot, create_dispatcher
 from bot.fetch import make_fetch
 from bot.notify import make_outcome_listener
+from bot.progress import ProgressMessage
 from bot.services import BotServices
 from core.engine import Engine
+from core.errors import FetchError, FileGoneError, FileTooLargeError
+from core.ingest import IngestRequest
 from core.settings import Settings
 from storage.db import default_database_path
 from storage.records import Media
@@ -420,6 +424,75 @@ async def test_quota_refuses_politely(
         reply = await run.reply_to(alice, second)
         assert reply.text is not None and reply.text.startswith("Your collection is full")
         assert len(await run.media(alice)) == 1
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+async def test_progress_message_is_one_message_edited_sparingly(
+    telegram: FakeTelegramServer, telegram_bot: Bot, alice: FakeUser
+) -> None:
+    asked = telegram.send_text(alice, "a long video")
+    progress = ProgressMessage(
+        telegram_bot, alice.id, reply_to_message_id=asked["message_id"], interval=3600
+    )
+    for percent in range(0, 100, 10):
+        progress.set(f"{percent}%")
+    assert progress.pending is not None
+    await progress.pending  # the first text goes out at once: the newest one
+    (sent,) = telegram.messages(alice.id)
+    assert sent.text == "90%" and sent.reply_to_message_id == asked["message_id"]
+    progress.set("95%")  # within the interval: held back ...
+    assert progress.pending is not None and not sent.history
+    await progress.show("done")  # ... and replaced by the result, which goes out now
+    assert sent.text == "done" and [h["text"] for h in sent.history] == ["90%"]
+    await progress.show("done")  # unchanged: not sent again (Telegram would refuse it)
+    assert len(sent.history) == 1
+
+    telegram.fail_not_modified()
+    await progress.show("done, really")  # refused as unchanged: nothing to do, no error
+    await telegram_bot.delete_message(alice.id, sent.message_id)
+    await progress.show("after the user deleted it")  # comes back as a new message
+    assert [m.text for m in telegram.messages(alice.id)] == ["after the user deleted it"]
+    telegram.block(alice)
+    await progress.finish("blocked")  # the user blocked the bot: quietly given up
+    progress.set("ignored after finish")
+    assert progress.pending is None
+    telegram.allowed_errors += ["message to edit not found", "blocked"]
+
+
+async def test_fetch_turns_telegram_answers_into_typed_errors(
+    telegram: FakeTelegramServer, telegram_bot: Bot, alice: FakeUser
+) -> None:
+    fetch = make_fetch(telegram_bot, Settings(_env_file=None))  # type: ignore[call-arg]
+    data = jpeg(picture(RED))
+    photo = telegram.send_photo(alice, data)["photo"][-1]
+    request = IngestRequest(1, "photo", photo["file_unique_id"], file_id=photo["file_id"])
+    assert await fetch(request, False) == data
+
+    telegram.fail("getFile", 502)
+    with pytest.raises(FetchError) as transient:
+        await fetch(request, False)
+    assert transient.value.retryable and type(transient.value) is FetchError
+
+    gone = IngestRequest(1, "photo", "AQADgone", file_id=photo["file_id"][:-4] + "AAAA")
+    with pytest.raises(FileGoneError):
+        await fetch(gone, False)
+
+    cover = jpeg(picture(BLUE, (320, 180)))
+    video = telegram.send_video(alice, b"\x00" * 32, thumbnail=cover)["video"]
+    telegram.set_file_size(video["file_id"], DOWNLOAD_LIMIT + 1)  # the message did not say
+    big = IngestRequest(
+        1,
+        "video",
+        video["file_unique_id"],
+        file_id=video["file_id"],
+        thumbnail_file_id=video["thumbnail"]["file_id"],
+    )
+    with pytest.raises(FileTooLargeError):
+        await fetch(big, False)
+    assert await fetch(big, True) == cover
+    telegram.allowed_errors += ["file is too big", "wrong file_id"]
 
 
 # --------------------------------------------------------------------------- restart
