@@ -47,6 +47,7 @@ from bot.services import check_quota
 from core.errors import IngestInterruptedError
 from core.ingest import VIDEO_KINDS, IngestRequest, Ticket
 from storage.records import MediaKind, Owner
+from storage.results import ResultStore
 
 if TYPE_CHECKING:
     from bot.services import BotServices
@@ -281,10 +282,24 @@ class Ingest:
             return  # the job resumes at the next start, and bot.notify reports it
         result = ItemResult.from_outcome(outcome)
         text = item_text(result, lang, is_video=media.is_video)
+        answer_id: int | None = None
         if progress is not None:
             await progress.finish(text)
+            answer_id = progress.message_id
         elif not quiet or _worth_saying(result):
-            await message.answer(text, reply_parameters=reply_to(message.message_id))
+            answer = await message.answer(text, reply_parameters=reply_to(message.message_id))
+            answer_id = answer.message_id
+        if answer_id is not None and outcome.media_id is not None:
+            await self._remember(owner, message.chat.id, answer_id, outcome.media_id)
+
+    async def _remember(self, owner: Owner, chat_id: int, message_id: int, media_id: int) -> None:
+        """The answer stands for the item: /delete or /similar in reply to "Saved" works too."""
+        try:
+            await ResultStore(self.services.engine.db, owner.id).record(
+                chat_id, [(message_id, media_id, None)]
+            )
+        except Exception:  # a convenience, never a reason to fail the answer
+            log.exception("cannot record answer %d for item %d", message_id, media_id)
 
     async def _submit(
         self, request: IngestRequest, progress: ProgressMessage | None = None, lang: str = "en"

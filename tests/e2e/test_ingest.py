@@ -197,7 +197,13 @@ async def test_photo_then_the_same_photo_again(
         reply = await run.reply_to(alice, again)
         assert "already in your collection" in (reply.text or "")
         assert len(await run.media(alice)) == 1
-    assert [m.text for m in telegram.messages(alice.id)] == [
+        # Replying /delete to the bot's "Saved" deletes the item it answered.
+        answer = telegram.messages(alice.id)[0]
+        deleted = telegram.send_command(alice, "delete", reply_to=answer)
+        reply = await run.reply_to(alice, deleted)
+        assert (reply.text or "").startswith("Deleted from your collection")
+        assert await run.media(alice) == []
+    assert [m.text for m in telegram.messages(alice.id)][:2] == [
         "✅ Saved.",
         "This is already in your collection.",
     ]
