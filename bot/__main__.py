@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:
         return fail(str(exc))
     except (BundleError, ModelDownloadError) as exc:
-        return fail(f"{exc} (see README, section Models)")
+        text = str(exc)
+        return fail(text if "README" in text else f"{text} (see README, section Models)")
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     return 0

@@ -279,7 +279,8 @@ async def run(settings: Settings, *, ready: Callable[[str], Any] = print) -> Non
                 await engine.close()
         finally:
             await bot.session.close()
-        log.info("bot stopped")
+        if started:
+            log.info("bot stopped")
 
 
 def _ready(me: User, models: str) -> str:
