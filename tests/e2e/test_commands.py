@@ -10,6 +10,7 @@ import pytest
 
 from bot.app import run
 from bot.handlers.commands import ForgetCB, SettingsCB
+from bot.services import check_quota
 from core.errors import BundleError
 from core.ingest import IngestRequest
 from tests.e2e.botapp import BotApp, bot_settings, model_dirs, running_bot
@@ -271,6 +272,23 @@ async def test_allow_list_refuses_strangers_politely(
         assert await app.engine.db.find_owner("user", boris.id) is None
     assert "частный бот" in refusal and str(boris.id) in refusal
     assert answer["results"] == [] and answer.get("is_personal") is True
+
+
+async def test_quota_check_counts_stored_and_queued_items(
+    telegram: FakeTelegramServer, alice: FakeUser, boris: FakeUser, tmp_path: Path
+) -> None:
+    async with running_bot(
+        telegram, tmp_path, fetch=photo_fetch, quota_items_per_user=2, quota_video_seconds=60
+    ) as app:
+        await ingest_photo(app, alice, "a1")
+        owner = await app.engine.db.ensure_owner("user", alice.id)
+        assert await check_quota(app.services, owner) is None
+        refusal = await check_quota(app.services, owner, lang="ru", items=2)
+        assert refusal is not None and "2" in refusal and "Коллекция заполнена" in refusal
+        too_long = await check_quota(app.services, owner, video_seconds=61)
+        assert too_long is not None and "1 min" in too_long
+        other = await app.engine.db.ensure_owner("user", boris.id)
+        assert await check_quota(app.services, other, items=2) is None
 
 
 # --- the real process ---------------------------------------------------------------------------

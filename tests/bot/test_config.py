@@ -1,0 +1,129 @@
+"""Start-up configuration: every problem ends in one clear line and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import bot.__main__ as entry
+from bot.config import StartupError, check_token
+from core.engine import ConfigurationError
+from core.settings import Settings
+
+BOT_KEYS = (
+    "BOT_TOKEN",
+    "TELEGRAM_API_BASE",
+    "TELEGRAM_API_LOCAL",
+    "ALLOWED_USERS",
+    "EMBED_THREADS",
+    "MODEL_DIRS",
+    "WEBHOOK_URL",
+    "WEBHOOK_PATH",
+    "SEARCH_MARGIN_LOOSE",
+    "LOG_LEVEL",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No stray .env or environment from the machine running the tests."""
+    monkeypatch.chdir(tmp_path)
+    for key in BOT_KEYS:
+        monkeypatch.delenv(key, raising=False)
+
+
+def run_main(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    code = entry.main([])
+    captured = capsys.readouterr()
+    return code, [line for line in (captured.out + captured.err).splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "error: BOT_TOKEN is not set: get one from @BotFather and put it in .env"),
+        ({"BOT_TOKEN": "   "}, "error: BOT_TOKEN is not set"),
+        ({"BOT_TOKEN": "not-a-token"}, "error: BOT_TOKEN is malformed"),
+        ({"BOT_TOKEN": "123:abc def"}, "error: BOT_TOKEN is malformed"),
+        ({"EMBED_THREADS": "many"}, "error: EMBED_THREADS: Input should be a valid integer"),
+        ({"ALLOWED_USERS": "12, alice"}, "error: ALLOWED_USERS: expected comma-separated"),
+        ({"TELEGRAM_API_BASE": "localhost:8081"}, "error: TELEGRAM_API_BASE: must start with"),
+        ({"TELEGRAM_API_LOCAL": "perhaps"}, "error: TELEGRAM_API_LOCAL: Input should be"),
+        ({"WEBHOOK_PATH": "hook"}, "error: WEBHOOK_PATH: must start with '/'"),
+        ({"SEARCH_MARGIN_LOOSE": "0.01"}, "error: SEARCH_MARGIN_LOOSE: search margins must grow"),
+        ({"LOG_LEVEL": "chatty"}, "error: LOG_LEVEL: Input should be"),
+    ],
+)
+def test_bad_setting_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    if "BOT_TOKEN" not in env and env:
+        monkeypatch.setenv("BOT_TOKEN", "123:secret")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code, lines = run_main(capsys)
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith(expected), lines
+
+
+def test_several_bad_settings_still_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EMBED_THREADS", "x")
+    monkeypatch.setenv("WEBHOOK_PORT", "99999")
+    code, lines = run_main(capsys)
+    assert code == 2 and len(lines) == 1
+    assert "EMBED_THREADS" in lines[0] and "WEBHOOK_PORT" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            ConfigurationError("MODEL_DIRS", "no model bundle is configured (see README)"),
+            "error: MODEL_DIRS: no model bundle is configured (see README)",
+        ),
+        (
+            StartupError("BOT_TOKEN was rejected by Telegram (401 Unauthorized)"),
+            "error: BOT_TOKEN was rejected by Telegram (401 Unauthorized)",
+        ),
+    ],
+)
+def test_start_up_failures_are_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    error: Exception,
+    expected: str,
+) -> None:
+    import bot.app
+
+    async def failing_run(settings: Settings) -> None:
+        raise error
+
+    monkeypatch.setenv("BOT_TOKEN", "123:secret")
+    monkeypatch.setattr(bot.app, "run", failing_run)
+    code, lines = run_main(capsys)
+    assert code == 2
+    assert lines == [expected]
+
+
+def test_token_is_read_from_dotenv_and_never_shown(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "BOT_TOKEN=123456:very-secret\nALLOWED_USERS=1, 2;3\nTELEGRAM_API_BASE=http://x:8081/\n"
+    )
+    settings = Settings()
+    assert check_token(settings) == "123456:very-secret"
+    assert "very-secret" not in repr(settings) and "very-secret" not in str(settings.bot_token)
+    assert settings.allowed_users == frozenset({1, 2, 3})
+    assert settings.telegram_api_base == "http://x:8081"
+
+
+def test_cli_settings_need_no_token() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.bot_token is None
+    assert settings.allowed_users == frozenset()
+    assert settings.webhook_url is None and settings.album_wait_s == 1.5
