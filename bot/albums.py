@@ -1,36 +1,43 @@
-"""One acknowledgement per album, however its items arrive.
+"""One answer per album, and per burst of items, however they arrive.
 
 Telegram has no "album" update: each item is its own message sharing a ``media_group_id``, with
-no count, possibly split across polling batches. Items are submitted to the ingest pipeline the
-moment they arrive (the job row is durable at once; polling acknowledges updates before their
-handlers finish, so an album held only in memory would be lost by a crash). Only the *reply*
-waits here:
+no count, possibly split across polling batches. And forwarding thirty photos picked in a chat
+arrives as thirty separate messages with no group id at all. Answering each message would flood
+the chat, so answers are collected here. Items themselves are submitted to the ingest pipeline
+the moment they arrive (the job row is durable at once; polling acknowledges updates before
+their handlers finish, so work held only in memory would be lost by a crash); only the *answer*
+waits:
 
-* items are collected per ``(chat_id, media_group_id)``; each new item restarts a timer of
-  ``wait_s`` (a debounce), and when the album has been quiet that long, ONE message answers it,
-  as a reply to its first item;
+* items are grouped per ``(chat_id, media_group_id)``, and items without a group id per chat
+  into a *burst*; each new item restarts a timer of ``wait_s`` (a debounce), and when the group
+  has been quiet that long, ONE message answers it, as a reply to its first item;
 * that message is a :class:`~bot.progress.ProgressMessage`: while items are still being
   processed it shows "n of N" (edited at most every couple of seconds), and once every item has
   ended it shows the summary: saved, already in the collection, near-duplicates, failures with
   their reasons;
-* a straggler arriving after the acknowledgement edits the same message (the album entry is
-  kept ``keep_s`` seconds after its last item ended), so an album never gets two answers.
+* a burst of one item is answered like a single item: a photo's answer waits for its result (no
+  progress message for a second's work), a video shows its sampling progress, then the result;
+* a straggler arriving after an album's answer edits the same message (the album is kept
+  ``keep_s`` seconds after its last item ended), so an album never gets two answers; an item
+  arriving after a burst was answered starts a new burst.
 
-Nothing here sleeps in tests: :meth:`AlbumCollector.flush` sends pending acknowledgements now
-and :meth:`AlbumCollector.settled` waits until every known item has ended and been shown.
+Nothing here sleeps in tests: :meth:`AlbumCollector.flush` answers pending groups now and
+:meth:`AlbumCollector.settled` waits until every known item has ended and been shown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bot.i18n import tr
 from bot.progress import EDIT_INTERVAL_S, ProgressMessage
-from bot.reports import ItemResult, album_text
+from bot.reports import TEXTS, ItemResult, album_text, item_text
 from core.errors import IngestInterruptedError
 from core.ingest import Ticket
 
@@ -39,30 +46,39 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AlbumKey = tuple[int, str]
-KEEP_S = 120.0  # how long a finished album still takes stragglers into its acknowledgement
-Render = Callable[[list[ItemResult], int, str], str]
+GroupKey = tuple[int, str]
+KEEP_S = 120.0  # how long a finished album still takes stragglers into its answer
+# Called with (chat id, answer message id, result) once a single saved item's answer is final.
+OnAnswer = Callable[[int, int, ItemResult], Awaitable[None]]
 
 
 @dataclass(eq=False)
-class _Album:
-    key: AlbumKey
+class _Group:
+    key: GroupKey
     lang: str
+    burst: bool  # separate messages grouped by time, not a Telegram album
     quiet: bool  # only speak up when something went wrong (group chats)
     items: dict[int, ItemResult | None] = field(default_factory=dict)  # message id -> result
+    videos: set[int] = field(default_factory=set)  # message ids of items sampled as videos
+    progress: dict[int, float] = field(default_factory=dict)  # message id -> fraction
     message: ProgressMessage | None = None
     timer: asyncio.Task[None] | None = None
+    flushed: bool = False  # the quiet time is over (the answer may still wait for a result)
     expiry: asyncio.Task[None] | None = None
     watchers: set[asyncio.Task[None]] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one render-and-show at a time
 
     @property
-    def acknowledged(self) -> bool:
+    def answered(self) -> bool:
         return self.message is not None
 
     @property
     def done(self) -> bool:
         return all(r is not None for r in self.items.values())
+
+    @property
+    def single(self) -> bool:
+        return self.burst and len(self.items) == 1
 
     def results(self) -> list[ItemResult]:
         """Ended items in message order (arrival order varies with concurrent handlers)."""
@@ -70,7 +86,7 @@ class _Album:
 
 
 class AlbumCollector:
-    """Debounced album acknowledgements (see the module docstring)."""
+    """Debounced answers for albums and bursts (see the module docstring)."""
 
     def __init__(
         self,
@@ -79,156 +95,213 @@ class AlbumCollector:
         *,
         keep_s: float = KEEP_S,
         interval: float = EDIT_INTERVAL_S,
-        render: Render = album_text,
+        on_answer: OnAnswer | None = None,
     ) -> None:
         self.bot = bot
         self.wait_s = wait_s
         self.keep_s = keep_s
         self.interval = interval
-        self.render = render
-        self._albums: dict[AlbumKey, _Album] = {}
+        self.on_answer = on_answer
+        self._groups: dict[GroupKey, _Group] = {}
+        self._open_bursts: dict[int, GroupKey] = {}  # chat id -> its unanswered burst
+        self._burst_ids = itertools.count(1)
         self._closed = False
 
     def __len__(self) -> int:
-        return len(self._albums)
-
-    def acknowledgement(self, chat_id: int, media_group_id: str) -> ProgressMessage | None:
-        """The message answering this album, once sent."""
-        album = self._albums.get((chat_id, media_group_id))
-        return album.message if album is not None else None
+        return len(self._groups)
 
     # --- adding items ---------------------------------------------------------------------------
 
     def add(
         self,
         chat_id: int,
-        media_group_id: str,
+        media_group_id: str | None,
         message_id: int,
         *,
         lang: str,
         ticket: Ticket | None = None,
         result: ItemResult | None = None,
+        video: bool = False,
         quiet: bool = False,
-    ) -> None:
-        """Count one album item: ``ticket`` for a submitted job, or ``result`` for an item that
-        ended before the pipeline (refused, unusable). A redelivered item (same message id)
-        is counted once."""
+    ) -> GroupKey:
+        """Count one item: ``ticket`` for a submitted job, or ``result`` for an item that ended
+        before the pipeline (refused, unusable). Without ``media_group_id`` the item joins the
+        chat's current burst. A redelivered item (same message id) is counted once. Returns
+        the group's key (for :meth:`progress`)."""
+        key = self._key(chat_id, media_group_id)
         if self._closed:
-            return
-        key = (chat_id, media_group_id)
-        album = self._albums.get(key)
-        if album is None:
-            album = self._albums[key] = _Album(key, lang, quiet)
-        if album.expiry is not None:
-            album.expiry.cancel()
-            album.expiry = None
-        if message_id in album.items:
-            return
-        album.items[message_id] = result
+            return key
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(key, lang, media_group_id is None, quiet)
+        if group.expiry is not None:
+            group.expiry.cancel()
+            group.expiry = None
+        if message_id in group.items:
+            return key
+        group.items[message_id] = result
+        if video:
+            group.videos.add(message_id)
         if ticket is not None:
-            watcher = asyncio.create_task(self._watch(album, message_id, ticket))
-            album.watchers.add(watcher)
-            watcher.add_done_callback(album.watchers.discard)
-        if album.acknowledged:
-            self._refresh(album)  # a straggler: the acknowledgement shows it
+            watcher = asyncio.create_task(self._watch(group, message_id, ticket))
+            group.watchers.add(watcher)
+            watcher.add_done_callback(group.watchers.discard)
+        if group.answered:
+            self._spawn(group, self._show(group))  # an album's straggler: its answer shows it
         else:
-            if album.timer is not None:
-                album.timer.cancel()
-            album.timer = asyncio.create_task(self._debounce(album))
+            group.flushed = False
+            if group.timer is not None:
+                group.timer.cancel()
+            group.timer = asyncio.create_task(self._debounce(group))
+        return key
 
-    async def _watch(self, album: _Album, message_id: int, ticket: Ticket) -> None:
+    def _key(self, chat_id: int, media_group_id: str | None) -> GroupKey:
+        if media_group_id is not None:
+            return (chat_id, media_group_id)
+        key = self._open_bursts.get(chat_id)
+        if key is None or key not in self._groups or self._groups[key].answered:
+            key = self._open_bursts[chat_id] = (chat_id, f"burst-{next(self._burst_ids)}")
+        return key
+
+    def progress(self, key: GroupKey, message_id: int, fraction: float) -> None:
+        """A video's sampling progress (0..1); shown while it is the only item of a burst."""
+        group = self._groups.get(key)
+        if group is None or fraction >= 1.0:
+            return
+        group.progress[message_id] = fraction
+        if group.single and group.answered and group.message is not None:
+            text = self._render(group)
+            if text is not None:
+                group.message.set(text)
+
+    def _spawn(self, group: _Group, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        group.watchers.add(task)
+        task.add_done_callback(group.watchers.discard)
+
+    async def _watch(self, group: _Group, message_id: int, ticket: Ticket) -> None:
         try:
             outcome = await ticket.result()
         except IngestInterruptedError:
             return  # shutting down: the job resumes at the next start, which reports it
         except Exception:
-            log.exception("album item %d: waiting for job %d failed", message_id, ticket.job_id)
+            log.exception("item %d: waiting for job %d failed", message_id, ticket.job_id)
             result = ItemResult.refused("internal", ticket.request.kind)
         else:
             result = ItemResult.from_outcome(outcome)
-        album.items[message_id] = result
-        if album.acknowledged:
-            await self._show(album)
+        group.items[message_id] = result
+        if group.answered:
+            await self._show(group)
+        elif group.flushed:
+            await self._answer(group)  # a single item waited for its result
 
-    async def _debounce(self, album: _Album) -> None:
+    async def _debounce(self, group: _Group) -> None:
         await asyncio.sleep(self.wait_s)
-        album.timer = None
-        await self._acknowledge(album)
+        group.timer = None
+        group.flushed = True
+        await self._answer(group)
 
     # --- answering ------------------------------------------------------------------------------
 
-    async def _acknowledge(self, album: _Album) -> None:
-        if album.acknowledged or self._closed:
-            return
-        chat_id = album.key[0]
-        album.message = ProgressMessage(
-            self.bot, chat_id, reply_to_message_id=min(album.items), interval=self.interval
-        )
-        await self._show(album)
+    def _render(self, group: _Group) -> str | None:
+        """The answer's text now; None when a single photo's result is still to come."""
+        results = group.results()
+        if group.single:
+            if results:
+                (result,) = results
+                return item_text(result, group.lang, is_video=bool(group.videos))
+            if not group.videos:
+                return None
+            fraction = max(group.progress.values(), default=None)
+            if fraction is None:
+                return tr(TEXTS, "video_started", group.lang)
+            return tr(TEXTS, "video_progress", group.lang, percent=int(fraction * 10) * 10)
+        return album_text(results, len(group.items), group.lang, burst=group.burst)
 
-    def _refresh(self, album: _Album) -> None:
-        task = asyncio.create_task(self._show(album))
-        album.watchers.add(task)
-        task.add_done_callback(album.watchers.discard)
+    async def _answer(self, group: _Group) -> None:
+        async with group.lock:
+            if group.answered or self._closed:
+                return
+            if group.quiet and not self._worth_saying(group):
+                self._finished(group)
+                return
+            text = self._render(group)
+            if text is None:
+                return  # a photo alone: its result comes first
+            group.message = ProgressMessage(
+                self.bot, group.key[0], reply_to_message_id=min(group.items), interval=self.interval
+            )
+            if self._open_bursts.get(group.key[0]) == group.key:
+                del self._open_bursts[group.key[0]]  # later items start a new burst
+            await self._put_up(group, text)
 
-    async def _show(self, album: _Album) -> None:
-        # Rendered under the album's lock, so a slower call can never put up an older state.
-        async with album.lock:
-            message = album.message
-            if message is None:
+    async def _show(self, group: _Group) -> None:
+        # Rendered under the group's lock, so a slower call can never put up an older state.
+        async with group.lock:
+            if group.message is None:
                 return
-            if album.quiet and not self._worth_saying(album):
-                self._finished(album)
-                return
-            text = self.render(album.results(), len(album.items), album.lang)
-            if album.done or not message.sent:
-                await message.show(text)
-            else:
-                message.set(text)  # progress: throttled
-            self._finished(album)
+            text = self._render(group)
+            if text is not None:
+                await self._put_up(group, text)
+
+    async def _put_up(self, group: _Group, text: str) -> None:
+        message = group.message
+        assert message is not None
+        if group.done or not message.sent:
+            await message.show(text)
+        else:
+            message.set(text)  # progress: throttled
+        if group.done and group.single and message.message_id is not None:
+            (result,) = group.results()
+            if self.on_answer is not None and result.media_id is not None:
+                try:
+                    await self.on_answer(group.key[0], message.message_id, result)
+                except Exception:
+                    log.exception("answer hook failed for message %d", message.message_id)
+        self._finished(group)
 
     @staticmethod
-    def _worth_saying(album: _Album) -> bool:
-        """In a group, an album that saved cleanly needs no answer; problems do."""
-        if album.message is not None and album.message.sent:
-            return True
-        results = album.results()
-        return album.done and any(
-            r.status == "failed" or r.near_duplicate or r.thumbnail_only for r in results
+    def _worth_saying(group: _Group) -> bool:
+        """In a group chat only problems and half-successes get an answer."""
+        return group.done and any(
+            r.status == "failed" or r.near_duplicate or r.thumbnail_only for r in group.results()
         )
 
-    def _finished(self, album: _Album) -> None:
-        """Once every item has ended, keep the album a while for stragglers, then forget it."""
-        if album.done and album.expiry is None and not self._closed:
-            album.expiry = asyncio.create_task(self._expire(album))
+    def _finished(self, group: _Group) -> None:
+        """Once every item has ended, keep the group a while for stragglers, then forget it."""
+        if group.done and group.expiry is None and not self._closed:
+            group.expiry = asyncio.create_task(self._expire(group))
 
-    async def _expire(self, album: _Album) -> None:
-        await asyncio.sleep(self.keep_s)
-        if self._albums.get(album.key) is album and album.done:
-            del self._albums[album.key]
+    async def _expire(self, group: _Group) -> None:
+        await asyncio.sleep(self.keep_s if not group.burst else 0.0)
+        if self._groups.get(group.key) is group and group.done:
+            del self._groups[group.key]
+            if self._open_bursts.get(group.key[0]) == group.key:
+                del self._open_bursts[group.key[0]]
 
     # --- hooks for shutdown and tests -----------------------------------------------------------
 
     async def flush(self) -> None:
-        """Acknowledge every album now instead of after its quiet time."""
-        for album in list(self._albums.values()):
-            if album.timer is not None:
-                album.timer.cancel()
-                album.timer = None
-            await self._acknowledge(album)
+        """Answer every waiting group now instead of after its quiet time."""
+        for group in list(self._groups.values()):
+            if group.timer is not None:
+                group.timer.cancel()
+                group.timer = None
+            group.flushed = True
+            await self._answer(group)
 
     async def settled(self, timeout: float | None = None) -> bool:
-        """Wait until every album is acknowledged and each item's end has been shown; False
-        on timeout."""
+        """Wait until every group is answered and each item's end has been shown; False on
+        timeout."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            pending: list[asyncio.Task[None]] = []
-            for album in self._albums.values():
-                pending += [w for w in album.watchers if not w.done()]
-                if album.timer is not None and not album.timer.done():
-                    pending.append(album.timer)
-                task = album.message.pending if album.message is not None else None
+            pending: list[asyncio.Future[None]] = []
+            for group in self._groups.values():
+                pending += [w for w in group.watchers if not w.done()]
+                if group.timer is not None and not group.timer.done():
+                    pending.append(group.timer)
+                task = group.message.pending if group.message is not None else None
                 if task is not None:
                     pending.append(task)
             if not pending:
@@ -239,21 +312,22 @@ class AlbumCollector:
             await asyncio.wait(pending, timeout=left)
 
     async def close(self, *, drain_s: float = 0.0) -> None:
-        """Shutdown: with ``drain_s``, acknowledge waiting albums and let items that end within
-        that time show; then cancel what is left."""
+        """Shutdown: with ``drain_s``, answer waiting groups and let items that end within that
+        time show; then cancel what is left."""
         if drain_s > 0:
             with contextlib.suppress(Exception):
                 await self.flush()
                 await self.settled(drain_s)
         self._closed = True
-        tasks: list[asyncio.Task[None]] = []
-        for album in self._albums.values():
-            for task in (album.timer, album.expiry, *album.watchers):
+        tasks: list[asyncio.Future[None]] = []
+        for group in self._groups.values():
+            for task in (group.timer, group.expiry, *group.watchers):
                 if task is not None and not task.done():
                     task.cancel()
                     tasks.append(task)
-            if album.message is not None:
-                await album.message.close()
+            if group.message is not None:
+                await group.message.close()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        self._albums.clear()
+        self._groups.clear()
+        self._open_bursts.clear()

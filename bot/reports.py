@@ -64,10 +64,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "⏳ Processing the video… {percent}%",
     },
     "video_started": {"ru": "⏳ Обрабатываю видео…", "en": "⏳ Processing the video…"},
-    "interrupted": {
-        "ru": "⏸ Бот перезапускается — закончу после перезапуска и напишу.",
-        "en": "⏸ The bot is restarting; I'll finish this afterwards and let you know.",
-    },
     # --- albums and summaries ---
     "album_progress": {
         "ru": "⏳ Сохраняю альбом: {done} из {total}…",
@@ -84,6 +80,22 @@ TEXTS: dict[str, dict[str, str]] = {
     "album_all_duplicates": {
         "ru": "Всё из этого альбома ({total}) уже есть в вашей коллекции.",
         "en": "Everything in this album ({total}) is already in your collection.",
+    },
+    "batch_progress": {
+        "ru": "⏳ Сохраняю: {done} из {total}…",
+        "en": "⏳ Saving: {done} of {total}…",
+    },
+    "batch_saved_all": {
+        "ru": "✅ Сохранено: {total} {items_word}.",
+        "en": "✅ Saved {total} {items_word}.",
+    },
+    "batch_saved_some": {
+        "ru": "Сохранено {saved} из {total}.",
+        "en": "Saved {saved} of {total}.",
+    },
+    "batch_all_duplicates": {
+        "ru": "Всё это ({total}) уже есть в вашей коллекции.",
+        "en": "All {total} are already in your collection.",
     },
     "resumed_header": {
         "ru": "После перезапуска я закончил сохранять то, что вы присылали ранее: {saved} из "
@@ -202,6 +214,8 @@ class ItemResult:
     thumbnail_only: bool = False
     reason: str | None = None  # error code when failed
     media_id: int | None = None
+    note: str | None = None  # the whole answer when this item is answered alone
+    owner_id: int | None = None
 
     @classmethod
     def from_outcome(cls, outcome: IngestOutcome) -> ItemResult:
@@ -213,11 +227,13 @@ class ItemResult:
             thumbnail_only=outcome.thumbnail_only,
             reason=outcome.reason,
             media_id=outcome.media_id,
+            owner_id=outcome.request.owner_id,
         )
 
     @classmethod
-    def refused(cls, reason: str, kind: str = "photo") -> ItemResult:
-        return cls("failed", kind=kind, reason=reason)
+    def refused(cls, reason: str, kind: str = "photo", *, note: str | None = None) -> ItemResult:
+        """An item that never reached the pipeline; ``note`` replaces the generic answer."""
+        return cls("failed", kind=kind, reason=reason, note=note)
 
     @property
     def is_video(self) -> bool:
@@ -226,6 +242,8 @@ class ItemResult:
 
 def item_text(result: ItemResult, lang: str, *, is_video: bool | None = None) -> str:
     """The reply to one item (not part of an album)."""
+    if result.note is not None:
+        return result.note
     video = result.is_video if is_video is None else is_video
     if result.status == "duplicate":
         return tr(TEXTS, "duplicate", lang)
@@ -297,19 +315,21 @@ def _compose(head: str, results: list[ItemResult], lang: str) -> str:
     return "\n".join(lines)
 
 
-def album_text(results: list[ItemResult], total: int, lang: str) -> str:
-    """The album acknowledgement: progress while items are pending, then the summary."""
+def album_text(results: list[ItemResult], total: int, lang: str, *, burst: bool = False) -> str:
+    """The answer to an album (or, with ``burst``, to several items sent one by one): progress
+    while items are pending, then the summary."""
+    prefix = "batch" if burst else "album"
     done = len(results)
     if done < total:
-        return tr(TEXTS, "album_progress", lang, done=done, total=total)
+        return tr(TEXTS, f"{prefix}_progress", lang, done=done, total=total)
     saved = sum(r.status == "saved" for r in results)
     if total and all(r.status == "duplicate" for r in results):
-        return tr(TEXTS, "album_all_duplicates", lang, total=total)
+        return tr(TEXTS, f"{prefix}_all_duplicates", lang, total=total)
     if saved == total:
         words = _plural(total, lang, ITEM_WORDS)
-        head = tr(TEXTS, "album_saved_all", lang, total=total, items_word=words)
+        head = tr(TEXTS, f"{prefix}_saved_all", lang, total=total, items_word=words)
     else:
-        head = tr(TEXTS, "album_saved_some", lang, saved=saved, total=total)
+        head = tr(TEXTS, f"{prefix}_saved_some", lang, saved=saved, total=total)
     return _compose(head, results, lang)
 
 

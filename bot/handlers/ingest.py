@@ -4,13 +4,13 @@ bot become searchable items of the owner's collection.
 Each message is turned into an :class:`~core.ingest.IngestRequest` (the largest photo size, the
 forward origin as a short text, the caption, the original date, the album id) and submitted at
 once: the job is durable before the handler returns, whatever happens to the process next.
-Then the user hears how it ended:
+The answer is left to :mod:`bot.albums`, which keeps it to one message per album and per burst
+of items sent one by one (thirty forwarded photos get one answer, not thirty):
 
-* a single photo or file: one reply once it is committed (saved, near-duplicate, already in the
-  collection, or why it could not be read);
-* a video (or GIF, video note): one progress message, edited while frames are sampled and
-  finally replaced by the result;
-* an album: one acknowledgement for all items (:mod:`bot.albums`).
+* an item alone: one reply once it is committed (saved, near-duplicate, already in the
+  collection, or why it could not be read); a video (GIF, video note) shows its progress in
+  that message first;
+* several: one message counting "n of N", then the summary.
 
 Files over the Bot API's 20 MB download limit are indexed from their thumbnail when they have
 one (unless a local Bot API server lifts the limit). Documents that are neither pictures nor
@@ -26,6 +26,7 @@ from __future__ import annotations
 import html
 import logging
 import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,13 +39,11 @@ from aiogram.types import (
     MessageOriginUser,
 )
 
-from bot.albums import AlbumCollector
+from bot.albums import AlbumCollector, GroupKey
 from bot.fetch import DOWNLOAD_LIMIT, is_local_mode
 from bot.i18n import tr
-from bot.progress import ProgressMessage, reply_to
-from bot.reports import TEXTS, ItemResult, item_text
+from bot.reports import TEXTS, ItemResult
 from bot.services import check_quota
-from core.errors import IngestInterruptedError
 from core.ingest import VIDEO_KINDS, IngestRequest, Ticket
 from storage.records import MediaKind, Owner
 from storage.results import ResultStore
@@ -224,19 +223,14 @@ def build_request(
     )
 
 
-def _progress_text(fraction: float, lang: str) -> str | None:
-    """A video's progress in steps of 10 %; None at 100 % (the result replaces it anyway)."""
-    if fraction >= 1.0:
-        return None
-    return tr(TEXTS, "video_progress", lang, percent=int(fraction * 10) * 10)
-
-
 class Ingest:
-    """The handlers, sharing the album collector and the services of one dispatcher."""
+    """The handlers, sharing the answer collector and the services of one dispatcher."""
 
     def __init__(self, services: BotServices) -> None:
         self.services = services
-        self.albums = AlbumCollector(services.bot, services.settings.album_wait_s)
+        self.answers = AlbumCollector(
+            services.bot, services.settings.album_wait_s, on_answer=self._remember
+        )
         self.local = is_local_mode(services.bot, services.settings)
 
     async def media(self, message: Message, owner: Owner, lang: str) -> None:
@@ -244,8 +238,6 @@ class Ingest:
         if media is None:  # the filters let through only what media_of knows
             await self.not_media(message, lang)
             return
-        quiet = message.chat.type != "private"
-        album = message.media_group_id
         refusal = await check_quota(
             self.services,
             owner,
@@ -253,69 +245,57 @@ class Ingest:
             video_seconds=(media.duration or 0.0) if media.is_video else 0.0,
         )
         if refusal is not None:
-            await self._refused(message, lang, "quota", media, text=refusal, quiet=quiet)
+            self._collect(message, lang, ItemResult.refused("quota", media.kind, note=refusal))
             return
         too_large = not self.local and (media.size or 0) > DOWNLOAD_LIMIT
         if too_large and media.thumbnail_file_id is None:
-            await self._refused(message, lang, "file_too_large", media, quiet=quiet)
+            self._collect(message, lang, ItemResult.refused("file_too_large", media.kind))
             return
         request = build_request(message, owner.id, media, too_large=too_large)
-        if album is not None:
-            ticket = await self._submit(request)
-            self.albums.add(
-                message.chat.id, album, message.message_id, lang=lang, ticket=ticket, quiet=quiet
-            )
-            return
-        progress: ProgressMessage | None = None
-        if media.is_video and not too_large and not quiet:
-            progress = ProgressMessage(
-                self.services.bot, message.chat.id, reply_to_message_id=message.message_id
-            )
-        ticket = await self._submit(request, progress, lang)  # durable first, then talk
-        if progress is not None and not progress.sent and progress.pending is None:
-            await progress.show(tr(TEXTS, "video_started", lang))
-        try:
-            outcome = await ticket.result()
-        except IngestInterruptedError:
-            if progress is not None:
-                await progress.finish(tr(TEXTS, "interrupted", lang))
-            return  # the job resumes at the next start, and bot.notify reports it
-        result = ItemResult.from_outcome(outcome)
-        text = item_text(result, lang, is_video=media.is_video)
-        answer_id: int | None = None
-        if progress is not None:
-            await progress.finish(text)
-            answer_id = progress.message_id
-        elif not quiet or _worth_saying(result):
-            answer = await message.answer(text, reply_parameters=reply_to(message.message_id))
-            answer_id = answer.message_id
-        if answer_id is not None and outcome.media_id is not None:
-            await self._remember(owner, message.chat.id, answer_id, outcome.media_id)
+        key: list[GroupKey] = []  # known once the job is durable and collected
 
-    async def _remember(self, owner: Owner, chat_id: int, message_id: int, media_id: int) -> None:
+        def progress(fraction: float) -> None:
+            if key:
+                self.answers.progress(key[0], message.message_id, fraction)
+
+        video = media.is_video and not too_large
+        ticket = await self._submit(request, progress if video else None)
+        key.append(self._collect(message, lang, ticket=ticket, video=video))
+
+    def _collect(
+        self,
+        message: Message,
+        lang: str,
+        result: ItemResult | None = None,
+        *,
+        ticket: Ticket | None = None,
+        video: bool = False,
+    ) -> GroupKey:
+        """Hand the item to the answer collector (one answer per album or burst)."""
+        return self.answers.add(
+            message.chat.id,
+            message.media_group_id,
+            message.message_id,
+            lang=lang,
+            ticket=ticket,
+            result=result,
+            video=video,
+            quiet=message.chat.type != "private",
+        )
+
+    async def _remember(self, chat_id: int, message_id: int, result: ItemResult) -> None:
         """The answer stands for the item: /delete or /similar in reply to "Saved" works too."""
-        try:
-            await ResultStore(self.services.engine.db, owner.id).record(
-                chat_id, [(message_id, media_id, None)]
-            )
-        except Exception:  # a convenience, never a reason to fail the answer
-            log.exception("cannot record answer %d for item %d", message_id, media_id)
+        if result.owner_id is None or result.media_id is None:
+            return
+        store = ResultStore(self.services.engine.db, result.owner_id)
+        await store.record(chat_id, [(message_id, result.media_id, None)])
 
     async def _submit(
-        self, request: IngestRequest, progress: ProgressMessage | None = None, lang: str = "en"
+        self, request: IngestRequest, progress: Callable[[float], None] | None = None
     ) -> Ticket:
-        callback = None
-        if progress is not None:
-            message = progress
-
-            def callback(fraction: float) -> None:
-                text = _progress_text(fraction, lang)
-                if text is not None:
-                    message.set(text)
-
         pipeline = self.services.engine.pipeline
         assert pipeline is not None, "the bot's engine always runs an ingest pipeline"
-        ticket = await pipeline.submit(request, progress=callback)
+        ticket = await pipeline.submit(request, progress=progress)
         self.services.live_jobs.add(ticket.job_id)
         log.info(
             "queued job %d: %s %s of owner %d%s",
@@ -327,58 +307,17 @@ class Ingest:
         )
         return ticket
 
-    async def _refused(
-        self,
-        message: Message,
-        lang: str,
-        reason: str,
-        media: Media,
-        *,
-        text: str | None = None,
-        quiet: bool,
-    ) -> None:
-        """An item that never reaches the pipeline: counted in its album, or answered."""
-        if message.media_group_id is not None:
-            self.albums.add(
-                message.chat.id,
-                message.media_group_id,
-                message.message_id,
-                lang=lang,
-                result=ItemResult.refused(reason, media.kind),
-                quiet=quiet,
-            )
-            return
-        if text is None:
-            text = item_text(ItemResult.refused(reason, media.kind), lang)
-        await message.answer(text, reply_parameters=reply_to(message.message_id))
-
     async def not_media(self, message: Message, lang: str) -> None:
         """A PDF, an archive, ...: a short explanation (in private chats only)."""
         if message.chat.type != "private":
             return
-        if message.media_group_id is not None:
-            self.albums.add(
-                message.chat.id,
-                message.media_group_id,
-                message.message_id,
-                lang=lang,
-                result=ItemResult.refused("not_media", "document"),
-            )
-            return
         doc = message.document
         name = (doc.file_name if doc is not None else None) or document_mime(message) or "file"
-        await message.answer(
-            tr(TEXTS, "not_media_document", lang, name=html.escape(name)),
-            reply_parameters=reply_to(message.message_id),
-        )
+        note = tr(TEXTS, "not_media_document", lang, name=html.escape(name))
+        self._collect(message, lang, ItemResult.refused("not_media", "document", note=note))
 
     async def close(self, **_: Any) -> None:
-        await self.albums.close(drain_s=SHUTDOWN_DRAIN_S)
-
-
-def _worth_saying(result: ItemResult) -> bool:
-    """In a group only problems and half-successes get an answer."""
-    return result.status == "failed" or result.near_duplicate or result.thumbnail_only
+        await self.answers.close(drain_s=SHUTDOWN_DRAIN_S)
 
 
 def router(services: BotServices) -> Router:
