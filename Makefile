@@ -5,7 +5,7 @@ EXPORT_VENV ?= .venv-export
 BIN := $(VENV)/bin
 EBIN := $(EXPORT_VENV)/bin
 
-.PHONY: install test lint test-export install-export bench fixtures clean
+.PHONY: install test lint test-export install-export bench fixtures clean run
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,6 +17,14 @@ install: $(BIN)/python
 	$(BIN)/python -c "import youtokentome" 2>/dev/null || { \
 	  $(BIN)/pip install -q "Cython<3" && \
 	  $(BIN)/pip install -q --no-build-isolation youtokentome; }
+
+# Set up and start the bot: settings from .env (created from .env.example on the first run),
+# missing default models downloaded, one clear line and a stop when something is not set.
+run: install
+	@test -f .env || { cp .env.example .env && \
+	  echo "created .env from .env.example: put your BOT_TOKEN from @BotFather there"; }
+	@$(BIN)/python -m bot prepare
+	$(BIN)/python -m bot
 
 lint: install
 	$(BIN)/ruff check .

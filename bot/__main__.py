@@ -1,11 +1,15 @@
 """``python -m bot``: start the Telegram bot with settings from the environment and ``.env``.
 
+``python -m bot check`` only validates the configuration; ``python -m bot prepare`` validates it
+and downloads configured model bundles that are missing (what ``make run`` does first).
+
 Configuration problems end start-up with one line on stderr (``error: ...``) and exit code 2,
 never a traceback: the person running the bot should see what to fix, not where it broke.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import sys
@@ -31,21 +35,41 @@ def fail(message: str) -> int:
     return EXIT_CONFIG
 
 
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="run",
+        choices=("run", "check", "prepare"),
+        help="run the bot (default), check the configuration, or also fetch missing models",
+    )
+    return parser.parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from core.settings import Settings
 
+    args = parse_args(argv)
     try:
         settings = Settings()
     except ValidationError as exc:
         return fail(format_validation_error(exc))
-    from bot.config import StartupError, check_token
+    from bot.config import StartupError, check_token, prepare_models
 
     try:
         check_token(settings)
+        if args.command == "prepare":
+            prepare_models(settings)
     except StartupError as exc:
         return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    if args.command != "run":
+        print("configuration ok")
+        return 0
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -6,6 +6,9 @@ Importing aiogram takes seconds (it builds hundreds of pydantic models), so noth
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from core.settings import Settings
 
@@ -27,3 +30,76 @@ def check_token(settings: Settings) -> str:
             "BOT_TOKEN is malformed: expected digits, a colon and a secret, as @BotFather gives it"
         )
     return token
+
+
+# Bundle directory names that `python -m core.models pull` can fetch, by the alias to pull.
+# Other names that are pull aliases themselves (or Immich model names) are pulled as they are.
+PULL_NAMES: dict[str, str] = {
+    "clip-vit-b-32-openai": "clip-vit-b-32",
+    "vit-b-32__openai": "clip-vit-b-32",
+    "clip-vit-b-16-openai": "clip-vit-b-16",
+}
+DEFAULT_MODEL = "clip-vit-b-32"
+
+
+def bundle_present(path: Path) -> bool:
+    """A directory with a bundle in it (ours: config.json; Immich's: config.json too)."""
+    return (path / "config.json").is_file()
+
+
+def pull_name_for(path: Path) -> str | None:
+    """What to pull for a missing bundle directory, or None when it cannot be downloaded
+    (ruCLIP has no published ONNX export: it is made with ``core.models export ruclip``)."""
+    from core.models.pull import ALIASES
+
+    name = path.name.lower()
+    if name.startswith("ruclip"):
+        return None
+    if name in PULL_NAMES:
+        return PULL_NAMES[name]
+    if name in ALIASES:
+        return name
+    if "__" in path.name:  # an Immich model name such as ViT-B-16__openai
+        return path.name
+    return None
+
+
+def prepare_models(
+    settings: Settings,
+    *,
+    pull: Callable[[str, Path], object] | None = None,
+    say: Callable[[str], object] = print,
+) -> list[Path]:
+    """Download every configured bundle that is missing and can be downloaded; a
+    :class:`StartupError` names the first one that cannot. Returns the directories fetched."""
+    if not settings.model_dirs:
+        raise StartupError(
+            "MODEL_DIRS is not set: list model bundle directories in .env (copy .env.example; "
+            "see README, section Models)"
+        )
+    if pull is None:
+        from core.models.pull import pull as real_pull
+
+        def pull(name: str, out: Path) -> object:
+            return real_pull(name, out, progress_stream=sys.stderr)
+
+    missing = [p for p in settings.model_dirs if not bundle_present(p)]
+    plan = []
+    for path in missing:  # everything checked before anything is downloaded
+        name = pull_name_for(path)
+        if name is None:
+            raise StartupError(
+                f"MODEL_DIRS: {path} is missing and cannot be downloaded; build it with "
+                f"`python -m core.models export` (see README, section Models) or remove it "
+                "from MODEL_DIRS"
+            )
+        plan.append((name, path))
+    from core.errors import ModelDownloadError
+
+    for name, path in plan:
+        say(f"fetching model {name} into {path} ...")
+        try:
+            pull(name, path)
+        except ModelDownloadError as exc:
+            raise StartupError(f"{exc} (see README, section Models)") from None
+    return [path for _, path in plan]

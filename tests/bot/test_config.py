@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 import bot.__main__ as entry
-from bot.config import StartupError, check_token
+from bot.config import StartupError, check_token, prepare_models, pull_name_for
 from core.engine import ConfigurationError
+from core.errors import ModelDownloadError
 from core.settings import Settings
 
 BOT_KEYS = (
@@ -127,3 +128,55 @@ def test_cli_settings_need_no_token() -> None:
     assert settings.bot_token is None
     assert settings.allowed_users == frozenset()
     assert settings.webhook_url is None and settings.album_wait_s == 1.5
+
+
+def test_prepare_models_fetches_only_missing_downloadable_bundles(tmp_path: Path) -> None:
+    present = tmp_path / "models" / "mine"
+    present.mkdir(parents=True)
+    (present / "config.json").write_text("{}")
+    missing = tmp_path / "models" / "clip-vit-b-32-openai"
+    settings = Settings(_env_file=None, model_dirs=[present, missing])  # type: ignore[call-arg]
+    pulled: list[tuple[str, Path]] = []
+    said: list[str] = []
+    fetched = prepare_models(
+        settings, pull=lambda name, out: pulled.append((name, out)), say=said.append
+    )
+    assert fetched == [missing] and pulled == [("clip-vit-b-32", missing)]
+    assert said == [f"fetching model clip-vit-b-32 into {missing} ..."]
+
+
+def test_prepare_models_refuses_before_downloading_anything(tmp_path: Path) -> None:
+    dirs = [tmp_path / "clip-vit-b-32", tmp_path / "ruclip-vit-base-patch32-384"]
+    settings = Settings(_env_file=None, model_dirs=dirs)  # type: ignore[call-arg]
+    pulled: list[str] = []
+    with pytest.raises(StartupError, match="ruclip-vit-base-patch32-384 is missing and cannot"):
+        prepare_models(settings, pull=lambda name, out: pulled.append(name), say=print)
+    assert pulled == []
+    with pytest.raises(StartupError, match="MODEL_DIRS is not set"):
+        prepare_models(Settings(_env_file=None), pull=lambda n, o: None)  # type: ignore[call-arg]
+
+
+def test_prepare_models_turns_a_download_error_into_one_line(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, model_dirs=[tmp_path / "clip-vit-b-32"])  # type: ignore[call-arg]
+
+    def offline(name: str, out: Path) -> None:
+        raise ModelDownloadError("cannot reach https://huggingface.co (no network)")
+
+    with pytest.raises(StartupError) as info:
+        prepare_models(settings, pull=offline, say=lambda _: None)
+    assert str(info.value) == (
+        "cannot reach https://huggingface.co (no network) (see README, section Models)"
+    )
+
+
+def test_pull_names() -> None:
+    assert pull_name_for(Path("models/clip-vit-b-32")) == "clip-vit-b-32"
+    assert pull_name_for(Path("models/ViT-B-16__openai")) == "ViT-B-16__openai"
+    assert pull_name_for(Path("models/ruclip-vit-base-patch32-384")) is None
+    assert pull_name_for(Path("models/my-own-export")) is None
+
+
+def test_check_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "123:secret")
+    assert entry.main(["check"]) == 0
+    assert capsys.readouterr().out.strip() == "configuration ok"
