@@ -67,7 +67,7 @@ class ProgressMessage:
         self._last = float("-inf")  # loop time of the last send or edit
         self._lock = asyncio.Lock()
         self._pending: asyncio.Task[None] | None = None
-        self._sleeping = False
+        self._applying = False
         self._finished = False
         self._blocked = False
 
@@ -93,7 +93,7 @@ class ProgressMessage:
     async def show(self, text: str) -> None:
         """Put ``text`` up now (a pending throttled update is dropped: this one is newer)."""
         self._wanted = text
-        await self._cancel_sleeping()
+        await self._cancel_waiting()
         async with self._lock:
             await self._apply(text, final=True)
 
@@ -111,9 +111,11 @@ class ProgressMessage:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _cancel_sleeping(self) -> None:
+    async def _cancel_waiting(self) -> None:
+        """Drop a throttled update that has not started talking to Telegram (an update in
+        flight is left to finish: cutting a request short could half-apply it)."""
         task = self._pending
-        if task is not None and not task.done() and self._sleeping:
+        if task is not None and not task.done() and not self._applying:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -122,14 +124,14 @@ class ProgressMessage:
         loop = asyncio.get_running_loop()
         delay = 0.0 if self.message_id is None else self._last + self.interval - loop.time()
         if delay > 0:
-            self._sleeping = True
-            try:
-                await asyncio.sleep(delay)
-            finally:
-                self._sleeping = False
+            await asyncio.sleep(delay)
         async with self._lock:
-            if self._wanted is not None and not self._finished:
-                await self._apply(self._wanted, final=False)
+            self._applying = True
+            try:
+                if self._wanted is not None and not self._finished:
+                    await self._apply(self._wanted, final=False)
+            finally:
+                self._applying = False
 
     async def _apply(self, text: str, *, final: bool) -> None:
         """Send or edit to ``text`` (call with the lock held)."""

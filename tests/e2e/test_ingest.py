@@ -7,6 +7,7 @@ restart case runs ``python -m bot`` as a process and kills it in the middle of a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -23,14 +24,16 @@ import pytest
 from aiogram import Bot
 from PIL import Image
 
+from bot.albums import AlbumCollector
 from bot.app import LateOutcomeListener, create_bot, create_dispatcher
 from bot.fetch import make_fetch
 from bot.notify import make_outcome_listener
 from bot.progress import ProgressMessage
+from bot.reports import ItemResult
 from bot.services import BotServices
 from core.engine import Engine
 from core.errors import FetchError, FileGoneError, FileTooLargeError
-from core.ingest import IngestRequest
+from core.ingest import IngestOutcome, IngestRequest, Ticket
 from core.settings import Settings
 from storage.db import default_database_path
 from storage.records import Media
@@ -516,6 +519,39 @@ async def test_fetch_turns_telegram_answers_into_typed_errors(
         await fetch(big, False)
     assert await fetch(big, True) == cover
     telegram.allowed_errors += ["file is too big", "wrong file_id"]
+
+
+async def test_album_collector_hooks_flush_and_settle_without_waiting(
+    telegram: FakeTelegramServer, telegram_bot: Bot, alice: FakeUser
+) -> None:
+    first = telegram.send_text(alice, "one")  # stand-ins for the album's messages
+    second = telegram.send_text(alice, "two")
+    collector = AlbumCollector(telegram_bot, wait_s=3600, interval=3600)
+    loop = asyncio.get_running_loop()
+    futures = []
+    for job_id, sent in enumerate((first, second), 1):
+        request = IngestRequest(1, "photo", f"AQAD{job_id}", album_id="g1")
+        future: asyncio.Future[IngestOutcome] = loop.create_future()
+        futures.append((future, request))
+        ticket = Ticket(job_id, request, future, None)
+        collector.add(alice.id, "g1", sent["message_id"], lang="en", ticket=ticket)
+    assert telegram.messages(alice.id) == []  # the quiet time (an hour) has not passed
+    await collector.flush()
+    (answer,) = telegram.messages(alice.id)
+    assert answer.text == "⏳ Saving the album: 0 of 2…"
+    assert answer.reply_to_message_id == first["message_id"]
+    for job_id, (future, request) in enumerate(futures, 1):
+        future.set_result(IngestOutcome("saved", job_id, request, media_id=job_id))
+    assert await collector.settled(timeout=10)
+    assert answer.text == "✅ Album saved: 2 items."
+    straggler = telegram.send_text(alice, "three")
+    collector.add(alice.id, "g1", straggler["message_id"], lang="en",
+                  result=ItemResult.refused("image_truncated"))  # fmt: skip
+    assert await collector.settled(timeout=10)
+    assert answer.text == "Saved 2 of 3 from the album.\n• not saved (damaged file): 1"
+    assert telegram.messages(alice.id) == [answer]
+    await collector.close()
+    assert len(collector) == 0
 
 
 # --------------------------------------------------------------------------- restart
