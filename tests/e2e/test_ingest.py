@@ -25,9 +25,7 @@ from aiogram import Bot
 from PIL import Image
 
 from bot.albums import AlbumCollector
-from bot.app import LateOutcomeListener, create_bot, create_dispatcher
 from bot.fetch import make_fetch
-from bot.notify import make_outcome_listener
 from bot.progress import ProgressMessage
 from bot.reports import ItemResult
 from bot.services import BotServices
@@ -37,6 +35,8 @@ from core.ingest import IngestOutcome, IngestRequest, Ticket
 from core.settings import Settings
 from storage.db import default_database_path
 from storage.records import Media
+from tests.e2e import botapp
+from tests.e2e.botapp import model_dirs
 from tests.e2e.fake_telegram import (
     DOWNLOAD_LIMIT,
     FakeTelegramServer,
@@ -44,10 +44,9 @@ from tests.e2e.fake_telegram import (
     SentMessage,
     origin_channel,
 )
-from tests.e2e.harness import BotProcess, bot_env, polling
+from tests.e2e.harness import BotProcess, bot_env
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE_MODELS = ROOT / "tests" / "fixtures" / "models"
 
 
 # --------------------------------------------------------------------------- media builders
@@ -96,35 +95,6 @@ def mp4(path: Path, colors: list[tuple[int, int, int]], *, seconds_each: float =
 # --------------------------------------------------------------------------- the running bot
 
 
-def model_dirs(tmp_path: Path) -> list[Path]:
-    """The committed fixture bundles, or (until they exist) a tiny generated one."""
-    fixtures = [FIXTURE_MODELS / "clip-fixture", FIXTURE_MODELS / "ruclip-fixture"]
-    present = [d for d in fixtures if (d / "config.json").is_file()]
-    if present:
-        return present
-    from tests.core.onnx_builders import write_bundle
-
-    return [write_bundle(tmp_path / "tiny-model")]
-
-
-def bot_settings(server: FakeTelegramServer, tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "bot_token": server.token,
-        "telegram_api_base": server.url,
-        "telegram_api_local": server.local_dir is not None,
-        "data_dir": tmp_path / "data",
-        "model_dirs": model_dirs(tmp_path),
-        "album_wait_s": 0.3,
-        "ingest_retry_backoff_s": 0.0,
-        "ingest_max_attempts": 2,
-        "send_pace_per_chat_s": 0.0,
-        "telegram_retry_backoff_s": 0.0,
-        "embed_threads": 1,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
 @dataclass
 class Running:
     server: FakeTelegramServer
@@ -162,20 +132,8 @@ async def running_bot(
     server: FakeTelegramServer, tmp_path: Path, **overrides: Any
 ) -> AsyncIterator[Running]:
     """The bot as ``python -m bot`` wires it, polling the fake in this event loop."""
-    settings = bot_settings(server, tmp_path, **overrides)
-    bot = create_bot(settings)
-    listener = LateOutcomeListener()
-    engine = await Engine.open(settings, fetch=make_fetch(bot, settings), on_outcome=listener)
-    try:
-        services = BotServices(settings, engine, bot)
-        listener.bind(make_outcome_listener(services))
-        dp = create_dispatcher(settings, services)
-        async with polling(dp, bot, server):
-            yield Running(server, settings, engine, services)
-    finally:
-        listener.bind(None)
-        await engine.close()
-        await bot.session.close()
+    async with botapp.running_bot(server, tmp_path, **overrides) as app:
+        yield Running(server, app.settings, app.engine, app.services)
 
 
 # --------------------------------------------------------------------------- single items
