@@ -229,8 +229,14 @@ def make_outcome_listener(services: BotServices) -> OutcomeCallback | None:
     return real(services)
 
 
-async def run(settings: Settings, *, ready: Callable[[str], Any] = print) -> None:
-    """Run the bot until SIGTERM/SIGINT: polling, or a webhook server when WEBHOOK_URL is set.
+async def run(
+    settings: Settings,
+    *,
+    ready: Callable[[str], Any] = print,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the bot until SIGTERM/SIGINT (or ``stop`` is set): polling, or a webhook server when
+    WEBHOOK_URL is set.
 
     Start-up: check the token with getMe, open the engine (models, storage, ingest resumes
     unfinished jobs), set the command menu, then print one "ready" line.
@@ -238,7 +244,7 @@ async def run(settings: Settings, *, ready: Callable[[str], Any] = print) -> Non
     from core.engine import Engine
 
     bot = create_bot(settings)
-    stop = asyncio.Event()
+    stop = stop if stop is not None else asyncio.Event()
     main = asyncio.current_task()
     started = False
 

@@ -3,7 +3,9 @@ the real ``python -m bot`` process) against the fake Telegram server."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from core.errors import BundleError
 from core.ingest import IngestRequest
 from tests.e2e.botapp import BotApp, bot_settings, model_dirs, running_bot
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser, make_jpeg
-from tests.e2e.harness import BotProcess, bot_env
+from tests.e2e.harness import BotProcess, LogCapture, bot_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = make_jpeg(320, 240, (30, 60, 220))
@@ -289,6 +291,54 @@ async def test_quota_check_counts_stored_and_queued_items(
         assert too_long is not None and "1 min" in too_long
         other = await app.engine.db.ensure_owner("user", boris.id)
         assert await check_quota(app.services, other, items=2) is None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_webhook_mode_serves_updates_and_keeps_the_queue(
+    telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
+) -> None:
+    port = free_port()
+    settings = bot_settings(
+        telegram,
+        tmp_path,
+        webhook_url=f"http://127.0.0.1:{port}",
+        webhook_path="/tg",
+        webhook_host="127.0.0.1",
+        webhook_port=port,
+        webhook_secret="s3cret-token",
+    )
+    started = asyncio.Event()
+    stop = asyncio.Event()
+    lines: list[str] = []
+
+    def ready(line: str) -> None:
+        lines.append(line)
+        started.set()
+
+    with LogCapture() as errors:
+        task = asyncio.create_task(run(settings, ready=ready, stop=stop))
+        try:
+            await asyncio.wait_for(started.wait(), 30)
+            assert telegram.webhook == {
+                "url": f"http://127.0.0.1:{port}/tg",
+                "secret_token": "s3cret-token",
+            }
+            hook = telegram.calls_of("setWebhook")[0]
+            assert str(hook.params.get("drop_pending_updates")).lower() == "false"
+            assert "callback_query" in hook.params["allowed_updates"]
+            assert "Alice" in await ask(telegram, alice, "start")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+    assert len(lines) == 1
+    assert lines[0].startswith("bot @image_finder_test_bot ready (models: ")
+    assert not telegram.calls_of("getUpdates")
+    assert not errors.unexpected()
 
 
 # --- the real process ---------------------------------------------------------------------------
