@@ -293,6 +293,26 @@ async def test_quota_check_counts_stored_and_queued_items(
         assert await check_quota(app.services, other, items=2) is None
 
 
+async def test_a_failing_handler_answers_politely_and_is_logged(
+    telegram: FakeTelegramServer,
+    boris: FakeUser,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from storage.repositories import OwnerStore
+
+    async def broken_stats(self: OwnerStore) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(OwnerStore, "stats", broken_stats)
+    async with running_bot(telegram, tmp_path, allow_log_errors=["disk on fire"]) as app:
+        reply = await ask(telegram, boris, "stats")
+        await app.settle()
+        logged = app.run.log.unexpected()
+    assert "Что-то пошло не так" in reply
+    assert any("disk on fire" in line for line in logged)  # aiogram logged it with the cause
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
