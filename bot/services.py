@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bot.i18n import tr
 from core.settings import Settings
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aiogram import Bot
 
     from core.engine import Engine
+    from core.search import Strictness
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,10 @@ class BotServices:
             return value
         return self.settings.search_default_limit
 
-    async def strictness(self, owner: Owner) -> str:
+    async def strictness(self, owner: Owner) -> Strictness:
         """Relevance strictness: "strict" | "normal" | "loose" (owner setting, else normal)."""
         value = (await self.store(owner).settings()).get("strictness")
-        return value if value in STRICTNESS else DEFAULT_STRICTNESS
+        return cast("Strictness", value if value in STRICTNESS else DEFAULT_STRICTNESS)
 
 
 QUOTA_TEXTS = {
