@@ -131,7 +131,12 @@ class Running:
 async def running_bot(
     server: FakeTelegramServer, tmp_path: Path, **overrides: Any
 ) -> AsyncIterator[Running]:
-    """The bot as ``python -m bot`` wires it, polling the fake in this event loop."""
+    """The bot as ``python -m bot`` wires it, polling the fake in this event loop.
+
+    Near-duplicate detection is off unless a test asks for it: whether two different test
+    pictures look alike depends on the model, and only the near-duplicate test is about that.
+    """
+    overrides.setdefault("near_duplicate_threshold", 1.0)
     async with botapp.running_bot(server, tmp_path, **overrides) as app:
         yield Running(server, app.settings, app.engine, app.services)
 
@@ -209,7 +214,7 @@ async def test_image_sent_as_a_file(
 async def test_near_duplicate_is_saved_with_a_hint(
     telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
 ) -> None:
-    async with running_bot(telegram, tmp_path) as run:
+    async with running_bot(telegram, tmp_path, near_duplicate_threshold=0.95) as run:
         original = picture(RED, (640, 480))
         first = telegram.send_photo(alice, jpeg(original, 95))
         assert (await run.reply_to(alice, first)).text == "✅ Saved."
@@ -537,6 +542,7 @@ async def test_killed_in_the_middle_of_an_album_loses_nothing(
         MODEL_DIRS=dirs,
         ALBUM_WAIT_S="30",  # the acknowledgement would come long after the crash
         INGEST_WORKERS="3",
+        NEAR_DUPLICATE_THRESHOLD="1",
         SEND_PACE_PER_CHAT_S="0",
         EMBED_THREADS="1",
         PYTHONPATH=str(ROOT),
