@@ -407,8 +407,8 @@ class SearchService:
         (an item that is not the owner's) and the embedder's image errors for bad photo bytes.
         """
         started = time.perf_counter()
-        limit = min(query.limit or self._settings.search_default_limit,
-                    self._settings.search_max_limit)  # fmt: skip
+        limit = query.limit or self._settings.search_default_limit
+        limit = min(limit, self._settings.search_max_limit)
         store = self._db.owner(owner_id)
         plan = await self._plan(owner_id, store, query)
         cfg = self._configs[plan.model_id]
