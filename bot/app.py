@@ -260,11 +260,13 @@ async def run(
             loop.add_signal_handler(sig, on_signal, sig)
     listener = LateOutcomeListener()
     engine = None
+    reporter: Any = None
     try:
         me = await _get_me(bot, settings)
         engine = await Engine.open(settings, fetch=make_fetch(bot, settings), on_outcome=listener)
         services = BotServices(settings, engine, bot, bot_username=me.username)
-        listener.bind(make_outcome_listener(services))
+        reporter = make_outcome_listener(services)
+        listener.bind(reporter)
         dp = create_dispatcher(settings, services)
         await set_commands(bot)
         started = True
@@ -276,14 +278,17 @@ async def run(
         else:
             await _poll(dp, bot, stop, lambda: ready(_ready(me, models)))
     finally:
-        listener.bind(None)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
         try:
             if engine is not None:
-                await engine.close()
+                await engine.close()  # in-flight jobs finish and still reach the reporter
+            close = getattr(reporter, "close", None)
+            if close is not None:
+                await close()  # send the pending "finished after a restart" summaries
         finally:
+            listener.bind(None)
             await bot.session.close()
         if started:
             log.info("bot stopped")
