@@ -141,7 +141,7 @@ class InlineFlow:
                 owner.id,
                 Query.from_text(
                     text,
-                    strictness=await services.strictness(owner),  # type: ignore[arg-type]
+                    strictness=await services.strictness(owner),
                     offset=offset,
                     limit=limit,
                 ),

@@ -112,6 +112,17 @@ TEXTS = {
         "ru": "Не получилось прочитать эту картинку: {why}. Пришлите другую.",
         "en": "Could not read this picture: {why}. Try another one.",
     },
+    "image_empty": {"ru": "файл пустой", "en": "the file is empty"},
+    "image_unsupported": {
+        "ru": "это не картинка в знакомом мне формате",
+        "en": "it is not a picture format I can read",
+    },
+    "image_truncated": {
+        "ru": "файл повреждён или обрезан",
+        "en": "the file is damaged or cut short",
+    },
+    "image_too_large": {"ru": "картинка слишком большая", "en": "the picture is too large"},
+    "image": {"ru": "формат не подошёл", "en": "the format did not work"},
     "photo_unavailable": {
         "ru": "Не получилось скачать фото из Telegram. Пришлите его ещё раз.",
         "en": "Could not download the photo from Telegram. Please send it again.",
@@ -396,9 +407,9 @@ class SearchFlow:
         reply_to: int | None = None,
     ) -> None:
         """Run ``session`` for one page and send the answer. A session with id 0 is new: it is
-        stored (so its buttons work) only when there is something to page through."""
+        stored (so its buttons work) once there is something to show."""
         if strictness is None:
-            strictness = await self.services.strictness(owner)  # type: ignore[assignment]
+            strictness = await self.services.strictness(owner)
         limit = await self.services.page_size(owner)
         query = Query.from_text(
             session.text,
@@ -419,9 +430,8 @@ class SearchFlow:
             await self.say(bot, chat_id, "empty_query", lang, reply_to=reply_to)
             return
         except ImageError as exc:
-            await self.say(
-                bot, chat_id, "bad_photo", lang, reply_to=reply_to, why=html.escape(str(exc))
-            )
+            why = tr(TEXTS, exc.code if exc.code in TEXTS else "image", lang)
+            await self.say(bot, chat_id, "bad_photo", lang, reply_to=reply_to, why=why)
             return
         except NotFoundError as exc:
             key = "item_not_ready" if "re-embedded" in str(exc) else "item_gone"
@@ -521,6 +531,8 @@ class SearchFlow:
         self, reply: Message, chat_id: int, bot: Bot, owner: Owner
     ) -> Target | None:
         """See the module docstring: a recorded result, a saved message, the same file."""
+        if reply.chat.id != chat_id:
+            return None  # a reply always points into the same chat; anything else is forged
         results = ResultStore(self.engine.db, owner.id)
         store = self.engine.db.owner(owner.id)
         bot_id, _ = await self.bot_identity(bot)
