@@ -1,0 +1,103 @@
+"""Inline mode end to end: "@bot query" returns the user's own media, personal and paged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.handlers import inline
+from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser
+from tests.e2e.search_support import SHAPES, BotApp, running_bot
+
+WIDE = {"search_margin_normal": 1.0, "search_margin_loose": 1.5}  # every item above the floor
+
+
+@pytest.fixture
+async def app(telegram: FakeTelegramServer, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The bot with the trained fixture models: for tests that judge what comes first."""
+    async with running_bot(telegram, tmp_path / "data", **WIDE) as running:
+        yield running
+
+
+@pytest.fixture
+async def basic_app(telegram: FakeTelegramServer, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The bot with any model: for tests about paging and isolation, not the ranking."""
+    async with running_bot(telegram, tmp_path / "data", quality=False, **WIDE) as running:
+        yield running
+
+
+async def ask_inline(
+    telegram: FakeTelegramServer, user: FakeUser, query: str, offset: str = ""
+) -> dict:
+    query_id = telegram.inline_query(user, query, offset)
+    return await telegram.wait_inline_answer(query_id)
+
+
+def photo_ids(answer: dict) -> list[str]:
+    return [r["photo_file_id"] for r in answer["results"] if r["type"] == "photo"]
+
+
+async def test_text_query_returns_own_photos_best_first(
+    app: BotApp, alice: FakeUser, telegram: FakeTelegramServer
+) -> None:
+    items = await app.seed_shapes(alice)
+    answer = await ask_inline(telegram, alice, "a blue square")
+    assert photo_ids(answer)[0] == items[("blue", "square")].file_id
+    assert set(photo_ids(answer)) <= {s.file_id for s in items.values()}
+    assert answer["is_personal"] is True
+    assert answer["cache_time"] is not None and answer["cache_time"] <= 30
+    assert all(r["type"] == "photo" and "photo_file_id" in r for r in answer["results"])
+
+
+async def test_pages_follow_next_offset_without_duplicates(
+    basic_app: BotApp,
+    alice: FakeUser,
+    telegram: FakeTelegramServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(inline, "INLINE_PAGE", 3)
+    items = await basic_app.seed_shapes(alice)
+    for query in ("a square", ""):
+        seen: list[str] = []
+        offset = ""
+        pages = 0
+        while True:
+            answer = await ask_inline(telegram, alice, query, offset)
+            seen.extend(photo_ids(answer))
+            pages += 1
+            offset = answer["next_offset"] or ""
+            if not offset:
+                break
+            assert len(offset.encode()) <= 64
+            assert pages < 10
+        assert pages >= 2, query
+        assert len(seen) == len(set(seen)), query
+        assert set(seen) <= {s.file_id for s in items.values()}
+        if not query:  # the newest items: everything, newest first
+            assert seen == [s.file_id for s in reversed(items.values())]
+
+
+async def test_empty_and_unknown_users_and_tampered_offsets(
+    basic_app: BotApp, alice: FakeUser, boris: FakeUser, telegram: FakeTelegramServer
+) -> None:
+    await basic_app.seed_shapes(alice, SHAPES[:3])
+    # Boris has nothing: no results, a button that opens the bot instead.
+    answer = await ask_inline(telegram, boris, "")
+    assert answer["results"] == [] and answer["is_personal"] is True
+    assert answer["button"] and answer["button"]["start_parameter"]
+    for offset in ("zzz", "s-1", "r", "s999999999"):
+        answer = await ask_inline(telegram, alice, "a square", offset)
+        assert answer["results"] == [] and not answer["next_offset"]
+    # Only exclusions: nothing to look for, an empty answer rather than an error.
+    answer = await ask_inline(telegram, alice, "-red")
+    assert answer["results"] == []
+
+
+async def test_inline_in_a_group_uses_the_users_own_collection(
+    basic_app: BotApp, alice: FakeUser, telegram: FakeTelegramServer
+) -> None:
+    items = await basic_app.seed_shapes(alice, SHAPES[:3])
+    query_id = telegram.inline_query(alice, "", chat_type="supergroup")
+    answer = await telegram.wait_inline_answer(query_id)
+    assert set(photo_ids(answer)) == {s.file_id for s in items.values()}
