@@ -421,7 +421,7 @@ async def test_stale_and_tampered_buttons_get_a_polite_answer(
 
 async def test_no_match_suggests_rephrasing(app: BotApp, alice: FakeUser) -> None:
     await app.seed_shapes(alice, [("red", "circle"), ("red", "star")])
-    answer = await app.ask(alice, "a white arrow -red")
+    answer = await app.ask(alice, "a blue square")
     assert not answer.media
     assert "Nothing matched" in (answer.text.text or "")
     assert "rephras" in (answer.text.text or "")
