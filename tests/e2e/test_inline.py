@@ -8,7 +8,7 @@ import pytest
 
 from bot.handlers import inline
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser
-from tests.e2e.search_support import SHAPES, BotApp, running_bot
+from tests.e2e.search_support import SHAPES, BotApp, running_bot, scenes_mp4
 
 WIDE = {"search_margin_normal": 1.0, "search_margin_loose": 1.5}  # every item above the floor
 
@@ -101,3 +101,34 @@ async def test_inline_in_a_group_uses_the_users_own_collection(
     query_id = telegram.inline_query(alice, "", chat_type="supergroup")
     answer = await telegram.wait_inline_answer(query_id)
     assert set(photo_ids(answer)) == {s.file_id for s in items.values()}
+
+
+async def test_videos_and_gifs_are_offered_as_cached_results(
+    basic_app: BotApp, alice: FakeUser, telegram: FakeTelegramServer, tmp_path: Path
+) -> None:
+    from core.ingest import IngestRequest
+    from core.models.fixture import render_shape_photo
+
+    size = (160, 120)
+    clip = scenes_mp4(
+        tmp_path / "clip.mp4", [(2.0, render_shape_photo("red", "star", seed=1, size=size))]
+    )
+    video = await basic_app.seed_video(alice, clip, duration=2, width=size[0], height=size[1])
+    stored = telegram._register_file(
+        "animation", clip, duration=2, width=size[0], height=size[1], mime_type="video/mp4"
+    )
+    outcome = await basic_app.submit(
+        IngestRequest(
+            await basic_app.owner_id(alice),
+            "animation",
+            stored.file_unique_id,
+            file_id=stored.file_id,
+            duration=2.0,
+            mime="video/mp4",
+        )
+    )
+    assert outcome.status == "saved"
+    answer = await ask_inline(telegram, alice, "")
+    by_type = {r["type"]: r for r in answer["results"]}
+    assert by_type["video"]["video_file_id"] == video.file_id and by_type["video"]["title"]
+    assert by_type["mpeg4_gif"]["mpeg4_file_id"] == stored.file_id
