@@ -2,10 +2,11 @@
 
 What counts as a query (this router runs before ingest, so nothing here is ever stored):
 
-- any plain text message (not a command) in a private chat; in a group only a text that
+- any plain text message (not a command, not forwarded) in a private chat; in a group a text that
   replies to the bot or starts with its @username, so the bot does not answer every chat line;
-- a photo (or an image sent as a file) that replies to any message, or whose caption starts
-  with "?": a query by example. The caption, minus the "?", steers it ("?on a beach");
+- a photo (or an image sent as a file, not forwarded and not in an album) that replies to any
+  message, or whose caption starts with "?": a query by example. The caption, minus the "?",
+  steers it ("?on a beach");
 - "/similar" as a reply to one of the owner's saved items or to a result: its neighbours.
   Text after the command steers it too ("/similar in red").
 
@@ -248,8 +249,10 @@ class SearchFlow:
 
     async def is_text_query(self, message: Message, bot: Bot) -> bool | dict[str, Any]:
         text = message.text or ""
-        if not text.strip() or text.startswith("/") or message.via_bot is not None:
+        if not text.strip() or text.startswith("/"):
             return False
+        if message.via_bot is not None or message.forward_origin is not None:
+            return False  # a forwarded text is not something the user asks
         if message.chat.type == ChatType.PRIVATE:
             return {"query_text": text}
         if await self.replies_to_bot(message, bot):
@@ -263,8 +266,8 @@ class SearchFlow:
     async def is_photo_query(self, message: Message, bot: Bot) -> bool:
         if message.media_group_id is not None or pick_photo_size(message) is None:
             return False
-        if message.via_bot is not None:
-            return False
+        if message.via_bot is not None or message.forward_origin is not None:
+            return False  # a forward is something to keep; its caption is someone else's
         caption = (message.caption or "").lstrip()
         if caption.startswith("?"):
             return True

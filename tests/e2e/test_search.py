@@ -170,15 +170,21 @@ async def test_photo_with_question_caption_combines_photo_and_text(
 
 
 async def test_photo_without_reply_or_question_is_still_ingested(
-    basic_app: BotApp, alice: FakeUser, telegram: FakeTelegramServer
+    basic_app: BotApp, alice: FakeUser, boris: FakeUser, telegram: FakeTelegramServer
 ) -> None:
-    """The search router must not swallow ordinary photos (ingest comes after it)."""
+    """The search router must not swallow ordinary photos (ingest comes after it), nor a
+    forwarded photo whose caption, written by someone else, happens to start with "?"."""
     await basic_app.seed_shapes(alice, SHAPES[:2])
     before = await basic_app.count(alice)
     basic_app.skip_sent(alice)
     telegram.send_photo(alice, shape_jpeg("purple", "star", seed=4), caption="holiday")
     await basic_app.answer(alice)  # the ingest acknowledgement
-    assert await basic_app.count(alice) == before + 1
+    basic_app.skip_sent(alice)
+    telegram.send_photo(
+        alice, shape_jpeg("red", "heart", seed=5), caption="?riddle", forward_origin=boris
+    )
+    await basic_app.answer(alice)
+    assert await basic_app.count(alice) == before + 2
 
 
 async def test_a_file_telegram_no_longer_knows_does_not_hide_the_others(
