@@ -30,6 +30,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -476,6 +477,17 @@ def _verify_textual(
     return diffs
 
 
+@dataclass(frozen=True)
+class _BundleMeta:
+    """What a bundle's config says about the model beyond its shapes."""
+
+    name: str
+    version: str
+    languages: Sequence[str]
+    relevance_floor: float
+    source: str
+
+
 def _export_bundle(
     model: Any,
     out_dir: Path,
@@ -485,13 +497,14 @@ def _export_bundle(
     context_length: int,
     tokens: tuple[np.ndarray, int],
     image: ImageConfig,
-    make_config: Callable[[int], BundleConfig],
+    text: TextConfig,
+    meta: _BundleMeta,
     write_tokenizer: Callable[[Path], None],
     opset: int,
     tol: float = PARITY_TOLERANCE,
 ) -> Path:
     """Export, verify and write a bundle; built in a temporary directory next to ``out_dir``
-    and moved in only once every check passed."""
+    and moved in only once every check passed. The embedding width is read off the model."""
     torch = _torch()
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -525,7 +538,16 @@ def _export_bundle(
         with torch.no_grad():
             dim = int(model.encode_image(example_image[:1]).shape[-1])
         write_tokenizer(work)
-        config = make_config(dim)
+        config = BundleConfig(
+            name=meta.name,
+            version=meta.version,
+            embed_dim=dim,
+            languages=tuple(meta.languages),
+            image=image,
+            text=text,
+            relevance_floor=meta.relevance_floor,
+            source=meta.source,
+        )
         (work / "config.json").write_text(config.model_dump_json(indent=2) + "\n", "utf-8")
         out_dir.mkdir(exist_ok=True)
         for item in sorted(work.iterdir()):
@@ -569,26 +591,15 @@ def export_open_clip_model(
 
         write_clip_tokenizer_json(work / "tokenizer.json")
 
-    def make_config(dim: int) -> BundleConfig:
-        text = TextConfig(
-            context_length=context_length,
-            tokenizer="clip",
-            tokenizer_file="tokenizer.json",
-            lowercase=True,
-            pad_id=CLIP_PAD_ID,
-            sot_id=CLIP_SOT_ID,
-            eot_id=CLIP_EOT_ID,
-        )
-        return BundleConfig(
-            name=name,
-            version=version,
-            embed_dim=dim,
-            languages=tuple(languages),
-            image=image,
-            text=text,
-            relevance_floor=relevance_floor,
-            source=source,
-        )
+    text = TextConfig(
+        context_length=context_length,
+        tokenizer="clip",
+        tokenizer_file="tokenizer.json",
+        lowercase=True,
+        pad_id=CLIP_PAD_ID,
+        sot_id=CLIP_SOT_ID,
+        eot_id=CLIP_EOT_ID,
+    )
 
     return _export_bundle(
         model,
@@ -598,7 +609,8 @@ def export_open_clip_model(
         context_length=context_length,
         tokens=tokens,
         image=image,
-        make_config=make_config,
+        text=text,
+        meta=_BundleMeta(name, version, languages, relevance_floor, source),
         write_tokenizer=write_tokenizer,
         opset=opset,
     )
@@ -634,26 +646,15 @@ def export_ruclip_model(
     def write_tokenizer(work: Path) -> None:
         shutil.copyfile(bpe_model, work / "bpe.model")
 
-    def make_config(dim: int) -> BundleConfig:
-        text = TextConfig(
-            context_length=context_length,
-            tokenizer="yttm",
-            tokenizer_file="bpe.model",
-            lowercase=True,
-            pad_id=YTTM_PAD_ID,
-            sot_id=YTTM_SOT_ID,
-            eot_id=eot_id,
-        )
-        return BundleConfig(
-            name=name,
-            version=version,
-            embed_dim=dim,
-            languages=tuple(languages),
-            image=image,
-            text=text,
-            relevance_floor=relevance_floor,
-            source=source,
-        )
+    text = TextConfig(
+        context_length=context_length,
+        tokenizer="yttm",
+        tokenizer_file="bpe.model",
+        lowercase=True,
+        pad_id=YTTM_PAD_ID,
+        sot_id=YTTM_SOT_ID,
+        eot_id=eot_id,
+    )
 
     return _export_bundle(
         model,
@@ -663,7 +664,8 @@ def export_ruclip_model(
         context_length=context_length,
         tokens=tokens,
         image=image,
-        make_config=make_config,
+        text=text,
+        meta=_BundleMeta(name, version, languages, relevance_floor, source),
         write_tokenizer=write_tokenizer,
         opset=opset,
     )
