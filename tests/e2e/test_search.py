@@ -192,7 +192,11 @@ async def test_a_file_telegram_no_longer_knows_does_not_hide_the_others(
 ) -> None:
     telegram.allowed_errors.append("wrong file identifier")
     async with running_bot(
-        telegram, tmp_path / "data", search_margin_normal=1.0, search_margin_loose=1.5
+        telegram,
+        tmp_path / "data",
+        search_margin_normal=1.0,
+        search_margin_loose=1.5,
+        quality=False,  # every item is a hit, the lost one among them
     ) as app:
         items = await app.seed_shapes(alice)
         gone = items[("blue", "square")]
