@@ -27,6 +27,7 @@ from __future__ import annotations
 import html
 import io
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -260,7 +261,9 @@ class SearchFlow:
         _, username = await self.bot_identity(bot)
         mention = f"@{username}" if username else None
         if mention and text.lower().startswith(mention.lower()):
-            return {"query_text": text[len(mention) :]}
+            rest = text[len(mention) :]
+            if not re.match(r"\w", rest, re.ASCII):  # "@ourname_backup_bot" is another bot
+                return {"query_text": rest}
         return False
 
     async def is_photo_query(self, message: Message, bot: Bot) -> bool:

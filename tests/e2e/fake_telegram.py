@@ -327,6 +327,47 @@ class FakeUser:
 
 
 @dataclass(frozen=True)
+class FakeGroup:
+    """A group chat the bot is a member of (ids of groups are negative).
+
+    ``privacy``: the bot's privacy mode applies here (the default: getMe answers
+    ``can_read_all_group_messages: false`` and the bot is not an admin). Telegram then keeps
+    from the bot every message except commands (``/cmd`` or ``/cmd@this_bot``, not
+    ``/cmd@other_bot``), messages that mention it by @username, replies to its messages and
+    messages sent via it; the fake does the same (the message exists, no update is pushed).
+    """
+
+    id: int
+    title: str
+    type: Literal["group", "supergroup"] = "supergroup"
+    privacy: bool = True
+
+    @property
+    def chat_id(self) -> int:
+        return self.id
+
+    def chat(self) -> dict[str, Any]:
+        """The group ``Chat`` object."""
+        return {"id": self.id, "type": self.type, "title": self.title}
+
+
+@dataclass(frozen=True)
+class FakeMember(FakeUser):
+    """A user posting in a group: pass it to any user-side builder instead of the user."""
+
+    group: FakeGroup | None = None
+
+    @property
+    def chat_id(self) -> int:
+        return self.group.id if self.group is not None else self.id
+
+    @property
+    def person(self) -> FakeUser:
+        """The user alone (their private chat with the bot)."""
+        return FakeUser(self.id, self.first_name, self.language_code, self.username, self.last_name)
+
+
+@dataclass(frozen=True)
 class UploadedFile:
     """One multipart file part of a request."""
 
@@ -695,6 +736,7 @@ class FakeTelegramServer:
         self.local_dir = local_dir.resolve() if local_dir is not None else None
 
         self.users: dict[int, FakeUser] = {}
+        self.groups: dict[int, FakeGroup] = {}
         self.blocked: set[int] = set()
         self.calls: list[ApiCall] = []
         self.unknown_methods: list[str] = []
@@ -1167,8 +1209,12 @@ class FakeTelegramServer:
         date: int | None = None,
     ) -> dict[str, Any]:
         if user.id not in self.users:
-            self.users[user.id] = user
-        message = self._new_message(user.id, from_bot=False, date=date)
+            self.users[user.id] = user.person if isinstance(user, FakeMember) else user
+        group = self.groups.get(user.chat_id) if isinstance(user, FakeMember) else None
+        if group is not None:
+            message = self._new_message(group.id, from_bot=False, date=date, sender=user)
+        else:
+            message = self._new_message(user.id, from_bot=False, date=date)
         message.update(content)
         if media_group_id is not None:
             message["media_group_id"] = media_group_id
@@ -1177,7 +1223,9 @@ class FakeTelegramServer:
                 forward_origin = origin_user(forward_origin)
             message["forward_origin"] = forward_origin
         if reply_to is not None:
-            message["reply_to_message"] = self._reply_copy(user.id, reply_to)
+            message["reply_to_message"] = self._reply_copy(user.chat_id, reply_to)
+        if group is not None and not self._bot_receives(group, message):
+            return message  # privacy mode: the message is in the group, the bot never sees it
         self.push_update({"message": message})
         return message
 
@@ -1805,7 +1853,7 @@ class FakeTelegramServer:
         except (TypeError, ValueError):
             username = str(value).lstrip("@")
             chat_id = next((u.id for u in self.users.values() if u.username == username), None)
-        if chat_id is None or chat_id not in self.users:
+        if chat_id is None or (chat_id not in self.users and chat_id not in self.groups):
             raise _bad(CHAT_NOT_FOUND)
         if sending and chat_id in self.blocked:
             raise ApiError(403, BLOCKED)
@@ -1887,10 +1935,28 @@ class FakeTelegramServer:
         return replied
 
     def _new_message(
-        self, chat_id: int, *, from_bot: bool, date: int | None = None
+        self,
+        chat_id: int,
+        *,
+        from_bot: bool,
+        date: int | None = None,
+        sender: FakeUser | None = None,
     ) -> dict[str, Any]:
         message_id = self._next_message_id.get(chat_id, 1)
         self._next_message_id[chat_id] = message_id + 1
+        group = self.groups.get(chat_id)
+        if group is not None:
+            if not from_bot and sender is None:
+                raise ValueError("a user message in a group needs its sender")
+            author = dict(self.bot_user) if from_bot or sender is None else sender.api()
+            posted: dict[str, Any] = {
+                "message_id": message_id,
+                "from": author,
+                "chat": group.chat(),
+                "date": date or _now(),
+            }
+            self._messages[(chat_id, message_id)] = posted
+            return posted
         person = self.users[chat_id]
         message: dict[str, Any] = {
             "message_id": message_id,
@@ -2682,3 +2748,52 @@ class FakeTelegramServer:
         """Commands the bot set for a scope (default) and language ("" = all languages)."""
         key = (json.dumps(scope or {"type": "default"}, sort_keys=True), language_code)
         return self.commands.get(key, [])
+
+    # ------------------------------------------------------------------ groups and history
+
+    def group(
+        self,
+        id: int | None = None,
+        title: str = "Family",
+        *,
+        type: Literal["group", "supergroup"] = "supergroup",
+        privacy: bool = True,
+    ) -> FakeGroup:
+        """Register a group with the bot as a member (see :class:`FakeGroup` for ``privacy``)."""
+        if id is None:
+            id = -1_001_000_000_000 - len(self.groups) - 1
+        if id >= 0:
+            raise ValueError("group ids are negative")
+        chat = FakeGroup(id, title, type, privacy)
+        self.groups[id] = chat
+        return chat
+
+    def member(self, user: FakeUser, group: FakeGroup) -> FakeMember:
+        """``user`` as the author of messages in ``group``: ``send_text(member, ...)``."""
+        if user.id not in self.users:
+            self.users[user.id] = user
+        return FakeMember(
+            user.id, user.first_name, user.language_code, user.username, user.last_name, group
+        )
+
+    def _bot_receives(self, group: FakeGroup, message: dict[str, Any]) -> bool:
+        """Whether Telegram hands this group message to the bot (privacy mode rules)."""
+        if not group.privacy:
+            return True
+        me = str(self.bot_user["username"]).lower()
+        text = str(message.get("text") or message.get("caption") or "")
+        command = re.match(r"/[A-Za-z0-9_]+(?:@([A-Za-z0-9_]+))?", text)
+        if command:
+            return command.group(1) is None or command.group(1).lower() == me
+        if re.search(rf"@{re.escape(me)}(?![A-Za-z0-9_])", text, re.IGNORECASE):
+            return True
+        reply = message.get("reply_to_message") or {}
+        if (reply.get("from") or {}).get("id") == self.bot_id:
+            return True
+        return (message.get("via_bot") or {}).get("id") == self.bot_id
+
+    def chat_history(self, chat_id: int) -> list[dict[str, Any]]:
+        """Every message of a chat, the users' and the bot's, in order, as they stand now
+        (edits applied, deleted ones left out): what the people in the chat see."""
+        keys = sorted(k for k in self._messages if k[0] == chat_id and k not in self._deleted)
+        return [self._messages[k] for k in keys]

@@ -8,6 +8,7 @@ sent back) and submitted to the engine's ingest pipeline, whose fetch downloads 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -231,6 +232,43 @@ class BotApp:
         self.skip_sent(user)
         self.server.send_text(user, text)
         return await self.answer(user)
+
+    # --- any chat (groups) ----------------------------------------------------------------------
+
+    async def chat_owner_id(self, chat_id: int) -> int:
+        """The collection of a group: the chat's owner, whoever posted."""
+        return (await self.engine.db.ensure_owner("chat", chat_id)).id
+
+    async def chat_count(self, chat_id: int) -> int:
+        owner = await self.chat_owner_id(chat_id)
+        return (await self.engine.db.owner(owner).stats()).media_total
+
+    async def answer_in(self, chat_id: int, *, timeout: float = 20.0) -> Answer:
+        """Like :meth:`answer`, in any chat: a group's, or a user's private one (same cursor)."""
+        start = self._cursor.get(chat_id, 0)
+
+        def ready(server: FakeTelegramServer) -> Answer | None:
+            sent = server.messages(chat_id, include_deleted=True)[start:]
+            for i, message in enumerate(sent):
+                if message.kind == "text":
+                    self._cursor[chat_id] = start + i + 1
+                    return Answer(sent[:i], message)
+            return None
+
+        return await self.server.wait_for(ready, timeout=timeout, what=f"an answer in {chat_id}")
+
+    def skip_sent_in(self, chat_id: int) -> None:
+        self._cursor[chat_id] = len(self.server.messages(chat_id, include_deleted=True))
+
+    async def handled(self, update: Any) -> None:
+        """Wait until the bot took ``update`` (a builder's return value) and every handler
+        running has finished: after this, whatever the bot was going to say directly is said."""
+        await self.server.wait_confirmed(update)
+        while True:
+            tasks = [t for t in getattr(self.dp, "_handle_update_tasks", ()) if not t.done()]
+            if not tasks:
+                return
+            await asyncio.wait(tasks)
 
 
 def make_settings(
