@@ -6,7 +6,9 @@ What counts as a query (this router runs before ingest, so nothing here is ever 
   replies to the bot or starts with its @username, so the bot does not answer every chat line;
 - a photo (or an image sent as a file, not forwarded and not in an album) that replies to any
   message, or whose caption starts with "?": a query by example. The caption, minus the "?",
-  steers it ("?on a beach");
+  steers it ("?on a beach"). In a group only a photo addressed to the bot is a query: a reply
+  to the bot, or a "?" caption that names it ("?@bot on a beach", "@bot ?on a beach"); any
+  other photo posted there belongs in the group's collection;
 - "/similar" as a reply to one of the owner's saved items or to a result: its neighbours.
   Text after the command steers it too ("/similar in red").
 
@@ -162,6 +164,18 @@ TEXTS = {
 }
 
 
+def strip_mention(text: str, username: str | None) -> str | None:
+    """``text`` without a leading "@username" of this bot (any case), or None when it does not
+    start with it. "@ourname_backup_bot" is another bot, not a mention of "@ourname"."""
+    if not username:
+        return None
+    mention = f"@{username}"
+    if not text.lower().startswith(mention.lower()):
+        return None
+    rest = text[len(mention) :]
+    return None if re.match(r"\w", rest, re.ASCII) else rest
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """The owner's item a reply points at; ``unit_id`` when a result named the moment."""
@@ -259,24 +273,35 @@ class SearchFlow:
         if await self.replies_to_bot(message, bot):
             return {"query_text": text}
         _, username = await self.bot_identity(bot)
-        mention = f"@{username}" if username else None
-        if mention and text.lower().startswith(mention.lower()):
-            rest = text[len(mention) :]
-            if not re.match(r"\w", rest, re.ASCII):  # "@ourname_backup_bot" is another bot
-                return {"query_text": rest}
-        return False
+        rest = strip_mention(text, username)
+        return False if rest is None else {"query_text": rest}
 
-    async def is_photo_query(self, message: Message, bot: Bot) -> bool:
+    async def is_photo_query(self, message: Message, bot: Bot) -> bool | dict[str, Any]:
         if message.media_group_id is not None or pick_photo_size(message) is None:
             return False
         if message.via_bot is not None or message.forward_origin is not None:
             return False  # a forward is something to keep; its caption is someone else's
-        caption = (message.caption or "").lstrip()
-        if caption.startswith("?"):
-            return True
-        if message.reply_to_message is None:
+        caption = (message.caption or "").strip()
+        if message.chat.type == ChatType.PRIVATE:
+            if caption.startswith("?") or message.reply_to_message is not None:
+                return {"query_caption": caption.removeprefix("?").strip()}
             return False
-        return message.chat.type == ChatType.PRIVATE or await self.replies_to_bot(message, bot)
+        _, username = await self.bot_identity(bot)
+        if await self.replies_to_bot(message, bot):
+            named = strip_mention(caption, username)
+            caption = caption if named is None else named.strip()
+            return {"query_caption": caption.removeprefix("?").strip()}
+        # "?@bot on a beach" or "@bot ?on a beach": a "?" alone may be meant for people.
+        if caption.startswith("?"):
+            named = strip_mention(caption[1:].lstrip(), username)
+        else:
+            named = strip_mention(caption, username)
+            named = named.lstrip() if named is not None else None
+            if named is not None and not named.startswith("?"):
+                return False  # "@bot" on a photo: keep it (how privacy mode lets photos in)
+        if named is None:
+            return False
+        return {"query_caption": named.strip().removeprefix("?").strip()}
 
     # --- message handlers -----------------------------------------------------------------------
 
@@ -286,13 +311,13 @@ class SearchFlow:
         session = SearchSession(0, owner.id, "text", query_text.strip(), None, None, None, 0)
         await self.answer(bot, message.chat.id, owner, lang, session, reply_to=message.message_id)
 
-    async def on_photo(self, message: Message, bot: Bot, owner: Owner, lang: str) -> None:
+    async def on_photo(
+        self, message: Message, bot: Bot, owner: Owner, lang: str, query_caption: str
+    ) -> None:
         picked = pick_photo_size(message)
         assert picked is not None
         file_id, _ = picked
-        caption = (message.caption or "").strip()
-        if caption.startswith("?"):
-            caption = caption[1:].strip()
+        caption = query_caption
         data = await self.download(bot, file_id)
         if data is None:
             await self.say(bot, message.chat.id, "photo_unavailable", lang)

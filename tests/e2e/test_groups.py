@@ -222,6 +222,29 @@ async def test_commands_in_a_group_with_and_without_the_bots_name(
     assert await basic_app.count(alice) == 3
 
 
+async def test_a_question_mark_photo_in_a_group_is_a_query_only_when_it_names_the_bot(
+    basic_app: BotApp, telegram: FakeTelegramServer, alice: FakeUser
+) -> None:
+    family = telegram.group(privacy=False)  # the bot sees every photo
+    a = telegram.member(alice, family)
+    shared = await seed_group(basic_app, family, [("blue", "square"), ("red", "star")])
+    me = mention(telegram)
+    # "?" alone is for the people in the chat: the photo is kept, nobody is answered.
+    asked_people = telegram.send_photo(a, shape_jpeg("green", "circle"), caption="? where was it")
+    await basic_app.handled(asked_people)
+    assert basic_app.engine.pipeline is not None
+    await basic_app.engine.pipeline.wait_idle()
+    assert await basic_app.chat_count(family.id) == 3
+    assert telegram.messages(family.id) == []
+    # Naming the bot makes it a query by example, in either order, and nothing is stored.
+    for caption in (f"?{me} in red", f"{me} ? in red"):
+        telegram.send_photo(a, shape_jpeg("yellow", "circle", seed=9), caption=caption)
+        found = await basic_app.answer_in(family.id)
+        kept = ids(shared) | {photo_id(asked_people)}
+        assert found.file_ids and set(found.file_ids) <= kept, caption
+    assert await basic_app.chat_count(family.id) == 3
+
+
 async def test_inline_queries_from_a_group_stay_personal(
     basic_app: BotApp, telegram: FakeTelegramServer, alice: FakeUser, boris: FakeUser
 ) -> None:
