@@ -195,6 +195,38 @@ class Database:
             )
         return _owner_from_row(rows[0]) if rows else None
 
+    async def move_owner(
+        self, kind: OwnerKind, old_external_id: int | str, new_external_id: int | str
+    ) -> Owner | None:
+        """Give the owner known as ``old_external_id`` the id ``new_external_id``, keeping its
+        row id, so its items, vectors and index files stay as they are (a Telegram group that
+        became a supergroup gets a new chat id). An owner already under the new id is replaced
+        only while it holds nothing (the bot may have seen the new chat first); otherwise, or
+        when there is no old owner, nothing changes and the result is None."""
+        old, new = str(old_external_id), str(new_external_id)
+        async with self.write() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT id FROM owners WHERE kind = ? AND external_id = ?", (kind, old)
+            )
+            if not rows or old == new:
+                return None
+            owner_id = rows[0][0]
+            taken = await conn.execute_fetchall(
+                "SELECT id FROM owners WHERE kind = ? AND external_id = ?", (kind, new)
+            )
+            if taken:
+                busy = await conn.execute_fetchall(
+                    "SELECT 1 FROM media WHERE owner_id = ? UNION ALL SELECT 1 FROM jobs "
+                    "WHERE owner_id = ? AND state IN ('pending', 'running') LIMIT 1",
+                    (taken[0][0], taken[0][0]),
+                )
+                if busy:
+                    return None
+                await conn.execute("DELETE FROM owners WHERE id = ?", (taken[0][0],))
+            await conn.execute("UPDATE owners SET external_id = ? WHERE id = ?", (new, owner_id))
+            rows = await conn.execute_fetchall(f"{_OWNER_SELECT} WHERE id = ?", (owner_id,))
+        return _owner_from_row(rows[0])
+
     async def get_owner(self, owner_id: int) -> Owner | None:
         async with self.read() as conn:
             rows = await conn.execute_fetchall(f"{_OWNER_SELECT} WHERE id = ?", (owner_id,))

@@ -336,6 +336,23 @@ def router(services: BotServices) -> Router:
         await kb.answer(query, tr(TEXTS, "saved", lang))
         await kb.edit(message, text, markup)
 
+    # --- a group became a supergroup: its collection follows the new chat id ---------------------
+
+    async def move_group(old_chat_id: int, new_chat_id: int) -> None:
+        moved = await services.engine.db.move_owner("chat", old_chat_id, new_chat_id)
+        if moved is not None:
+            log.info("owner %s moved from chat %s to %s", moved.id, old_chat_id, new_chat_id)
+
+    @r.message(F.migrate_to_chat_id)
+    async def migrated_to(message: Message) -> None:
+        assert message.migrate_to_chat_id is not None
+        await move_group(message.chat.id, message.migrate_to_chat_id)
+
+    @r.message(F.migrate_from_chat_id)
+    async def migrated_from(message: Message) -> None:
+        assert message.migrate_from_chat_id is not None
+        await move_group(message.migrate_from_chat_id, message.chat.id)
+
     # --- the user blocked / unblocked the bot ---------------------------------------------------
 
     @r.my_chat_member(F.chat.type == "private")

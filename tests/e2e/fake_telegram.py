@@ -2792,6 +2792,13 @@ class FakeTelegramServer:
             return True
         return (message.get("via_bot") or {}).get("id") == self.bot_id
 
+    def service_message(self, group: FakeGroup, user: FakeUser) -> dict[str, Any]:
+        """A bare message in ``group`` from ``user``, to add a service field to (e.g.
+        ``migrate_to_chat_id``) and queue with :meth:`push_update`."""
+        if user.id not in self.users:
+            self.users[user.id] = user
+        return self._new_message(group.id, from_bot=False, sender=user)
+
     def chat_history(self, chat_id: int) -> list[dict[str, Any]]:
         """Every message of a chat, the users' and the bot's, in order, as they stand now
         (edits applied, deleted ones left out): what the people in the chat see."""

@@ -245,6 +245,31 @@ async def test_a_question_mark_photo_in_a_group_is_a_query_only_when_it_names_th
     assert await basic_app.chat_count(family.id) == 3
 
 
+async def test_a_group_upgraded_to_a_supergroup_keeps_its_collection(
+    basic_app: BotApp, telegram: FakeTelegramServer, alice: FakeUser
+) -> None:
+    old = telegram.group(-4001, type="group")
+    shared = await seed_group(basic_app, old, [("blue", "square"), ("red", "star")])
+    new = telegram.group(-1_004_001)
+    a = telegram.member(alice, new)
+    # Telegram tells the old group where it went, then the new one where it came from.
+    service = telegram.push_update(
+        {"message": {**telegram.service_message(old, alice), "migrate_to_chat_id": new.id}}
+    )
+    await basic_app.handled(service)
+    service = telegram.push_update(
+        {"message": {**telegram.service_message(new, alice), "migrate_from_chat_id": old.id}}
+    )
+    await basic_app.handled(service)
+    assert telegram.messages(old.id) == [] and telegram.messages(new.id) == []
+    telegram.send_command(a, "stats")
+    stats = await basic_app.answer_in(new.id)
+    assert "2 items" in (stats.text.text or "")
+    telegram.send_text(a, f"{mention(telegram)} a blue square")
+    found = await basic_app.answer_in(new.id)
+    assert found.file_ids and set(found.file_ids) <= ids(shared)
+
+
 async def test_inline_queries_from_a_group_stay_personal(
     basic_app: BotApp, telegram: FakeTelegramServer, alice: FakeUser, boris: FakeUser
 ) -> None:

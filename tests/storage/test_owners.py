@@ -27,6 +27,35 @@ async def test_ensure_owner_is_idempotent_and_kinds_are_separate(db: Database) -
         await db.ensure_owner("bot", 1)  # type: ignore[arg-type]
 
 
+async def test_a_group_that_became_a_supergroup_keeps_its_collection(db: Database) -> None:
+    group = await db.ensure_owner("chat", -100)
+    await add_photo(db.owner(group.id), "a")
+    await db.owner(group.id).update_settings({"language": "ru"})
+    # The bot saw the new chat first: an empty owner there is replaced.
+    await db.ensure_owner("chat", -1001)
+    moved = await db.move_owner("chat", -100, -1001)
+    assert moved is not None and moved.id == group.id and moved.external_id == "-1001"
+    assert moved.settings == {"language": "ru"}
+    assert await db.find_owner("chat", -100) is None
+    assert (await db.owner(group.id).stats()).media_total == 1
+    # Moving again (the second service message) or from nowhere changes nothing.
+    assert await db.move_owner("chat", -100, -1001) is None
+    assert await db.find_owner("chat", -1001) == moved
+
+
+async def test_moving_an_owner_never_overwrites_a_collection(db: Database) -> None:
+    old = await db.ensure_owner("chat", -100)
+    new = await db.ensure_owner("chat", -1001)
+    await add_photo(db.owner(new.id), "b")
+    assert await db.move_owner("chat", -100, -1001) is None
+    assert await db.find_owner("chat", -100) == old
+    assert await db.find_owner("chat", -1001) == new
+    # Queued work counts as something held, too.
+    other = await db.ensure_owner("chat", -200)
+    await db.owner(other.id).enqueue_jobs([{}])
+    assert await db.move_owner("chat", -100, -200) is None
+
+
 async def test_settings_merge_and_remove_keys(store: OwnerStore) -> None:
     assert await store.settings() == {}
     assert await store.update_settings({"results_per_page": 10, "language": "ru"}) == {
