@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -13,7 +14,7 @@ from core.embedder import OnnxEmbedder
 from core.errors import BundleError
 from core.models.__main__ import main
 from core.models.bundle import check_bundle, load_bundle
-from core.models.quantize import quantize_bundle, synthetic_pixels
+from core.models.quantize import patch_convs_to_matmul, quantize_bundle, synthetic_pixels
 from tests.core.onnx_builders import VOCAB_SIZE, write_bundle, write_immich_bundle
 
 SIZE = 32
@@ -98,6 +99,95 @@ def mlp_textual(
         initializer=inits,
     )
     return _model(graph)
+
+
+PATCH = 8
+WIDTH = 48
+
+
+def patch_visual(
+    seed: int = 2, bias: bool = True, stride: int = PATCH, pads: int = 0
+) -> onnx.ModelProto:
+    """A ViT-like image tower: a patch Conv (stride = kernel) on the input, flatten, MLP."""
+    rng = np.random.default_rng(seed)
+    grid = (SIZE + 2 * pads - PATCH) // stride + 1
+    weight = rng.standard_normal((WIDTH, 3, PATCH, PATCH)) / np.sqrt(3 * PATCH * PATCH)
+    inits = [numpy_helper.from_array(weight.astype(np.float32), "patch_w")]
+    conv_in = ["image", "patch_w"]
+    if bias:
+        inits.append(numpy_helper.from_array(rng.normal(0, 0.1, WIDTH).astype(np.float32), "pb"))
+        conv_in.append("pb")
+    flat = WIDTH * grid * grid
+    nodes, mlp_inits = _mlp("flat", flat, rng)
+    nodes[:0] = [
+        helper.make_node(
+            "Conv",
+            conv_in,
+            ["grid"],
+            kernel_shape=[PATCH, PATCH],
+            strides=[stride, stride],
+            pads=[pads] * 4,
+        ),
+        helper.make_node("Reshape", ["grid", "shape"], ["flat"]),
+    ]
+    inits += [*mlp_inits, numpy_helper.from_array(np.array([-1, flat], np.int64), "shape")]
+    graph = helper.make_graph(
+        nodes,
+        "visual",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", DIM])],
+        initializer=inits,
+    )
+    return _model(graph)
+
+
+def _run_visual(model: onnx.ModelProto, pixels: np.ndarray) -> np.ndarray:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), opts, ["CPUExecutionProvider"])
+    return session.run(None, {"image": pixels})[0]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_patch_conv_becomes_an_equal_matmul(bias: bool) -> None:
+    model = patch_visual(bias=bias)
+    pixels = np.random.default_rng(3).standard_normal((3, 3, SIZE, SIZE)).astype(np.float32)
+    want = _run_visual(model, pixels)
+    assert patch_convs_to_matmul(model) == 1
+    onnx.checker.check_model(model)
+    ops = [n.op_type for n in model.graph.node]
+    assert "Conv" not in ops and "MatMul" in ops
+    assert "patch_w" not in {t.name for t in model.graph.initializer}  # no dead fp32 copy
+    np.testing.assert_allclose(_run_visual(model, pixels), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("stride", "pads"), [(PATCH // 2, 0), (PATCH, 1)])
+def test_other_convs_are_left_alone(stride: int, pads: int) -> None:
+    model = patch_visual(stride=stride, pads=pads)
+    assert patch_convs_to_matmul(model) == 0
+    assert "Conv" in [n.op_type for n in model.graph.node]
+
+
+def test_patch_embedding_is_quantized(tmp_path: Path) -> None:
+    src = write_bundle(
+        tmp_path / "vit",
+        visual=patch_visual(),
+        textual=mlp_textual(),
+        dim=DIM,
+        size=SIZE,
+        context_length=CONTEXT,
+    )
+    report = quantize_bundle(src, tmp_path / "vit-int8", threads=1)
+    model = onnx.load(str(tmp_path / "vit-int8" / "visual.onnx"))
+    assert "Conv" not in {n.op_type for n in model.graph.node}
+    assert not any(len(t.dims) == 4 for t in model.graph.initializer)  # no fp32 kernel left
+    assert sorted(p.name for p in (tmp_path / "vit-int8").iterdir()) == [
+        "config.json",
+        "textual.onnx",
+        "tokenizer.json",
+        "visual.onnx",
+    ]
+    assert report.visual.cosine_min > 0.99
 
 
 @pytest.fixture(scope="module")
