@@ -16,9 +16,18 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aiogram import F, Router
+from aiogram.enums import ChatMemberStatus, ChatType
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandStart
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup, Message, User
+from aiogram.types import (
+    CallbackQuery,
+    Chat,
+    ChatMemberUpdated,
+    InlineKeyboardMarkup,
+    Message,
+    User,
+)
 
 from bot import keyboards as kb
 from bot.i18n import LANGS, plural, tr
@@ -121,6 +130,10 @@ TEXTS = {
     "forget_ask": {
         "ru": "Удалить всю коллекцию ({n}) и настройки? Это нельзя отменить.",
         "en": "Delete your whole collection ({n}) and settings? This cannot be undone.",
+    },
+    "forget_admins_only": {
+        "ru": "Удалить коллекцию группы могут только её администраторы.",
+        "en": "Only the group's admins can delete the group's collection.",
     },
     "forget_yes": {"ru": "Да, удалить всё", "en": "Yes, delete everything"},
     "forget_no": {"ru": "Отмена", "en": "Cancel"},
@@ -263,8 +276,25 @@ def router(services: BotServices) -> Router:
 
     # --- /forget --------------------------------------------------------------------------------
 
+    async def may_forget(chat: Chat, user: User | None) -> bool:
+        """Anyone in a private chat; in a group, its admins only (it is everyone's collection).
+        Asked at the command and again at the button: admins can change in between."""
+        if chat.type == ChatType.PRIVATE:
+            return True
+        if user is None:
+            return False
+        try:
+            member = await services.bot.get_chat_member(chat.id, user.id)
+        except TelegramAPIError:
+            log.warning("could not check the admins of chat %s", chat.id, exc_info=True)
+            return False
+        return member.status in (ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR)
+
     @r.message(Command("forget"))
     async def forget(message: Message, owner: Owner, lang: str) -> None:
+        if not await may_forget(message.chat, message.from_user):
+            await message.answer(tr(TEXTS, "forget_admins_only", lang))
+            return
         store = services.store(owner)
         stats = await store.stats()
         queued = stats.jobs_by_state.get("pending", 0) + stats.jobs_by_state.get("running", 0)
@@ -297,6 +327,9 @@ def router(services: BotServices) -> Router:
         pending = (await store.settings()).get("forget")
         if not _forget_token_valid(pending, callback_data, query.from_user):
             await kb.answer(query, tr(TEXTS, "forget_invalid", lang))
+            return
+        if callback_data.action == "yes" and not await may_forget(message.chat, query.from_user):
+            await kb.answer(query, tr(TEXTS, "forget_admins_only", lang))
             return
         if callback_data.action == "yes":
             result = await services.engine.search.collection.forget_owner(owner.id)

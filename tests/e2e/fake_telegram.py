@@ -341,6 +341,7 @@ class FakeGroup:
     title: str
     type: Literal["group", "supergroup"] = "supergroup"
     privacy: bool = True
+    admins: frozenset[int] = frozenset()  # user ids getChatMember calls administrators
 
     @property
     def chat_id(self) -> int:
@@ -777,6 +778,7 @@ class FakeTelegramServer:
 
         self._handlers: dict[str, Callable[[ApiCall], Awaitable[Any]]] = {
             "getMe": self._get_me,
+            "getChatMember": self._get_chat_member,
             "logOut": self._true,
             "close": self._true,
             "getUpdates": self._get_updates,
@@ -2107,6 +2109,17 @@ class FakeTelegramServer:
     async def _true(self, call: ApiCall) -> bool:
         return True
 
+    async def _get_chat_member(self, call: ApiCall) -> dict[str, Any]:
+        """The admins :meth:`group` was told of (as its creator); everyone else a member."""
+        chat_id, user_id = call.chat_id, call.int_param("user_id")
+        group = self.groups.get(chat_id) if chat_id is not None else None
+        if group is None or user_id is None or user_id not in self.users:
+            raise _bad("Bad Request: member not found")
+        user = self.users[user_id].api()
+        if user_id in group.admins:  # the owner: the admin kind with the fewest fields
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        return {"status": "member", "user": user}
+
     async def _get_me(self, call: ApiCall) -> dict[str, Any]:
         return {
             **self.bot_user,
@@ -2758,13 +2771,14 @@ class FakeTelegramServer:
         *,
         type: Literal["group", "supergroup"] = "supergroup",
         privacy: bool = True,
+        admins: Iterable[FakeUser] = (),
     ) -> FakeGroup:
         """Register a group with the bot as a member (see :class:`FakeGroup` for ``privacy``)."""
         if id is None:
             id = -1_001_000_000_000 - len(self.groups) - 1
         if id >= 0:
             raise ValueError("group ids are negative")
-        chat = FakeGroup(id, title, type, privacy)
+        chat = FakeGroup(id, title, type, privacy, frozenset(u.id for u in admins))
         self.groups[id] = chat
         return chat
 

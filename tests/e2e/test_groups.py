@@ -270,6 +270,29 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_its_collection(
     assert found.file_ids and set(found.file_ids) <= ids(shared)
 
 
+async def test_only_the_groups_admins_can_forget_its_collection(
+    basic_app: BotApp, telegram: FakeTelegramServer, alice: FakeUser, boris: FakeUser
+) -> None:
+    family = telegram.group(admins=[alice])
+    a, b = telegram.member(alice, family), telegram.member(boris, family)
+    await seed_group(basic_app, family, [("blue", "square"), ("red", "star")])
+    telegram.send_command(b, "forget")
+    refused = await basic_app.answer_in(family.id)
+    assert "администраторы" in (refused.text.text or "")  # Boris speaks Russian
+    assert not refused.text.buttons()
+    telegram.send_command(a, "forget")
+    panel = await basic_app.answer_in(family.id)
+    assert "cannot be undone" in (panel.text.text or "")
+    # Boris presses the admin's button: refused, nothing deleted.
+    query = telegram.press_button(boris, panel.text, text="Yes, delete everything")
+    answer = await telegram.wait_callback_answer(query)
+    assert answer.get("text")
+    assert await basic_app.chat_count(family.id) == 2
+    query = telegram.press_button(alice, panel.text, text="Yes, delete everything")
+    await telegram.wait_callback_answer(query)
+    assert await basic_app.chat_count(family.id) == 0
+
+
 async def test_inline_queries_from_a_group_stay_personal(
     basic_app: BotApp, telegram: FakeTelegramServer, alice: FakeUser, boris: FakeUser
 ) -> None:
