@@ -11,9 +11,12 @@ random-weight ViT-B/32 export on an AVX2 CPU without VNNI:
 * per-channel weight scales make up for the lost bit (text cosine 0.998 instead of 0.996);
 * ``Gather`` too: the token embedding table is most of a CLIP text tower (254 -> 65 MB instead
   of 141 MB) and costs no measurable cosine;
-* a ViT's patch embedding (a ``Conv`` whose stride equals its kernel) is rewritten as
-  reshape + ``MatMul`` first, so it is quantised like the other layers: the fp32 ``Conv`` was
-  about 5% of an int8 ViT-B/32 image run, and the image cosine moves by 3e-5.
+* the image tower is rewritten first, each rewrite kept only if the fp32 outputs stay the same:
+  a ViT's patch embedding (a ``Conv`` whose stride equals its kernel) becomes reshape +
+  ``MatMul``, so it is quantised like the other layers (the fp32 ``Conv`` was about 5% of an
+  int8 ViT-B/32 image run; the image cosine moves by 3e-5), and each exported self-attention
+  block becomes one ``MultiHeadAttention`` op (the exporter's per-head reshapes and transposes
+  were another 5-10%).
 
 The int8 vectors differ from the fp32 ones, so the result is a different model: its config
 ``name`` gets the ``-int8`` suffix, and every stored vector says which of the two made it.
@@ -221,21 +224,308 @@ def patch_convs_to_matmul(model: onnx.ModelProto) -> int:
     return done
 
 
+# Ops that only move, pick or rescale data between an attention block's projections.
+_LAYOUT_OPS = frozenset(
+    {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Gather", "Split", "Slice", "Mul", "Identity"}
+)
+_RESHAPES = frozenset({"Reshape", "Transpose", "Squeeze", "Unsqueeze"})
+
+
+class _Graph:
+    """Producers, consumers, constants and inferred shapes of a graph, for pattern matching."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        from onnx import shape_inference
+
+        self.graph = model.graph
+        self.inits = {t.name: t for t in model.graph.initializer}
+        self.shapes: dict[str, list[int | str]] = {}
+        inferred = shape_inference.infer_shapes(model).graph
+        for value in [*inferred.value_info, *inferred.input, *inferred.output]:
+            dims = value.type.tensor_type.shape.dim
+            self.shapes[value.name] = [d.dim_value or d.dim_param for d in dims]
+        self.producer = {o: n for n in self.graph.node for o in n.output}
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for node in self.graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+
+    def const(self, name: str) -> np.ndarray | None:
+        from onnx import numpy_helper
+
+        if name in self.inits:
+            return numpy_helper.to_array(self.inits[name])
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Constant" and node.attribute[0].name == "value":
+            return numpy_helper.to_array(node.attribute[0].t)
+        return None
+
+    def up(self, name: str) -> str:
+        """Follow the data input up through layout ops and scalings by a constant."""
+        while (node := self.producer.get(name)) is not None and node.op_type in _LAYOUT_OPS:
+            data = [i for i in node.input if i and self.const(i) is None]
+            if node.op_type == "Mul" and len(data) != 1:
+                break
+            name = data[0] if node.op_type == "Mul" else node.input[0]
+        return name
+
+    def user(self, name: str, *op_types: str) -> onnx.NodeProto | None:
+        """The only consumer of ``name`` if it is one of ``op_types``."""
+        users = self.consumers.get(name, [])
+        return users[0] if len(users) == 1 and users[0].op_type in op_types else None
+
+
+@dataclass
+class _Attention:
+    x: str  # block input [N, L, D] or [L, N, D]
+    end: str  # the tensor the block's output projection ends in
+    shape: list[int | str]  # of x and end
+    seq_first: bool  # x is [L, N, D]
+    heads: int
+    w_in: np.ndarray  # [D, 3D], q | k | v
+    b_in: np.ndarray
+    w_out: np.ndarray  # [D, D]
+    b_out: np.ndarray | None
+
+
+def _match_attention(g: _Graph, softmax: onnx.NodeProto) -> _Attention | None:
+    """The unmasked multi-head self-attention block around ``softmax``, as torch's dynamo
+    exporter writes ``nn.MultiheadAttention``: one q|k|v projection, per-head scores, softmax,
+    mix, output projection, with reshapes and transposes in between. Anything else: None."""
+    from onnx import helper
+
+    scores = g.producer.get(softmax.input[0])
+    mix = g.user(softmax.output[0], "MatMul")
+    if (
+        scores is None
+        or scores.op_type != "MatMul"
+        or mix is None
+        or mix.input[0] != softmax.output[0]
+    ):
+        return None  # e.g. a causal text tower adds its mask to the scores: left alone
+    sources = {g.up(scores.input[0]), g.up(scores.input[1]), g.up(mix.input[1])}
+    add = g.producer.get(sources.pop()) if len(sources) == 1 else None
+    if add is None or add.op_type != "Add":
+        return None
+    proj = next((g.producer[i] for i in add.input if i in g.producer), None)
+    if proj is None or proj.op_type != "MatMul":
+        return None
+    w_in = g.const(proj.input[1])
+    b_in = g.const(next(i for i in add.input if i != proj.output[0]))
+    q_shape = g.shapes.get(scores.input[0], [])
+    if w_in is None or b_in is None or w_in.ndim != 2 or len(q_shape) != 4:
+        return None
+    width, (length, head) = w_in.shape[0], q_shape[2:]
+    if w_in.shape[1] != 3 * width or b_in.shape != (3 * width,) or not isinstance(head, int):
+        return None
+    if head < 1 or width % head:
+        return None
+    merged = mix.output[0]
+    while (step := g.user(merged, *_RESHAPES)) is not None:
+        merged = step.output[0]
+    out = g.user(merged, "Gemm", "MatMul")
+    w_out = None if out is None else g.const(out.input[1])
+    if out is None or w_out is None or w_out.shape != (width, width):
+        return None
+    b_out, end = None, out.output[0]
+    if out.op_type == "Gemm":
+        attrs = {a.name: helper.get_attribute_value(a) for a in out.attribute}
+        if (
+            attrs.get("transA", 0)
+            or attrs.get("alpha", 1.0) != 1.0
+            or attrs.get("beta", 1.0) != 1.0
+        ):
+            return None
+        w_out = w_out.T if attrs.get("transB", 0) else w_out
+        if len(out.input) > 2 and out.input[2]:
+            b_out = g.const(out.input[2])
+            if b_out is None or b_out.shape != (width,):
+                return None
+    elif (bias := g.user(end, "Add")) is not None:
+        b_out = g.const(next(i for i in bias.input if i != end))
+        if b_out is not None and b_out.shape == (width,):
+            end = bias.output[0]
+        else:
+            b_out = None
+    # The block reads x: [N, L, D], possibly through one transpose to [L, N, D] (open_clip),
+    # or [L, N, D] itself (ruCLIP runs the whole transformer sequence-first). It ends at the
+    # first tensor after the output projection that has x's shape again.
+    x = proj.input[0]
+    first = g.producer.get(x)
+    if g.shapes.get(x, [])[1:] != [length, width] and first and first.op_type == "Transpose":
+        x = first.input[0] if g.shapes.get(first.input[0], [])[1:] == [length, width] else x
+    shape = g.shapes.get(x)
+    if not shape or len(shape) != 3 or shape[2] != width:
+        return None
+    if shape[1] == length:
+        seq_first = False
+    elif shape[0] == length:
+        seq_first = True
+    else:
+        return None
+    while g.shapes.get(end) != shape and (step := g.user(end, *_RESHAPES)) is not None:
+        end = step.output[0]
+    if g.shapes.get(end) != shape:
+        return None
+    return _Attention(
+        x, end, shape, seq_first, width // head, w_in, b_in, np.ascontiguousarray(w_out), b_out
+    )
+
+
+def fuse_attention(model: onnx.ModelProto) -> int:
+    """Replace each unmasked self-attention block (see ``_match_attention``) by q|k|v
+    ``MatMul`` + ``Split`` + com.microsoft ``MultiHeadAttention`` + output ``MatMul``; returns
+    how many. The exported block moves data between [N, L, D] and per-head layouts in about
+    ten reshape and transpose nodes per layer; the fused op does that inside its kernel.
+
+    The result must be checked against the original (``_same_outputs``): the match looks at
+    the graph's structure and shapes, not at what the reshapes compute."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    g = _Graph(model)
+    blocks = [b for n in g.graph.node if n.op_type == "Softmax" if (b := _match_attention(g, n))]
+    ends = {b.end for b in blocks}
+    if not blocks or len(ends) != len(blocks):
+        return 0
+    nodes = list(g.graph.node)
+    for k, b in enumerate(blocks):
+        p = f"attention{k}"
+        width = b.w_in.shape[0]
+        consts = {
+            f"{p}/w_in": b.w_in,
+            f"{p}/b_in": b.b_in,
+            f"{p}/w_out": b.w_out,
+            f"{p}/split": np.array([width] * 3, np.int64),
+        }
+        if b.b_out is not None:
+            consts[f"{p}/b_out"] = b.b_out
+        g.graph.initializer.extend(numpy_helper.from_array(v, name) for name, v in consts.items())
+        # MultiHeadAttention takes [N, L, D]: a sequence-first block is transposed in and out.
+        x, end = (f"{p}/x", f"{p}/end") if b.seq_first else (b.x, b.end)
+        projected = f"{p}/out" if b.b_out is not None else end
+        new = [
+            helper.make_node("MatMul", [x, f"{p}/w_in"], [f"{p}/qkv0"]),
+            helper.make_node("Add", [f"{p}/qkv0", f"{p}/b_in"], [f"{p}/qkv"]),
+            helper.make_node(
+                "Split", [f"{p}/qkv", f"{p}/split"], [f"{p}/q", f"{p}/k", f"{p}/v"], axis=-1
+            ),
+            helper.make_node(
+                "MultiHeadAttention",
+                [f"{p}/q", f"{p}/k", f"{p}/v"],
+                [f"{p}/mixed"],
+                domain="com.microsoft",
+                num_heads=b.heads,
+            ),
+            helper.make_node("MatMul", [f"{p}/mixed", f"{p}/w_out"], [projected]),
+        ]
+        if b.b_out is not None:
+            new.append(helper.make_node("Add", [projected, f"{p}/b_out"], [end]))
+        if b.seq_first:
+            new.insert(0, helper.make_node("Transpose", [b.x], [x], perm=[1, 0, 2]))
+            new.append(helper.make_node("Transpose", [end], [b.end], perm=[1, 0, 2]))
+        # Shape inference knows nothing of com.microsoft ops; the quantiser needs the types.
+        n, length, width = (b.shape[1], b.shape[0], b.shape[2]) if b.seq_first else b.shape
+        g.graph.value_info.append(
+            helper.make_tensor_value_info(f"{p}/mixed", onnx.TensorProto.FLOAT, [n, length, width])
+        )
+        old = g.producer[b.end]
+        old.output[list(old.output).index(b.end)] = f"{p}/replaced"
+        at = nodes.index(old) + 1
+        nodes[at:at] = new
+    _keep_live(model.graph, nodes)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return len(blocks)
+
+
+def _keep_live(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
+    """Set the graph's nodes to those of ``nodes`` (in order) that an output depends on, and
+    drop initializers no node reads any more."""
+    live = {o.name for o in graph.output}
+    keep = []
+    for node in reversed(nodes):
+        if any(o in live for o in node.output):
+            keep.append(node)
+            live.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(keep))
+    dead = [t for t in graph.initializer if t.name not in live]
+    for t in dead:
+        graph.initializer.remove(t)
+
+
+def _same_outputs(a: onnx.ModelProto, b: onnx.ModelProto, feed: dict[str, np.ndarray]) -> bool:
+    """Whether two fp32 graphs agree on ``feed`` (every output row: cosine >= 0.99999)."""
+    import onnxruntime as ort
+
+    def run(model: onnx.ModelProto) -> list[np.ndarray]:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(
+            model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+        )
+        return session.run(None, feed)
+
+    try:
+        want, got = run(a), run(b)
+    except Exception as exc:  # a rewrite the runtime refuses is simply not used
+        log.warning("rewritten graph does not run: %s", exc)
+        return False
+    for x, y in zip(want, got, strict=True):
+        x, y = (
+            np.asarray(x, np.float64).reshape(len(x), -1),
+            np.asarray(y, np.float64).reshape(len(y), -1),
+        )
+        norms = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
+        if x.shape != y.shape or np.any(np.sum(x * y, axis=1) < 0.99999 * norms):
+            return False
+    return True
+
+
+def _rewritten(model: onnx.ModelProto, pixels: np.ndarray) -> onnx.ModelProto | None:
+    """An image tower with its patch embedding and attention blocks rewritten for the
+    quantiser, or None when nothing matched or a rewrite changed the outputs on ``pixels``
+    (then the next smaller set of rewrites is tried)."""
+    import onnx
+
+    name = model.graph.input[0].name
+    dims = _static_dims(model.graph, name) or [0]
+    feed = {name: pixels[: dims[0]] if dims[0] else pixels}
+    for rewrites in ((patch_convs_to_matmul, fuse_attention), (patch_convs_to_matmul,)):
+        candidate = onnx.ModelProto()
+        candidate.CopyFrom(model)
+        counts = [rewrite(candidate) for rewrite in rewrites]
+        if not any(counts):
+            continue
+        if _same_outputs(model, candidate, feed):
+            done = {r.__name__: c for r, c in zip(rewrites, counts, strict=True)}
+            log.info("rewrote the image tower before quantising: %s", done)
+            return candidate
+        log.warning("graph rewrite changed the outputs, not used: %s", rewrites[-1].__name__)
+    return None
+
+
 def _quantize_file(
-    src: Path, dst: Path, op_types: Sequence[str], per_channel: bool, reduce_range: bool
+    src: Path,
+    dst: Path,
+    op_types: Sequence[str],
+    per_channel: bool,
+    reduce_range: bool,
+    pixels: np.ndarray | None = None,
 ) -> None:
+    """Quantise one tower; an image tower (``pixels`` given) is rewritten first if it can be."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     root, hint = logging.getLogger(), _NoPreprocessHint()
     root.addFilter(hint)
-    patched = dst.with_name(f"{dst.stem}.patched.onnx")
+    rewritten = dst.with_name(f"{dst.stem}.rewritten.onnx")
     try:
-        model = onnx.load(str(src))
-        if patch_convs_to_matmul(model):
-            onnx.save(model, str(patched))
-            src = patched
-        del model
+        if pixels is not None and (model := _rewritten(onnx.load(str(src)), pixels)):
+            onnx.save(model, str(rewritten))
+            del model
+            src = rewritten
         quantize_dynamic(
             src,
             dst,
@@ -248,7 +538,7 @@ def _quantize_file(
         raise BundleError(src, f"int8 quantisation failed: {exc}") from exc
     finally:
         root.removeFilter(hint)
-        patched.unlink(missing_ok=True)
+        rewritten.unlink(missing_ok=True)
 
 
 def quantize_bundle(
@@ -275,11 +565,13 @@ def quantize_bundle(
     tokenizer_file = bundle.tokenizer_path.name
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.", dir=out_dir.parent) as tmp:
         work = Path(tmp)
-        for src_path, file in (
-            (bundle.visual_path, VISUAL_FILE),
-            (bundle.textual_path, TEXTUAL_FILE),
-        ):
-            _quantize_file(src_path, work / file, op_types, per_channel, reduce_range)
+        pixels = synthetic_pixels(cfg, n=2, seed=1)
+        _quantize_file(
+            bundle.visual_path, work / VISUAL_FILE, op_types, per_channel, reduce_range, pixels
+        )
+        _quantize_file(
+            bundle.textual_path, work / TEXTUAL_FILE, op_types, per_channel, reduce_range
+        )
         shutil.copyfile(bundle.tokenizer_path, work / tokenizer_file)
         int8_cfg = _int8_config(cfg, tokenizer_file)
         (work / "config.json").write_text(int8_cfg.model_dump_json(indent=2) + "\n", "utf-8")

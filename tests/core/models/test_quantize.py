@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -14,8 +15,16 @@ from core.embedder import OnnxEmbedder
 from core.errors import BundleError
 from core.models.__main__ import main
 from core.models.bundle import check_bundle, load_bundle
-from core.models.quantize import patch_convs_to_matmul, quantize_bundle, synthetic_pixels
-from tests.core.onnx_builders import VOCAB_SIZE, write_bundle, write_immich_bundle
+from core.models.config import BundleConfig
+from core.models.quantize import (
+    _rewritten,
+    _same_outputs,
+    fuse_attention,
+    patch_convs_to_matmul,
+    quantize_bundle,
+    synthetic_pixels,
+)
+from tests.core.onnx_builders import VOCAB_SIZE, bundle_config, write_bundle, write_immich_bundle
 
 SIZE = 32
 DIM = 64
@@ -141,11 +150,20 @@ def patch_visual(
     return _model(graph)
 
 
-def _run_visual(model: onnx.ModelProto, pixels: np.ndarray) -> np.ndarray:
+def _run(model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> np.ndarray:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     session = ort.InferenceSession(model.SerializeToString(), opts, ["CPUExecutionProvider"])
-    return session.run(None, {"image": pixels})[0]
+    return session.run(None, feed)[0]
+
+
+def _run_visual(model: onnx.ModelProto, pixels: np.ndarray) -> np.ndarray:
+    return _run(model, {"image": pixels})
+
+
+def load_bundle_config() -> BundleConfig:
+    """The image settings of the tiny test bundles (what synthetic_pixels needs)."""
+    return BundleConfig.model_validate(bundle_config(dim=DIM, size=SIZE, context_length=CONTEXT))
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -188,6 +206,207 @@ def test_patch_embedding_is_quantized(tmp_path: Path) -> None:
         "visual.onnx",
     ]
     assert report.visual.cosine_min > 0.99
+
+
+HEADS = 4
+TOKENS = (SIZE // PATCH) ** 2
+
+
+def attention_nodes(
+    x: str,
+    out: str,
+    rng: np.random.Generator,
+    *,
+    seq_first: bool = True,
+    stream: str = "NLD",
+    scale: float | None = None,
+    mask: bool = False,
+    tokens: int = TOKENS,
+) -> tuple[list, list]:
+    """x -> x + self-attention(x), written the way torch's dynamo exporter writes
+    ``nn.MultiheadAttention``: packed q|k|v, reshapes and transposes to per-head layout, q and k
+    each scaled by head**-0.25. x is [N, L, D] (``stream="NLD"``), the block running through
+    [L, N, D] when ``seq_first`` (open_clip); or x is [L, N, D] (``"LND"``, ruCLIP)."""
+    d, hd = WIDTH, WIDTH // HEADS
+    s = (hd**-0.25) if scale is None else scale
+
+    def arr(name: str, a: np.ndarray, dtype: type = np.float32) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.asarray(a, dtype), f"{out}/{name}")
+
+    n = f"{out}/"
+    inits = [
+        arr("w_in", rng.standard_normal((d, 3 * d)) / np.sqrt(d)),
+        arr("b_in", rng.normal(0, 0.1, 3 * d)),
+        arr("w_out", rng.standard_normal((d, d)) / np.sqrt(d)),
+        arr("b_out", rng.normal(0, 0.1, d)),
+        arr("s", s),
+        *(arr(f"i{i}", i, np.int64) for i in range(3)),
+    ]
+    if seq_first:
+        inits += [
+            arr("split_heads", [tokens, 0, 3, HEADS, hd], np.int64),
+            arr("merge_heads", [tokens, 0, d], np.int64),
+        ]
+        head_perm, back_perm = [2, 1, 3, 0, 4], [2, 0, 1, 3]
+    else:
+        inits += [
+            arr("split_heads", [0, tokens, 3, HEADS, hd], np.int64),
+            arr("merge_heads", [0, tokens, d], np.int64),
+        ]
+        head_perm, back_perm = [2, 0, 3, 1, 4], [0, 2, 1, 3]
+    first = x
+    nodes = []
+    transpose_io = seq_first and stream == "NLD"
+    if transpose_io:
+        nodes.append(helper.make_node("Transpose", [x], [n + "lnd"], perm=[1, 0, 2]))
+        first = n + "lnd"
+    nodes += [
+        helper.make_node("MatMul", [first, n + "w_in"], [n + "qkv0"]),
+        helper.make_node("Add", [n + "qkv0", n + "b_in"], [n + "qkv"]),
+        helper.make_node("Reshape", [n + "qkv", n + "split_heads"], [n + "heads"]),
+        helper.make_node("Transpose", [n + "heads"], [n + "t"], perm=head_perm),
+        *(
+            helper.make_node("Gather", [n + "t", n + f"i{i}"], [n + "qkv"[i]], axis=0)
+            for i in range(3)
+        ),
+        helper.make_node("Mul", [n + "q", n + "s"], [n + "qs"]),
+        helper.make_node("Transpose", [n + "k"], [n + "kt"], perm=[0, 1, 3, 2]),
+        helper.make_node("Mul", [n + "kt", n + "s"], [n + "ks"]),
+        helper.make_node("MatMul", [n + "qs", n + "ks"], [n + "scores"]),
+    ]
+    scores = n + "scores"
+    if mask:
+        causal = np.triu(np.full((tokens, tokens), -1e4, np.float32), 1)
+        inits.append(arr("mask", causal))
+        nodes.append(helper.make_node("Add", [scores, n + "mask"], [n + "masked"]))
+        scores = n + "masked"
+    nodes += [
+        helper.make_node("Softmax", [scores], [n + "p"], axis=-1),
+        helper.make_node("MatMul", [n + "p", n + "v"], [n + "mixed"]),
+        helper.make_node("Transpose", [n + "mixed"], [n + "mt"], perm=back_perm),
+        helper.make_node("Reshape", [n + "mt", n + "merge_heads"], [n + "merged"]),
+        helper.make_node("MatMul", [n + "merged", n + "w_out"], [n + "o0"]),
+        helper.make_node("Add", [n + "o0", n + "b_out"], [n + "o"]),
+    ]
+    o = n + "o"
+    if transpose_io:
+        nodes.append(helper.make_node("Transpose", [o], [n + "nld"], perm=[1, 0, 2]))
+        o = n + "nld"
+    nodes.append(helper.make_node("Add", [x, o], [out]))
+    return nodes, inits
+
+
+def attention_model(stream: str = "NLD", **kwargs: Any) -> onnx.ModelProto:
+    """x -> two attention blocks -> mean over L -> embedding [N, D]."""
+    rng = np.random.default_rng(4)
+    nodes, inits = attention_nodes("x", "h1", rng, stream=stream, **kwargs)
+    more, more_inits = attention_nodes("h1", "h2", rng, stream=stream, **kwargs)
+    axis = stream.index("L")
+    nodes += [*more, helper.make_node("ReduceMean", ["h2", "axis"], ["embedding"], keepdims=0)]
+    inits += [*more_inits, numpy_helper.from_array(np.array([axis], np.int64), "axis")]
+    dims = {"N": "N", "L": TOKENS, "D": WIDTH}
+    graph = helper.make_graph(
+        nodes,
+        "attention",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [dims[c] for c in stream])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", WIDTH])],
+        initializer=inits,
+    )
+    return _model(graph)
+
+
+def vit_visual(**kwargs: Any) -> onnx.ModelProto:
+    """A tiny ViT: patch Conv -> [N, L, D] -> attention block -> mean -> projection."""
+    rng = np.random.default_rng(5)
+    weight = rng.standard_normal((WIDTH, 3, PATCH, PATCH)) / np.sqrt(3 * PATCH * PATCH)
+    block, block_inits = attention_nodes("tokens", "h", rng, **kwargs)
+    nodes = [
+        helper.make_node(
+            "Conv", ["image", "patch_w"], ["grid"], kernel_shape=[PATCH] * 2, strides=[PATCH] * 2
+        ),
+        helper.make_node("Reshape", ["grid", "to_tokens"], ["nd_l"]),
+        helper.make_node("Transpose", ["nd_l"], ["tokens"], perm=[0, 2, 1]),
+        *block,
+        helper.make_node("ReduceMean", ["h", "axis1"], ["pooled"], keepdims=0),
+        helper.make_node("MatMul", ["pooled", "proj"], ["embedding"]),
+    ]
+    inits = [
+        *block_inits,
+        numpy_helper.from_array(weight.astype(np.float32), "patch_w"),
+        numpy_helper.from_array(np.array([0, WIDTH, TOKENS], np.int64), "to_tokens"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        _dense(rng, WIDTH, DIM, "proj"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "visual",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", DIM])],
+        initializer=inits,
+    )
+    return _model(graph)
+
+
+@pytest.mark.parametrize(
+    ("stream", "seq_first", "transposes"),
+    [("NLD", True, 0), ("NLD", False, 0), ("LND", True, 4)],
+    ids=["open_clip", "batch-first", "ruclip"],
+)
+def test_attention_blocks_become_multi_head_attention(
+    stream: str, seq_first: bool, transposes: int
+) -> None:
+    model = attention_model(stream=stream, seq_first=seq_first)
+    fused = onnx.ModelProto()
+    fused.CopyFrom(model)
+    assert fuse_attention(fused) == 2
+    onnx.checker.check_model(fused)
+    ops = [n.op_type for n in fused.graph.node]
+    assert ops.count("MultiHeadAttention") == 2
+    assert ops.count("Transpose") == transposes  # [L, N, D] in and out of each block
+    assert "Softmax" not in ops and "Gather" not in ops
+    shape = (3, TOKENS, WIDTH) if stream == "NLD" else (TOKENS, 3, WIDTH)
+    x = np.random.default_rng(6).standard_normal(shape).astype(np.float32)
+    assert _same_outputs(model, fused, {"x": x})
+    want, got = _run(model, {"x": x}), _run(fused, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_masked_attention_is_left_alone() -> None:
+    model = attention_model(mask=True)
+    before = [n.op_type for n in model.graph.node]
+    assert fuse_attention(model) == 0
+    assert [n.op_type for n in model.graph.node] == before
+
+
+def test_a_rewrite_that_changes_outputs_is_not_used() -> None:
+    # Same structure, but q.k is scaled by 1 instead of 1/sqrt(head): the fused op would use
+    # its default scale, so the check against the original must refuse the fusion.
+    pixels = synthetic_pixels(load_bundle_config(), n=2)
+    model = vit_visual(scale=1.0)
+    out = _rewritten(model, pixels)
+    assert out is not None  # the patch embedding is still rewritten
+    ops = {n.op_type for n in out.graph.node}
+    assert "MultiHeadAttention" not in ops and "Conv" not in ops
+    good = _rewritten(vit_visual(), pixels)
+    assert good is not None and "MultiHeadAttention" in {n.op_type for n in good.graph.node}
+
+
+def test_vit_bundle_is_quantized_with_fused_attention(tmp_path: Path) -> None:
+    src = write_bundle(
+        tmp_path / "vit",
+        visual=vit_visual(),
+        textual=mlp_textual(),
+        dim=DIM,
+        size=SIZE,
+        context_length=CONTEXT,
+    )
+    report = quantize_bundle(src, tmp_path / "vit-int8", threads=1)
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "vit-int8" / "visual.onnx")).graph.node}
+    assert "MultiHeadAttention" in ops and "Conv" not in ops and "Softmax" not in ops
+    check_bundle(tmp_path / "vit-int8")
+    assert report.visual.cosine_min > 0.99
+    vis, _ = _cosines(src, tmp_path / "vit-int8")
+    assert vis.min() > 0.99
 
 
 @pytest.fixture(scope="module")
