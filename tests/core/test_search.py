@@ -21,6 +21,7 @@ from core.embedder import AsyncEmbedder
 from core.errors import EmptyQueryError, NotFoundError, OnlyExclusionsError
 from core.index import IndexManager
 from core.models.config import BundleConfig, ImageConfig, TextConfig
+from core.models.fixture import PHOTO_SET
 from core.routing import TextRouter
 from core.search import Query, SearchResult, SearchService, parse_query
 from core.settings import Settings
@@ -589,20 +590,7 @@ async def test_forgetting_an_owner_removes_the_owner_too(env: Env) -> None:
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 FIXTURE_BUNDLES = ("clip-fixture", "ruclip-fixture")
-SHAPE_SET = [
-    ("blue", "square"),
-    ("red", "square"),
-    ("green", "square"),
-    ("blue", "circle"),
-    ("red", "circle"),
-    ("yellow", "circle"),
-    ("blue", "triangle"),
-    ("green", "triangle"),
-    ("red", "star"),
-    ("purple", "star"),
-    ("orange", "heart"),
-    ("white", "arrow"),
-]
+SHAPE_SET = PHOTO_SET  # a dozen; several share the blue square's colour or shape
 
 
 def _fixtures_present() -> bool:

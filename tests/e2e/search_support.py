@@ -149,11 +149,13 @@ class BotApp:
         """Make the fake know a photo (all its sizes); returns the largest size."""
         return self.server._register_photo(data)[-1]
 
-    async def seed_photo(self, user: FakeUser, data: bytes) -> Seeded:
+    async def seed_photo(self, user: FakeUser | int, data: bytes) -> Seeded:
+        """Put a photo into a user's collection (or an owner id's) straight through the engine."""
         stored = self.register_photo(data)
+        owner = user if isinstance(user, int) else await self.owner_id(user)
         outcome = await self.submit(
             IngestRequest(
-                await self.owner_id(user),
+                owner,
                 "photo",
                 stored.file_unique_id,
                 file_id=stored.file_id,

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from core.ingest import IngestRequest
 from tests.e2e.fake_telegram import FakeGroup, FakeTelegramServer, FakeUser
 from tests.e2e.search_support import BotApp, Seeded, running_bot, shape_jpeg
 
@@ -58,23 +57,10 @@ async def seed_group(
     """Put photos into a group's collection straight through the engine (posting them through
     the chat is what the first test checks)."""
     owner = await app.chat_owner_id(group.id)
-    out = {}
-    for i, (colour, shape) in enumerate(shapes):
-        stored = app.register_photo(shape_jpeg(colour, shape, seed=seed + i))
-        outcome = await app.submit(
-            IngestRequest(
-                owner,
-                "photo",
-                stored.file_unique_id,
-                file_id=stored.file_id,
-                size=stored.file_size,
-                width=stored.width,
-                height=stored.height,
-            )
-        )
-        assert outcome.status == "saved" and outcome.media_id is not None, outcome
-        out[(colour, shape)] = Seeded(stored, outcome.media_id)
-    return out
+    return {
+        (colour, shape): await app.seed_photo(owner, shape_jpeg(colour, shape, seed=seed + i))
+        for i, (colour, shape) in enumerate(shapes)
+    }
 
 
 # --- adding ----------------------------------------------------------------------------------
