@@ -188,12 +188,50 @@ def test_empty_inputs_give_empty_arrays(bundle: Bundle) -> None:
 
 def test_image_batching_does_not_change_vectors(bundle: Bundle, rec: Recorder) -> None:
     pixels = _pixels(7)
-    many = OnnxEmbedder(bundle, batch_size=3).encode_pixels(pixels)
-    assert [f["image"][0][0] for f in rec.feeds] == [3, 3, 1]
+    many = OnnxEmbedder(bundle, batch_size=3, image_runs=1).encode_pixels(pixels)
+    assert [f["image"][0][0] for f in rec.feeds] == [2, 2, 3]  # near-equal, <= batch_size
     one = np.concatenate(
         [OnnxEmbedder(bundle, batch_size=1).encode_pixels(p[None]) for p in pixels]
     )
     np.testing.assert_allclose(many, one, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("n", "batch_size", "runs", "sizes"),
+    [
+        (8, 32, 2, [4, 4]),  # one batch still uses every core
+        (7, 3, 2, [1, 2, 2, 2]),  # an even number of near-equal runs, none above batch_size
+        (1, 32, 2, [1]),
+        (5, 16, 3, [1, 2, 2]),
+        (6, 16, 1, [6]),
+    ],
+)
+def test_image_batches_are_split_into_parallel_runs(
+    bundle: Bundle, rec: Recorder, n: int, batch_size: int, runs: int, sizes: list[int]
+) -> None:
+    pixels = _pixels(n, seed=n)
+    emb = OnnxEmbedder(bundle, batch_size=batch_size, image_runs=runs)
+    out = emb.encode_pixels(pixels)
+    assert sorted(f["image"][0][0] for f in rec.feeds) == sorted(sizes)
+    ref = OnnxEmbedder(bundle, image_runs=1).encode_pixels(pixels)
+    np.testing.assert_allclose(out, ref, atol=1e-6)  # in order, whatever run finished first
+
+
+def test_parallel_image_runs_use_single_threaded_sessions(
+    bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: dict[str, int] = {}
+    real = ort.InferenceSession
+
+    def spy(path: str, sess_options: ort.SessionOptions, **kwargs: Any) -> ort.InferenceSession:
+        threads[Path(path).name] = sess_options.intra_op_num_threads
+        return real(path, sess_options=sess_options, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", spy)
+    OnnxEmbedder(bundle, threads=2).validate()
+    assert threads == {"visual.onnx": 1, "textual.onnx": 2}  # a query still gets both cores
+    OnnxEmbedder(bundle, threads=2, image_runs=1).validate()
+    assert threads == {"visual.onnx": 2, "textual.onnx": 2}
 
 
 def test_text_batching_does_not_change_vectors(bundle: Bundle) -> None:
