@@ -45,6 +45,7 @@ from core.errors import (
 from core.models.config import ImageConfig, Interpolation
 
 __all__ = [
+    "DECODE_MARGIN",
     "DEFAULT_MAX_PIXELS",
     "DRAFT_MARGIN",
     "FORMATS",
@@ -62,9 +63,21 @@ Pillow's own, process-wide limit (``2 * Image.MAX_IMAGE_PIXELS``, about 179 MP b
 applies on top and is reported as the same error."""
 
 DRAFT_MARGIN: Final = 2
-"""With ``target_size``, the decoded image keeps its shorter side at least this many times the
-model input: reduced decoding is box-like, and the final antialiased resize from >= 2x the
-target hides the difference (see the numbers in the tests of the fast path)."""
+"""Reduced copies made of decoded pictures (video frames kept for embedding) keep their shorter
+side at least this many times the model input, so the model's own antialiased resize still has
+enough pixels to work with."""
+
+DECODE_MARGIN: Final = 1.5
+"""With ``target_size``, :func:`decode_image` keeps the decoded image's shorter side at least
+this many times the model input: reduced decoding is box-like, and the final antialiased
+resize from >= 1.5x the target hides most of the difference (see the tests of the fast path).
+
+1.5 rather than :data:`DRAFT_MARGIN` lets a 12 MP photo be decoded at 1/8 scale instead of 1/4
+for a 224 model (1/4 instead of 1/2 for 384): about 10 ms less CPU per photo on a 2-core AVX2
+machine, a tenth of the whole ingest cost with an int8 ViT-B/32. The price, on 12 MP photo-like
+JPEGs at 224: the model input moves by a mean of 0.010 from the exact transform (normalised
+units, under one grey level; 0.0035 at 2), cosine 0.9997 (0.99994 at 2); random-weight CLIP
+vectors 0.99997."""
 
 FORMATS: Final = (
     "JPEG",  # MPO (multi-picture phone JPEGs) is opened by the JPEG plugin
@@ -154,7 +167,7 @@ def decode_image(
 
     ``target_size`` (the model input side) allows a cheaper decode of a much larger image: JPEGs
     are decoded at 1/2, 1/4 or 1/8 scale and other formats are box-reduced, as long as the
-    shorter side stays at least ``DRAFT_MARGIN * target_size``. Without it the full image is
+    shorter side stays at least ``DECODE_MARGIN * target_size``. Without it the full image is
     returned, which is what :func:`preprocess` needs to match the reference transforms exactly.
 
     Raises EmptyImageError, UnsupportedImageError, TruncatedImageError or ImageTooLargeError.
@@ -184,7 +197,7 @@ def decode_image(
             f"the image has {width}x{height} = {width * height} pixels, limit {max_pixels}"
         )
 
-    needed = DRAFT_MARGIN * target_size if target_size else 0
+    needed = math.ceil(DECODE_MARGIN * target_size) if target_size else 0
     try:
         if needed and img.format in ("JPEG", "MPO"):
             img.draft("RGB", (needed, needed))  # picks the largest DCT scale still >= needed
