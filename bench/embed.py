@@ -7,8 +7,9 @@ values): ViT-B/32@224 (CLIP) and ViT-B/32@384 (ruCLIP). For each, the full inges
 
 * ``torch``: the baseline a Python developer writes first: ``PIL.Image.open`` + the library's
   own eval transform (full decode, full-resolution resize) + ``model.encode_image``;
-* ``onnx-fp32`` / ``onnx-int8``: our path, ``OnnxEmbedder.encode_images`` (draft-mode decode in
-  parallel threads, ONNX Runtime).
+* ``onnx-fp32`` / ``onnx-int8``: our path, ``OnnxEmbedder.encode_images`` (reduced JPEG decode
+  on parallel threads, then the batch as parallel single-threaded ONNX Runtime runs; the int8
+  bundle is what ``python -m core.models quantize`` makes of the fp32 one).
 
 and text-query latency p50 / p95 (tokenize + encode one query). Needs the export extra
 (``make bench``). Prints a table and a final ``RESULT {json}`` line with the ratios and whether
