@@ -522,7 +522,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: int = 100
-    image_loss: float = 0.0  # weight of :func:`_image_loss`
+    image_loss: float = 1.0  # weight of :func:`_image_loss`
     threads: int = 1
     seed: int = SEED
 

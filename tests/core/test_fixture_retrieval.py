@@ -25,11 +25,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 BUNDLES = ("clip-fixture", "ruclip-fixture")
 MAX_BUNDLE_BYTES = 20_000_000  # both bundles together
 
-pytestmark = pytest.mark.skipif(
-    not all((FIXTURES / b / "config.json").exists() for b in BUNDLES),
-    reason="fixture bundles not trained yet: python -m core.models train-fixture",
-)
-
 # A dozen distinct colour x shape photos; several share the blue square's colour or shape.
 PHOTOS: list[tuple[str, str]] = [
     ("blue", "square"),
