@@ -87,6 +87,7 @@ class Engine:
                 threads=settings.embed_threads,
                 graph_optimization=settings.embed_graph_optimization,
                 batch_size=settings.embed_batch_size,
+                image_runs=settings.embed_image_runs,
             )
             for b in bundles
         ]

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     embed_threads: int = Field(default=0, ge=0, le=256)  # 0 = onnxruntime's choice (all cores)
     embed_graph_optimization: GraphOptimization = "all"
     embed_batch_size: int = Field(default=16, ge=1, le=256)
+    # Image batches as this many single-threaded runs side by side (0 = one per thread: most
+    # images/s in bulk); 1 = one run on every thread (fastest for a lone photo).
+    embed_image_runs: int = Field(default=0, ge=0, le=256)
 
     # Video frame sampling (core/video.py)
     video_min_gap_s: float = Field(default=1.0, ge=0.0, le=3600.0)  # never two frames closer
