@@ -148,7 +148,8 @@ class OnnxEmbedder:
     ``batch_size`` caps how many items go through a tower in one run (memory bound); a graph
     whose batch axis is fixed (Immich exports batch 1) is fed exactly that many at a time.
 
-    ``threads`` (0 = every CPU the process may use) is how many cores a call uses. Texts go
+    ``threads`` is how many cores a call uses (0: onnxruntime's choice for texts, the CPUs the
+    process may use for image runs and decoding). Texts go
     through one run with that many intra-op threads (a query is one short sequence). Image
     batches are split into ``image_runs`` (default: ``threads``) single-threaded runs of the
     image session that go in parallel: on a 2-core AVX2 machine a ViT-B/32 batch run with 2
@@ -335,7 +336,7 @@ class OnnxEmbedder:
         return self.encode_pixels(np.stack(prepared))  # type: ignore[arg-type]
 
     def close(self) -> None:
-        """Stop the decode threads (sessions are freed with the object)."""
+        """Stop the decode and image-run threads (sessions are freed with the object)."""
         with self._decode_pool_lock:
             for pool in (self._decode_pool, self._run_pool):
                 if pool is not None:

@@ -210,8 +210,8 @@ class _Progress:
 
 
 def _shrink(arr: np.ndarray, target_size: int | None) -> np.ndarray:
-    """Downscale so the shorter side is ``DRAFT_MARGIN * target_size`` (as image decoding does),
-    keeping enough pixels for the model's own antialiased resize."""
+    """Downscale so the shorter side is ``DRAFT_MARGIN * target_size`` (frames keep more margin
+    than JPEG decoding's 1.5x), keeping enough pixels for the model's own antialiased resize."""
     if not target_size:
         return arr
     h, w = arr.shape[:2]

@@ -204,11 +204,13 @@ class Database:
         only while it holds nothing (the bot may have seen the new chat first); otherwise, or
         when there is no old owner, nothing changes and the result is None."""
         old, new = str(old_external_id), str(new_external_id)
+        if old == new:
+            return None
         async with self.write() as conn:
             rows = await conn.execute_fetchall(
                 "SELECT id FROM owners WHERE kind = ? AND external_id = ?", (kind, old)
             )
-            if not rows or old == new:
+            if not rows:
                 return None
             owner_id = rows[0][0]
             taken = await conn.execute_fetchall(

@@ -286,22 +286,19 @@ class SearchFlow:
             if caption.startswith("?") or message.reply_to_message is not None:
                 return {"query_caption": caption.removeprefix("?").strip()}
             return False
+        # In a group: a reply to the bot, or "?" with its name ("?@bot on a beach", "@bot ?on a
+        # beach"); a "?" alone may be meant for people, "@bot" alone lets a photo in to be kept.
         _, username = await self.bot_identity(bot)
-        if await self.replies_to_bot(message, bot):
-            named = strip_mention(caption, username)
-            caption = caption if named is None else named.strip()
-            return {"query_caption": caption.removeprefix("?").strip()}
-        # "?@bot on a beach" or "@bot ?on a beach": a "?" alone may be meant for people.
-        if caption.startswith("?"):
-            named = strip_mention(caption[1:].lstrip(), username)
-        else:
-            named = strip_mention(caption, username)
-            named = named.lstrip() if named is not None else None
-            if named is not None and not named.startswith("?"):
-                return False  # "@bot" on a photo: keep it (how privacy mode lets photos in)
-        if named is None:
-            return False
-        return {"query_caption": named.strip().removeprefix("?").strip()}
+        asked = caption.startswith("?")
+        rest = caption.removeprefix("?").lstrip()
+        named = strip_mention(rest, username)
+        if named is not None:
+            rest = named.lstrip()
+            if not asked and rest.startswith("?"):
+                asked, rest = True, rest[1:].lstrip()
+        if (named is not None and asked) or await self.replies_to_bot(message, bot):
+            return {"query_caption": rest.strip()}
+        return False
 
     # --- message handlers -----------------------------------------------------------------------
 
@@ -317,12 +314,11 @@ class SearchFlow:
         picked = pick_photo_size(message)
         assert picked is not None
         file_id, _ = picked
-        caption = query_caption
         data = await self.download(bot, file_id)
         if data is None:
             await self.say(bot, message.chat.id, "photo_unavailable", lang)
             return
-        session = SearchSession(0, owner.id, "photo", caption or None, file_id, None, None, 0)
+        session = SearchSession(0, owner.id, "photo", query_caption or None, file_id, None, None, 0)
         await self.answer(
             bot, message.chat.id, owner, lang, session, image=data, reply_to=message.message_id
         )

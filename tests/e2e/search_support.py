@@ -214,21 +214,11 @@ class BotApp:
 
     async def answer(self, user: FakeUser, *, timeout: float = 20.0) -> Answer:
         """The bot's next answer in the user's chat: media messages up to a text message."""
-        start = self._cursor.get(user.id, 0)
-
-        def ready(server: FakeTelegramServer) -> Answer | None:
-            sent = server.messages(user.chat_id, include_deleted=True)[start:]
-            for i, message in enumerate(sent):
-                if message.kind == "text":
-                    self._cursor[user.id] = start + i + 1
-                    return Answer(sent[:i], message)
-            return None
-
-        return await self.server.wait_for(ready, timeout=timeout, what=f"an answer to {user.id}")
+        return await self.answer_in(user.chat_id, timeout=timeout)
 
     def skip_sent(self, user: FakeUser) -> None:
         """Forget what was sent so far: the next :meth:`answer` starts after it."""
-        self._cursor[user.id] = len(self.server.messages(user.chat_id, include_deleted=True))
+        self.skip_sent_in(user.chat_id)
 
     async def ask(self, user: FakeUser, text: str) -> Answer:
         self.skip_sent(user)

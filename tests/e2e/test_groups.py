@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.fake_telegram import FakeGroup, FakeTelegramServer, FakeUser
-from tests.e2e.search_support import BotApp, Seeded, running_bot, shape_jpeg
+from tests.e2e.search_support import BotApp, Seeded, file_ids, running_bot, shape_jpeg
 
 Shape = tuple[str, str]
 QUIET = {"near_duplicate_threshold": 1.0}  # two test pictures alike is the model's business
@@ -45,10 +45,6 @@ def mention(telegram: FakeTelegramServer) -> str:
 
 def photo_id(message: dict) -> str:  # type: ignore[type-arg]
     return str(message["photo"][-1]["file_id"])
-
-
-def ids(items: dict[Shape, Seeded]) -> set[str]:
-    return {s.file_id for s in items.values()}
 
 
 async def seed_group(
@@ -121,7 +117,7 @@ async def test_a_query_in_a_group_searches_the_groups_collection_only(
     query = telegram.send_text(a, f"{mention(telegram)} a blue square")
     found = await app.answer_in(family.id)
     assert found.file_ids[0] == shared[("blue", "square")].file_id
-    assert set(found.file_ids) <= ids(shared)
+    assert set(found.file_ids) <= file_ids(shared)
     assert found.media[0].reply_to_message_id == query["message_id"]
     assert (found.text.text or "").startswith("Found ")  # in the asker's language
 
@@ -129,31 +125,31 @@ async def test_a_query_in_a_group_searches_the_groups_collection_only(
     telegram.send_text(b, "красная звезда", reply_to=found.text)
     star = await app.answer_in(family.id)
     assert star.file_ids[0] == shared[("red", "star")].file_id
-    assert set(star.file_ids) <= ids(shared)
+    assert set(star.file_ids) <= file_ids(shared)
     assert (star.text.text or "").startswith("Найдено")
 
     # The group shares its searches too: Boris pages Alice's result with its buttons.
     telegram.press_button(boris, found.text, text="Loose")
     loose = await app.answer_in(family.id)
     assert loose.file_ids[0] == shared[("blue", "square")].file_id
-    assert set(loose.file_ids) <= ids(shared)
+    assert set(loose.file_ids) <= file_ids(shared)
 
     # A photo replying to the bot searches by example in the group's collection, unstored.
     telegram.send_photo(b, shape_jpeg("green", "circle", seed=999), reply_to=star.text)
     example = await app.answer_in(family.id)
     assert example.file_ids[0] == shared[("green", "circle")].file_id
-    assert set(example.file_ids) <= ids(shared)
+    assert set(example.file_ids) <= file_ids(shared)
     assert await app.chat_count(family.id) == before
 
     # Private chats keep private collections: neither sees the group's items.
     private = await app.ask(alice, "a blue square")
     assert private.file_ids[0] == mine[("blue", "square")].file_id
-    assert set(private.file_ids) <= ids(mine)
+    assert set(private.file_ids) <= file_ids(mine)
     other = await app.ask(boris, "красная звезда")
-    assert set(other.file_ids) <= ids(boris_own)
+    assert set(other.file_ids) <= file_ids(boris_own)
     # ... and nothing private ever went to the group.
     in_group = {m.file_id for m in telegram.messages(family.id) if m.file_id}
-    assert in_group <= ids(shared)
+    assert in_group <= file_ids(shared)
 
 
 async def test_the_bot_keeps_out_of_the_conversation(
@@ -178,7 +174,7 @@ async def test_the_bot_keeps_out_of_the_conversation(
 
     telegram.send_text(a, f"{me.upper()} a blue square")  # usernames are case-insensitive
     found = await basic_app.answer_in(family.id)
-    assert found.file_ids and set(found.file_ids) <= ids(shared)
+    assert found.file_ids and set(found.file_ids) <= file_ids(shared)
     assert telegram.messages(family.id)[: len(found.media) + 1] == [*found.media, found.text]
 
 
@@ -226,7 +222,7 @@ async def test_a_question_mark_photo_in_a_group_is_a_query_only_when_it_names_th
     for caption in (f"?{me} in red", f"{me} ? in red"):
         telegram.send_photo(a, shape_jpeg("yellow", "circle", seed=9), caption=caption)
         found = await basic_app.answer_in(family.id)
-        kept = ids(shared) | {photo_id(asked_people)}
+        kept = file_ids(shared) | {photo_id(asked_people)}
         assert found.file_ids and set(found.file_ids) <= kept, caption
     assert await basic_app.chat_count(family.id) == 3
 
@@ -253,7 +249,7 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_its_collection(
     assert "2 items" in (stats.text.text or "")
     telegram.send_text(a, f"{mention(telegram)} a blue square")
     found = await basic_app.answer_in(new.id)
-    assert found.file_ids and set(found.file_ids) <= ids(shared)
+    assert found.file_ids and set(found.file_ids) <= file_ids(shared)
 
 
 async def test_only_the_groups_admins_can_forget_its_collection(
@@ -283,17 +279,16 @@ async def test_inline_queries_from_a_group_stay_personal(
     basic_app: BotApp, telegram: FakeTelegramServer, alice: FakeUser, boris: FakeUser
 ) -> None:
     family = telegram.group()
-    shared = await seed_group(basic_app, family, [("blue", "square"), ("red", "star")])
+    await seed_group(basic_app, family, [("blue", "square"), ("red", "star")])
     mine = await basic_app.seed_shapes(alice, [("green", "circle"), ("yellow", "circle")])
     for chat_type in ("supergroup", "group"):
         for query in ("", "a blue square"):
             query_id = telegram.inline_query(alice, query, chat_type=chat_type)
             answer = await telegram.wait_inline_answer(query_id)
             offered = {r.get("photo_file_id") for r in answer["results"]}
-            assert offered and offered <= ids(mine), (chat_type, query)
+            assert offered and offered <= file_ids(mine), (chat_type, query)
             assert answer["is_personal"] is True
     # Boris has posted nothing of his own: the group's items are not his to offer.
     query_id = telegram.inline_query(boris, "", chat_type="supergroup")
     answer = await telegram.wait_inline_answer(query_id)
     assert answer["results"] == [] and answer["button"] is not None
-    assert not {r.get("photo_file_id") for r in answer["results"]} & ids(shared)
