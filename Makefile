@@ -1,22 +1,29 @@
-# Image Finder. `make test` is what CI runs; `make test-export` needs the torch extra.
+# Image Finder. `make run` needs only the runtime; `make test` is what CI runs.
+# Every install takes its versions from requirements.lock (`make lock` renews it).
 PY ?= python3
 VENV ?= .venv
 EXPORT_VENV ?= .venv-export
 BIN := $(VENV)/bin
 EBIN := $(EXPORT_VENV)/bin
+PIP_INSTALL = pip install -q --disable-pip-version-check -c requirements.lock
 
-.PHONY: install test lint test-export install-export bench fixtures clean run
+.PHONY: install install-dev test lint test-export install-export bench fixtures clean run lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev]"
-	@# youtokentome is a test-only reference for the ruCLIP tokenizer; it needs Cython<3 to build.
-	$(BIN)/python -c "import youtokentome" 2>/dev/null || { \
-	  $(BIN)/pip install -q "Cython<3" && \
-	  $(BIN)/pip install -q --no-build-isolation youtokentome; }
+# The runtime only: prebuilt wheels, nothing compiled.
+$(VENV)/.runtime: $(BIN)/python pyproject.toml requirements.lock
+	$(BIN)/$(PIP_INSTALL) -e .
+	@touch $@
+
+# The runtime plus the test and lint tools.
+$(VENV)/.dev: $(VENV)/.runtime
+	$(BIN)/$(PIP_INSTALL) -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
 
 # Set up and start the bot: settings from .env (created from .env.example on the first run),
 # missing default models downloaded, one clear line and a stop when something is not set.
@@ -26,32 +33,44 @@ run: install
 	@$(BIN)/python -m bot prepare
 	$(BIN)/python -m bot
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install
+test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+# The export tooling (torch, open_clip, ruclip) and youtokentome, the live reference the ruCLIP
+# tokenizer is checked against; youtokentome compiles C++ and needs Cython<3 and wheel to build.
 $(EBIN)/python:
 	$(PY) -m venv $(EXPORT_VENV)
-	$(EBIN)/pip install -q --upgrade pip
 
 install-export: $(EBIN)/python
-	$(EBIN)/pip install -q -e ".[dev,export]"
-	$(EBIN)/pip install -q "Cython<3"
-	$(EBIN)/pip install -q --no-build-isolation youtokentome
+	$(EBIN)/$(PIP_INSTALL) -e ".[dev,export]"
+	$(EBIN)/pip install -q "Cython<3" wheel
+	$(EBIN)/python -c "import youtokentome" 2>/dev/null || \
+	  $(EBIN)/pip install -q --no-build-isolation youtokentome
 	$(EBIN)/pip install -q --no-deps ruclip
 
 test-export: install-export
-	$(EBIN)/python -m pytest -q -m export tests/export
+	$(EBIN)/python -m pytest -q -m export tests/export tests/core/text
 
 fixtures: install-export
 	$(EBIN)/python -m core.models train-fixture --out tests/fixtures/models
 
 bench: install-export
 	$(EBIN)/python bench/embed.py
+
+# Renew requirements.lock: resolve the runtime and dev dependencies in a throwaway venv.
+lock:
+	rm -rf .lock-venv
+	$(PY) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --disable-pip-version-check ".[dev]"
+	{ echo "# Pinned versions for every install (pip install -c requirements.lock ...)."; \
+	  echo "# Made by make lock with $$(.lock-venv/bin/python -V); edit pyproject.toml, not this."; \
+	  .lock-venv/bin/pip freeze --all --exclude-editable | grep -v -i -E '^(image-finder|image_finder|pip)( |==)'; } > requirements.lock
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) $(EXPORT_VENV) .pytest_cache .ruff_cache

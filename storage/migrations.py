@@ -27,9 +27,11 @@ from pathlib import Path
 
 import aiosqlite
 
+import migrations
 from core.errors import MigrationError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# A package beside storage/, so the files ship inside a wheel as well as in a checkout.
+MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 

@@ -76,6 +76,7 @@ def _fuzz_texts(model: YttmModel, n: int, seed: int) -> list[str]:
     return ["".join(rng.choice(pool) for _ in range(rng.randint(0, 40))) for _ in range(n)]
 
 
+@pytest.mark.export  # live youtokentome is built only for make test-export; goldens cover make test
 def test_live_equality_with_youtokentome(
     model: YttmModel, yttm_model: Path, corpus: list[str]
 ) -> None:
