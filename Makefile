@@ -5,7 +5,8 @@ VENV ?= .venv
 EXPORT_VENV ?= .venv-export
 BIN := $(VENV)/bin
 EBIN := $(EXPORT_VENV)/bin
-PIP_INSTALL = pip install -q --disable-pip-version-check -c requirements.lock
+# PYTHONWARNINGS quiets setuptools' notes about editable installs, which say nothing to a user.
+PIP_FLAGS = install -q --disable-pip-version-check -c requirements.lock
 
 .PHONY: install install-dev test lint test-export install-export bench fixtures clean run lock
 
@@ -14,12 +15,12 @@ $(BIN)/python:
 
 # The runtime only: prebuilt wheels, nothing compiled.
 $(VENV)/.runtime: $(BIN)/python pyproject.toml requirements.lock
-	$(BIN)/$(PIP_INSTALL) -e .
+	PYTHONWARNINGS=ignore $(BIN)/pip $(PIP_FLAGS) -e .
 	@touch $@
 
 # The runtime plus the test and lint tools.
 $(VENV)/.dev: $(VENV)/.runtime
-	$(BIN)/$(PIP_INSTALL) -e ".[dev]"
+	PYTHONWARNINGS=ignore $(BIN)/pip $(PIP_FLAGS) -e ".[dev]"
 	@touch $@
 
 install: $(VENV)/.runtime
@@ -47,7 +48,7 @@ $(EBIN)/python:
 	$(PY) -m venv $(EXPORT_VENV)
 
 install-export: $(EBIN)/python
-	$(EBIN)/$(PIP_INSTALL) -e ".[dev,export]"
+	PYTHONWARNINGS=ignore $(EBIN)/pip $(PIP_FLAGS) -e ".[dev,export]"
 	$(EBIN)/pip install -q "Cython<3" wheel
 	$(EBIN)/python -c "import youtokentome" 2>/dev/null || \
 	  $(EBIN)/pip install -q --no-build-isolation youtokentome
