@@ -1,5 +1,8 @@
 """``python -m bot``: start the Telegram bot with settings from the environment and ``.env``.
 
+``--env-file PATH`` picks another settings file (a service started from another directory);
+relative paths in it are relative to its folder.
+
 ``python -m bot check`` only validates the configuration; ``python -m bot prepare`` validates it
 and downloads configured model bundles that are missing (what ``make run`` does first).
 
@@ -14,20 +17,9 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 EXIT_CONFIG = 2
-
-
-def format_validation_error(exc: object) -> str:
-    """One line for a pydantic ValidationError: ``MODEL_DIRS: <problem>; ...``."""
-    parts = []
-    for err in exc.errors():  # type: ignore[attr-defined]
-        loc = ".".join(str(p) for p in err.get("loc", ()) if not isinstance(p, int))
-        name = loc.upper() or "settings"
-        msg = str(err.get("msg", "invalid value"))
-        msg = msg.removeprefix("Value error, ")
-        parts.append(f"{name}: {msg}")
-    return "; ".join(parts) or str(exc)
 
 
 def fail(message: str) -> int:
@@ -41,22 +33,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "check", "prepare"),
-        help="run the bot (default), check the configuration, or also fetch missing models",
+        choices=("run", "check", "prepare", "health"),
+        help="run the bot (default), check the configuration, also fetch missing models, or "
+        "tell whether the running bot is polling or serving its webhook (exit 0 or 1)",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="settings file (default $IMAGE_FINDER_ENV_FILE or ./.env); "
+        "relative paths in it are relative to its folder",
     )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from pydantic import ValidationError
-
-    from core.settings import Settings
+    from core.settings import SettingsError, load_settings
 
     args = parse_args(argv)
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        return fail(format_validation_error(exc))
+        settings = load_settings(args.env_file)
+    except SettingsError as exc:
+        return fail(str(exc))
+    if args.command == "health":
+        from bot.health import main as health
+
+        return health(settings)
     from bot.config import StartupError, check_token, prepare_models
 
     try:

@@ -39,7 +39,9 @@ PULL_NAMES: dict[str, str] = {
     "vit-b-32__openai": "clip-vit-b-32",
     "clip-vit-b-16-openai": "clip-vit-b-16",
 }
-DEFAULT_MODEL = "clip-vit-b-32"
+DEFAULT_MODEL = "ViT-B-32-SigLIP2-256__webli"  # what .env.example's MODEL_DIRS names
+RUCLIP_DEFAULT = "ruclip-vit-base-patch32-384"
+_RUCLIP_NAME = re.compile(r"ruclip-vit-(?:base|large)-patch\d+-\d+")
 
 
 def bundle_present(path: Path) -> bool:
@@ -64,6 +66,36 @@ def pull_name_for(path: Path) -> str | None:
     return None
 
 
+def ruclip_commands(path: Path) -> str:
+    """The README's commands that build the ruCLIP bundle ``path`` (an ``-int8`` one quantized
+    from the plain export next to it)."""
+    int8 = path.name.lower().endswith("-int8")
+    plain = path.with_name(path.name[: -len("-int8")]) if int8 else path
+    match = _RUCLIP_NAME.search(plain.name.lower())
+    checkpoint = match.group(0) if match else RUCLIP_DEFAULT
+    commands = [
+        "make install-export",
+        f".venv-export/bin/python -m core.models export ruclip --name {checkpoint} --out {plain}",
+    ]
+    if int8:
+        commands.append(f"python -m core.models quantize {plain} --out {path}")
+    return "; ".join(commands)
+
+
+def cannot_download(path: Path) -> StartupError:
+    """Why a missing bundle directory is not fetched, and how to make it."""
+    if path.name.lower().startswith("ruclip"):
+        return StartupError(
+            f"MODEL_DIRS: {path} is missing and cannot be downloaded (ruCLIP has no published "
+            f"ONNX export); build it on a machine with internet: {ruclip_commands(path)} "
+            "(or remove it from MODEL_DIRS)"
+        )
+    return StartupError(
+        f"MODEL_DIRS: {path} is missing and cannot be downloaded; build it with "
+        "`python -m core.models export` (see README, section Models) or remove it from MODEL_DIRS"
+    )
+
+
 def prepare_models(
     settings: Settings,
     *,
@@ -78,21 +110,13 @@ def prepare_models(
             "see README, section Models)"
         )
     if pull is None:
-        from core.models.pull import pull as real_pull
-
-        def pull(name: str, out: Path) -> object:
-            return real_pull(name, out, progress_stream=sys.stderr)
-
+        pull = _real_pull(getattr(settings, "model_hub_url", None))
     missing = [p for p in settings.model_dirs if not bundle_present(p)]
     plan = []
     for path in missing:  # everything checked before anything is downloaded
         name = pull_name_for(path)
         if name is None:
-            raise StartupError(
-                f"MODEL_DIRS: {path} is missing and cannot be downloaded; build it with "
-                f"`python -m core.models export` (see README, section Models) or remove it "
-                "from MODEL_DIRS"
-            )
+            raise cannot_download(path)
         plan.append((name, path))
     from core.errors import ModelDownloadError
 
@@ -103,3 +127,14 @@ def prepare_models(
         except ModelDownloadError as exc:
             raise StartupError(f"{exc} (see README, section Models)") from None
     return [path for _, path in plan]
+
+
+def _real_pull(hub_url: str | None) -> Callable[[str, Path], object]:
+    """``core.models.pull.pull`` from the configured hub (MODEL_HUB_URL), progress on stderr."""
+
+    def pull(name: str, out: Path) -> object:
+        from core.models.pull import pull as real_pull
+
+        return real_pull(name, out, base_url=hub_url, progress_stream=sys.stderr)
+
+    return pull

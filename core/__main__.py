@@ -5,9 +5,9 @@
     python -m core search --image FILE  # photo by example (may be combined with a text)
     python -m core stats
 
-Settings come from the environment and ``.env`` like the bot's (``DATA_DIR``, ``MODEL_DIRS``);
-``--data-dir`` and ``--models`` override them. Folder items belong to one local owner, separate
-from every Telegram user.
+Settings come from the environment and ``.env`` like the bot's (``DATA_DIR``, ``MODEL_DIRS``;
+``--env-file`` picks another file); ``--data-dir`` and ``--models`` override them, relative to the
+current directory. Folder items belong to one local owner, separate from every Telegram user.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import TextIO
 from core.errors import ImageFinderError
 from core.ingest import IngestOutcome, IngestRequest, local_fetcher
 from core.search import Query, SearchResult
-from core.settings import Settings
+from core.settings import Settings, SettingsError, load_settings
 from storage import LocalFile
 
 PHOTO_EXT = {
@@ -252,6 +252,12 @@ async def stats_cli(settings: Settings, out: TextIO) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="settings file (default $IMAGE_FINDER_ENV_FILE or ./.env)",
+    )
     p.add_argument("--data-dir", type=Path, help="where the collection lives (DATA_DIR)")
     p.add_argument("--models", help="comma-separated bundle directories (MODEL_DIRS)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -277,7 +283,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["data_dir"] = args.data_dir
     if args.models:
         overrides["model_dirs"] = args.models
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return load_settings(args.env_file, **overrides)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
@@ -296,6 +302,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             asyncio.run(search_cli(settings, args, out))
         else:
             asyncio.run(stats_cli(settings, out))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ImageFinderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

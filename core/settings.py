@@ -2,18 +2,53 @@
 
 Environment keys are flat and upper-case (``MODEL_DIRS``, ``EMBED_THREADS``) so that a user
 configures the bot with a short ``.env`` file; see ``.env.example``.
+
+Entry points call :func:`load_settings`: it picks the ``.env`` file (``--env-file``,
+``IMAGE_FINDER_ENV_FILE`` or ``./.env``), refuses unknown keys in it, and resolves relative paths
+against that file's folder, so the bot finds its data whatever directory it is started from.
 """
 
 from __future__ import annotations
 
+import difflib
+import io
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from dotenv import dotenv_values
+from dotenv.parser import Binding, parse_stream
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.errors import ImageFinderError
+
 GraphOptimization = Literal["disable", "basic", "extended", "all"]
+
+ENV_FILE_VAR = "IMAGE_FINDER_ENV_FILE"
+DEFAULT_ENV_FILE = Path(".env")
+# Keys other tools (huggingface_hub, HTTP clients, the C library) read from the environment: they
+# may sit in .env, and are exported from it so those tools see them.
+PASS_THROUGH_KEYS = frozenset(
+    [
+        "HF_TOKEN",
+        "HF_ENDPOINT",
+        "HF_HUB_OFFLINE",
+        "HF_HOME",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "TZ",
+    ]
+)
+PATH_FIELDS = ("data_dir", "model_dirs")
+
+
+class SettingsError(ImageFinderError):
+    """A configuration problem; the message is the one line the user sees."""
+
+    code = "settings"
 
 
 class Settings(BaseSettings):
@@ -79,6 +114,10 @@ class Settings(BaseSettings):
     ingest_retry_backoff_s: float = Field(default=1.0, ge=0.0, le=600.0)  # first retry delay
     near_duplicate_threshold: float = Field(default=0.95, ge=0.0, le=1.0)  # cosine; 1 = off
 
+    # Model downloads (core/models/pull.py): another Hugging Face-compatible hub or mirror.
+    # A --base-url flag wins over it, and it wins over HF_ENDPOINT; unset = huggingface.co.
+    model_hub_url: str | None = None
+
     # Telegram bot (bot/). The token is optional here so the local CLI runs without one; the
     # bot refuses to start without it. It is a SecretStr so it never shows in logs or reprs.
     bot_token: SecretStr | None = None
@@ -109,7 +148,7 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
 
-    @field_validator("telegram_api_base", "webhook_url", mode="before")
+    @field_validator("telegram_api_base", "webhook_url", "model_hub_url", mode="before")
     @classmethod
     def _url(cls, v: object) -> object:
         if isinstance(v, str):
@@ -160,6 +199,107 @@ class Settings(BaseSettings):
         return v
 
 
+def format_validation_error(exc: ValidationError) -> str:
+    """One line for a pydantic ValidationError: ``MODEL_DIRS: <problem>; ...``."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if not isinstance(p, int))
+        name = loc.upper() or "settings"
+        msg = str(err.get("msg", "invalid value"))
+        msg = msg.removeprefix("Value error, ")
+        parts.append(f"{name}: {msg}")
+    return "; ".join(parts) or str(exc)
+
+
+def find_env_file(env_file: Path | None = None) -> Path | None:
+    """The .env file in use: the one asked for (which must exist), else ``./.env`` if present."""
+    if env_file is not None:
+        asked, source = env_file, "--env-file"
+    elif os.environ.get(ENV_FILE_VAR, "").strip():
+        asked, source = Path(os.environ[ENV_FILE_VAR].strip()), ENV_FILE_VAR
+    else:
+        return DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
+    path = asked.expanduser()
+    if not path.is_file():
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise SettingsError(f"{source}: {asked} {problem}")
+    return path
+
+
+def _closest_key(key: str) -> str:
+    """`` (did you mean X?)`` for a misspelt key, or nothing when no key is close."""
+    known = [name.upper() for name in Settings.model_fields] + sorted(PASS_THROUGH_KEYS)
+    match = difflib.get_close_matches(key.upper(), known, n=1)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def check_env_keys(path: Path) -> None:
+    """Refuse a line of the .env file that does not parse or sets a key nobody reads: a typo
+    would otherwise silently leave the setting at its default."""
+    known = {name.upper() for name in Settings.model_fields} | PASS_THROUGH_KEYS
+    problems = []
+    for binding in parse_stream(io.StringIO(path.read_text(encoding="utf-8"))):
+        where = f"{path} line {_line_of(binding)}"
+        if binding.error:  # the line itself is not shown: it may hold a secret
+            problems.append(f"{where}: cannot parse, expected KEY=value")
+        elif binding.key is not None and binding.key.upper() not in known:
+            problems.append(f"{where}: unknown key {binding.key}{_closest_key(binding.key)}")
+    if problems:
+        raise SettingsError("; ".join(problems))
+
+
+def _line_of(binding: Binding) -> int:
+    """The line a statement starts on: the parser counts blank lines before it as its own."""
+    text = binding.original.string
+    return binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
+
+
+def export_pass_through(path: Path) -> None:
+    """Put pass-through keys of the .env file into ``os.environ`` unless the process already
+    has them (in any case), so huggingface_hub and HTTP clients see them."""
+    present = {key.upper() for key in os.environ}
+    for key, value in dotenv_values(path, encoding="utf-8").items():
+        name = key.upper()
+        if name in PASS_THROUGH_KEYS and name not in present and value and value.strip():
+            os.environ[name] = value
+
+
+def _resolved(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def resolve_paths(settings: Settings, base: Path, cwd_fields: frozenset[str]) -> Settings:
+    """A copy with ``DATA_DIR`` and ``MODEL_DIRS`` absolute: relative to ``base``, or to the
+    current directory for the fields in ``cwd_fields`` (given on the command line)."""
+    update: dict[str, object] = {}
+    for field in PATH_FIELDS:
+        at = Path.cwd() if field in cwd_fields else base
+        value = getattr(settings, field)
+        update[field] = (
+            _resolved(value, at) if isinstance(value, Path) else [_resolved(p, at) for p in value]
+        )
+    return settings.model_copy(update=update)
+
+
+def load_settings(env_file: Path | None = None, **overrides: object) -> Settings:
+    """The settings every entry point uses. ``env_file`` as from ``--env-file`` (None: the
+    ``IMAGE_FINDER_ENV_FILE`` variable, else ``./.env`` if present); ``overrides`` as from the
+    command line. Relative paths resolve against the .env file's folder (the current directory
+    when there is none); relative override paths against the current directory.
+    Raises :class:`SettingsError` with one line naming the problem."""
+    path = find_env_file(env_file)
+    if path is not None:
+        check_env_keys(path)
+        export_pass_through(path)
+    try:
+        settings = Settings(_env_file=path, **overrides)  # type: ignore[call-arg, arg-type]
+    except ValidationError as exc:
+        raise SettingsError(format_validation_error(exc)) from None
+    base = path.parent.resolve() if path is not None else Path.cwd()
+    return resolve_paths(settings, base, frozenset(overrides))
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

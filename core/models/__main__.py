@@ -162,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     pull = sub.add_parser("pull", help="download a ready bundle")
     pull.add_argument("name", help="owner/name, an Immich model name, or an alias")
     pull.add_argument("--out", type=Path, help="destination (default models/<name>)")
-    pull.add_argument("--base-url", help="hub URL (default $MODEL_HUB_URL or huggingface.co)")
+    pull.add_argument(
+        "--base-url",
+        help="hub URL (default $MODEL_HUB_URL, else $HF_ENDPOINT, else huggingface.co)",
+    )
     pull.add_argument("--revision", default="main")
     pull.add_argument("--force", action="store_true", help="replace an existing destination")
     pull.set_defaults(func=_pull)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -10,7 +13,7 @@ import bot.__main__ as entry
 from bot.config import StartupError, check_token, prepare_models, pull_name_for
 from core.engine import ConfigurationError
 from core.errors import ModelDownloadError
-from core.settings import Settings
+from core.settings import ENV_FILE_VAR, Settings
 
 BOT_KEYS = (
     "BOT_TOKEN",
@@ -23,19 +26,24 @@ BOT_KEYS = (
     "WEBHOOK_PATH",
     "SEARCH_MARGIN_LOOSE",
     "LOG_LEVEL",
+    "DATA_DIR",
+    ENV_FILE_VAR,
 )
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No stray .env or environment from the machine running the tests."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No stray .env or environment from the machine running the tests; whatever a test's .env
+    exports (HF_ENDPOINT, ...) is undone."""
     monkeypatch.chdir(tmp_path)
     for key in BOT_KEYS:
         monkeypatch.delenv(key, raising=False)
+    with mock.patch.dict(os.environ):
+        yield
 
 
-def run_main(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
-    code = entry.main([])
+def run_main(capsys: pytest.CaptureFixture[str], argv: Sequence[str] = ()) -> tuple[int, list[str]]:
+    code = entry.main(list(argv))
     captured = capsys.readouterr()
     return code, [line for line in (captured.out + captured.err).splitlines() if line.strip()]
 
@@ -180,3 +188,65 @@ def test_check_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
     monkeypatch.setenv("BOT_TOKEN", "123:secret")
     assert entry.main(["check"]) == 0
     assert capsys.readouterr().out.strip() == "configuration ok"
+
+
+@pytest.mark.parametrize("argv", [[], ["check"], ["prepare"]])
+def test_unknown_dotenv_key_is_one_line_with_a_suggestion_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    Path(".env").write_text("# my bot\nBOT_TOKEN=123:secret\nBOT_TOKN=123:secret\n")
+    code, lines = run_main(capsys, argv)
+    assert code == 2
+    assert lines == ["error: .env line 3: unknown key BOT_TOKN (did you mean BOT_TOKEN?)"]
+
+
+def test_pass_through_keys_in_dotenv_are_fine(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    Path(".env").write_text("BOT_TOKEN=123:secret\nHF_ENDPOINT=https://mirror.example\n")
+    assert run_main(capsys, ["check"]) == (0, ["configuration ok"])
+    assert os.environ["HF_ENDPOINT"] == "https://mirror.example"
+
+
+def test_env_file_option_reads_paths_relative_to_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A service manager starts the bot in another directory with --env-file."""
+    import bot.app
+
+    srv = tmp_path / "srv" / "image-finder"
+    srv.mkdir(parents=True)
+    (srv / ".env").write_text("BOT_TOKEN=123:secret\nDATA_DIR=data\nMODEL_DIRS=models/clip\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    started: list[Settings] = []
+
+    async def fake_run(settings: Settings) -> None:
+        started.append(settings)
+
+    monkeypatch.setattr(bot.app, "run", fake_run)
+    code, lines = run_main(capsys, ["--env-file", str(srv / ".env")])
+    assert (code, lines) == (0, [])
+    assert started[0].data_dir == srv / "data"
+    assert started[0].model_dirs == [srv / "models" / "clip"]
+
+
+def test_env_file_variable_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "conf" / "bot.env"
+    path.parent.mkdir()
+    path.write_text("BOT_TOKEN=123:secret\nLOG_LEVL=DEBUG\n")
+    Path(".env").write_text("BOT_TOKEN=123:secret\n")
+    monkeypatch.setenv(ENV_FILE_VAR, str(path))
+    code, lines = run_main(capsys, ["check"])
+    assert code == 2
+    assert lines == [f"error: {path} line 2: unknown key LOG_LEVL (did you mean LOG_LEVEL?)"]
+
+
+def test_missing_env_file_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    Path(".env").write_text("BOT_TOKEN=123:secret\n")
+    code, lines = run_main(capsys, ["check", "--env-file", "/nonexistent/bot.env"])
+    assert code == 2
+    assert lines == ["error: --env-file: /nonexistent/bot.env does not exist"]

@@ -1,165 +1,42 @@
-"""``pull`` against a local stand-in for the model hub (API listing + file endpoint with Range)."""
+"""``pull`` through huggingface_hub against the stand-in hub (tests/hub_standin.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import re
-import socket
-import threading
+import subprocess
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from bot.config import prepare_models
 from core.errors import ModelDownloadError
 from core.models.__main__ import main
 from core.models.bundle import load_bundle
-from core.models.pull import Progress, RemoteFile, pull, resolve_repo, select_bundle_files
-from tests.core.onnx_builders import write_immich_bundle
+from core.models.pull import (
+    DEFAULT_BASE_URL,
+    RemoteFile,
+    hub_endpoint,
+    pull,
+    resolve_repo,
+    select_bundle_files,
+)
+from core.settings import Settings
+from tests.core.onnx_builders import write_bundle, write_immich_bundle
+from tests.hub_standin import HubStandin, read_tree, unused_port
 
 REPO = "immich-app/Tiny-CLIP__test"
-LFS_SUFFIXES = (".onnx", ".armnn")
-
-
-@dataclass
-class Hub:
-    """What the fake hub serves and what it saw."""
-
-    repos: dict[str, dict[str, bytes]] = field(default_factory=dict)
-    corrupt: set[str] = field(default_factory=set)  # served with one byte changed
-    cut_once: set[str] = field(default_factory=set)  # connection dropped halfway, once
-    page_size: int = 4
-    requests: list[tuple[str, str | None]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def listing(self, repo: str) -> list[dict[str, object]]:
-        entries: list[dict[str, object]] = []
-        dirs = sorted({p.rsplit("/", 1)[0] for p in self.repos[repo] if "/" in p})
-        entries += [{"type": "directory", "oid": "0" * 40, "size": 0, "path": d} for d in dirs]
-        for path, data in sorted(self.repos[repo].items()):
-            entry: dict[str, object] = {"type": "file", "size": len(data), "path": path}
-            if path.endswith(LFS_SUFFIXES):
-                entry["oid"] = "1" * 40  # the pointer file's blob id: not the content's
-                entry["lfs"] = {
-                    "oid": hashlib.sha256(data).hexdigest(),
-                    "size": len(data),
-                    "pointerSize": 134,
-                }
-            else:
-                entry["oid"] = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-            entries.append(entry)
-        return entries
-
-
-class _Handler(BaseHTTPRequestHandler):
-    hub: Hub
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        hub = self.hub
-        with hub.lock:
-            hub.requests.append((self.path, self.headers.get("Range")))
-        tree = re.match(
-            r"^/api/models/([^/]+/[^/]+)/tree/main\?recursive=true(?:&cursor=(\d+))?$", self.path
-        )
-        if tree:
-            self._tree(tree.group(1), int(tree.group(2) or 0))
-            return
-        resolve = re.match(r"^/([^/]+/[^/]+)/resolve/main/(.+)$", self.path)
-        if resolve and resolve.group(1) in hub.repos:
-            files = hub.repos[resolve.group(1)]
-            if resolve.group(2) in files:
-                self._file(resolve.group(2), files[resolve.group(2)])
-                return
-        self._send(404, b'{"error":"Repository not found"}', "application/json")
-
-    def _tree(self, repo: str, cursor: int) -> None:
-        if repo not in self.hub.repos:
-            self._send(401, b'{"error":"Repository not found"}', "application/json")
-            return
-        listing = self.hub.listing(repo)
-        page = listing[cursor : cursor + self.hub.page_size]
-        headers = {}
-        if cursor + self.hub.page_size < len(listing):
-            nxt = (
-                f"/api/models/{repo}/tree/main?recursive=true&cursor={cursor + self.hub.page_size}"
-            )
-            headers["Link"] = f'<http://127.0.0.1:{self.server.server_port}{nxt}>; rel="next"'
-        self._send(200, json.dumps(page).encode(), "application/json", headers)
-
-    def _file(self, path: str, data: bytes) -> None:
-        hub = self.hub
-        if path in hub.corrupt:
-            data = bytes([data[0] ^ 0xFF]) + data[1:]
-        start = 0
-        rng = self.headers.get("Range")
-        if rng:
-            start = int(re.match(r"bytes=(\d+)-$", rng).group(1))
-            if start >= len(data):
-                self._send(416, b"", "text/plain")
-                return
-        body = data[start:]
-        self.send_response(206 if rng else 200)
-        self.send_header("Content-Length", str(len(body)))
-        if rng:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.end_headers()
-        with hub.lock:
-            cut = path in hub.cut_once
-            hub.cut_once.discard(path)
-        if cut:
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.wfile.write(body)
-
-    def _send(
-        self, code: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture(scope="module")
-def source_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """A tiny Immich-layout model plus the extras a real repository holds."""
-    root = write_immich_bundle(tmp_path_factory.mktemp("immich") / "Tiny-CLIP__test")
-    files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-    files["README.md"] = b"# tiny\n"
-    files[".gitattributes"] = b"*.onnx filter=lfs\n"
-    files["visual/fp16/model.armnn"] = b"\x00" * 64  # another runtime's format: not wanted
-    files["textual/rknpu/rk3588/model.rknn"] = b"\x01" * 64
-    return files
-
-
-@pytest.fixture
-def hub(source_files: dict[str, bytes]) -> Iterator[tuple[Hub, str]]:
-    state = Hub(repos={REPO: dict(source_files)})
-    handler = type("Handler", (_Handler,), {"hub": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
+OURS = "someone/tiny-ours"
+HUB_ENV = (
+    "MODEL_HUB_URL",
+    "HF_ENDPOINT",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+)
 WANTED = {
     "config.json",
     "visual/model.onnx",
@@ -171,118 +48,243 @@ WANTED = {
 }
 
 
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No hub settings or .env of the machine running the tests."""
+    for key in HUB_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def source_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """A tiny Immich-layout model plus the extras a real repository holds."""
+    files = read_tree(write_immich_bundle(tmp_path_factory.mktemp("immich") / "Tiny-CLIP__test"))
+    files["README.md"] = b"# tiny\n"
+    files[".gitattributes"] = b"*.onnx filter=lfs\n"
+    files["visual/fp16/model.armnn"] = b"\x00" * 64  # another runtime's format: not wanted
+    files["textual/rknpu/rk3588/model.rknn"] = b"\x01" * 64
+    return files
+
+
+@pytest.fixture(scope="module")
+def our_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """A bundle of our own layout, with files a bundle does not need."""
+    files = read_tree(write_bundle(tmp_path_factory.mktemp("ours") / "tiny"))
+    files["README.md"] = b"# ours\n"
+    files["extras/other.onnx"] = b"\x02" * 32
+    return files
+
+
+@pytest.fixture
+def hub(source_files: dict[str, bytes], our_files: dict[str, bytes]) -> Iterator[HubStandin]:
+    with HubStandin(page_size=4) as standin:
+        standin.add_repo(REPO, source_files)
+        standin.add_repo(OURS, our_files)
+        yield standin
+
+
+@pytest.fixture
+def tmp_dir(tmp_path: Path) -> Path:
+    """An empty directory for destinations (tmp_path is the working directory)."""
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
+
+
 def _tree(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-def _file_requests(state: Hub, path: str) -> list[str | None]:
-    return [rng for url, rng in state.requests if url.endswith(f"/resolve/main/{path}")]
+def _quiet() -> io.StringIO:
+    return io.StringIO()
 
 
-def test_full_download_gives_a_loadable_bundle(hub: tuple[Hub, str], tmp_path: Path) -> None:
-    state, base = hub
+def test_full_download_gives_a_loadable_bundle(hub: HubStandin, tmp_dir: Path) -> None:
     log = io.StringIO()
-    dest = pull(REPO, tmp_path / "models" / "tiny", base_url=base, progress_stream=log)
+    dest = pull(REPO, tmp_dir / "models" / "tiny", base_url=hub.url, progress_stream=log)
 
     assert _tree(dest) == WANTED  # README, .gitattributes, ARM NN / RKNN files skipped
     for rel in WANTED:
-        assert (dest / rel).read_bytes() == state.repos[REPO][rel]
+        assert (dest / rel).read_bytes() == hub.state.repos[REPO].files[rel]
     assert load_bundle(dest).layout == "immich"
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["tiny"]  # no leftovers
-    tree_pages = [u for u, _ in state.requests if "/api/models/" in u]
-    assert len(tree_pages) > 1  # followed the Link pagination
-    assert "fetching visual/model.onnx" in log.getvalue()
-    assert "100%" in log.getvalue()
+    assert [p.name for p in (tmp_dir / "models").iterdir()] == ["tiny"]  # no leftovers
+    assert not [r for r in hub.requests if r.file is not None and r.file not in WANTED]
+    listing_pages = {r.path for r in hub.requests if "/tree/" in r.path}
+    assert len([r for r in hub.requests if "/tree/" in r.path]) > len(listing_pages)  # Link
+    # Not a terminal: one line before, then a line per 10 % at most, never a redraw.
+    text = log.getvalue()
+    assert text.startswith(f"fetching {REPO} from {hub.url}: 7 files, ")
+    assert text.rstrip().endswith("100%") and "\r" not in text
+    assert len(text.splitlines()) <= 12
 
 
-def test_interrupted_download_resumes_with_range(hub: tuple[Hub, str], tmp_path: Path) -> None:
-    state, base = hub
-    state.cut_once.add("textual/model.onnx")
-    dest = pull(REPO, tmp_path / "tiny", base_url=base, progress_stream=io.StringIO())
+def test_our_layout_takes_the_top_level_files(hub: HubStandin, tmp_dir: Path) -> None:
+    dest = pull(OURS, tmp_dir / "ours", base_url=hub.url, progress_stream=_quiet())
+    assert _tree(dest) == {"config.json", "visual.onnx", "textual.onnx", "tokenizer.json"}
+    assert load_bundle(dest).layout != "immich"
 
-    data = state.repos[REPO]["textual/model.onnx"]
+
+def test_interrupted_download_resumes_with_range(
+    hub: HubStandin, tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    # Small chunks, so the half that arrived before the cut is written and kept (10 MiB else).
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 64)
+    hub.state.cut_once.add("textual/model.onnx")
+    dest = pull(REPO, tmp_dir / "tiny", base_url=hub.url, progress_stream=_quiet())
+
+    data = hub.state.repos[REPO].files["textual/model.onnx"]
     assert (dest / "textual/model.onnx").read_bytes() == data
-    ranges = _file_requests(state, "textual/model.onnx")
-    assert ranges == [None, f"bytes={len(data) // 2}-"]
+    first, again = hub.file_gets("textual/model.onnx")
+    assert first.range is None
+    resumed_at = int(re.fullmatch(r"bytes=(\d+)-", again.range or "").group(1))  # type: ignore[union-attr]
+    assert 0 < resumed_at <= len(data) // 2
 
 
-def test_resume_survives_a_failed_run(hub: tuple[Hub, str], tmp_path: Path) -> None:
-    state, base = hub
-    state.cut_once.add("visual/model.onnx")
-    with pytest.raises(ModelDownloadError, match=r"interrupted.*run the same command again"):
-        pull(REPO, tmp_path / "tiny", base_url=base, retries=0, progress_stream=io.StringIO())
-    assert not (tmp_path / "tiny").exists()
-    done_before = {u for u, _ in state.requests if "/resolve/" in u}
+def test_a_failed_run_is_resumed_by_running_it_again(hub: HubStandin, tmp_dir: Path) -> None:
+    hub.state.fail_once.add("visual/model.onnx")
+    with pytest.raises(ModelDownloadError, match=r"run the same command again to resume$"):
+        pull(REPO, tmp_dir / "tiny", base_url=hub.url, progress_stream=_quiet())
+    assert not (tmp_dir / "tiny").exists()  # nothing half-done where the bot looks
+    kept = {f for f in _tree(tmp_dir / ".tiny.download") if f in WANTED}
+    assert kept and "visual/model.onnx" not in kept
 
-    dest = pull(REPO, tmp_path / "tiny", base_url=base, progress_stream=io.StringIO())
-    data = state.repos[REPO]["visual/model.onnx"]
-    assert (dest / "visual/model.onnx").read_bytes() == data
-    assert _file_requests(state, "visual/model.onnx") == [None, f"bytes={len(data) // 2}-"]
-    # Files finished by the first run are not fetched again.
-    again = [u for u, _ in state.requests if "/resolve/" in u]
-    assert all(again.count(u) == 1 for u in done_before if "visual/model.onnx" not in u)
+    log = io.StringIO()
+    dest = pull(REPO, tmp_dir / "tiny", base_url=hub.url, progress_stream=log)
+    assert _tree(dest) == WANTED
+    assert f"1 files, 0.0 MB ({len(kept)} kept from an earlier run)" in log.getvalue()
+    assert len(hub.file_gets("visual/model.onnx")) == 2
+    for path in kept:  # finished by the first run: not fetched again
+        assert len(hub.file_gets(path)) == 1, path
+    assert [p.name for p in tmp_dir.iterdir()] == ["tiny"]
 
 
 @pytest.mark.parametrize("bad", ["visual/model.onnx", "textual/tokenizer.json"])
-def test_checksum_mismatch_installs_nothing(hub: tuple[Hub, str], tmp_path: Path, bad: str) -> None:
-    state, base = hub
-    state.corrupt.add(bad)  # LFS file (sha256) and plain file (git blob id)
-    with pytest.raises(ModelDownloadError, match=re.escape(f"{bad} failed its checksum")):
-        pull(REPO, tmp_path / "tiny", base_url=base, progress_stream=io.StringIO())
-    assert list(tmp_path.iterdir()) == []  # neither the bundle nor the download directory
+def test_checksum_mismatch_installs_nothing(hub: HubStandin, tmp_dir: Path, bad: str) -> None:
+    hub.state.corrupt.add(bad)  # LFS file (sha256) and plain file (git blob id)
+    with pytest.raises(ModelDownloadError, match=re.escape(f"{REPO}: {bad} failed its checksum")):
+        pull(REPO, tmp_dir / "tiny", base_url=hub.url, progress_stream=_quiet())
+    assert list(tmp_dir.iterdir()) == []  # neither the bundle nor the download directory
 
 
-def test_unreachable_hub_is_one_clear_error(tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def test_unreachable_hub_is_one_clear_error(tmp_dir: Path) -> None:
+    base = f"http://127.0.0.1:{unused_port()}"
     with pytest.raises(ModelDownloadError) as info:
-        pull(REPO, tmp_path / "tiny", base_url=f"http://127.0.0.1:{port}")
+        pull(REPO, tmp_dir / "tiny", base_url=base, progress_stream=_quiet())
     message = str(info.value)
-    assert message.startswith(f"cannot reach http://127.0.0.1:{port} (")
-    assert "python -m core.models export" in message
-    assert "\n" not in message
-    assert list(tmp_path.iterdir()) == []
+    assert message.startswith(f"could not download model {REPO} from {base} (")
+    assert message.endswith(
+        "): check the connection, HF_ENDPOINT/MODEL_HUB_URL and proxies, "
+        f"or copy the bundle into {tmp_dir / 'tiny'}"
+    )
+    assert "\n" not in message and "cannot be downloaded" not in message
+    assert list(tmp_dir.iterdir()) == []
 
 
-def test_unknown_repository_is_a_clear_error(hub: tuple[Hub, str], tmp_path: Path) -> None:
-    _, base = hub
-    with pytest.raises(ModelDownloadError, match=r"no-such/model: no such model repository"):
-        pull("no-such/model", tmp_path / "x", base_url=base)
-    assert list(tmp_path.iterdir()) == []
+def test_unknown_repository_is_a_clear_error(hub: HubStandin, tmp_dir: Path) -> None:
+    with pytest.raises(ModelDownloadError) as info:
+        pull("no-such/model", tmp_dir / "x", base_url=hub.url, progress_stream=_quiet())
+    assert str(info.value).startswith(
+        f"no-such/model: no such model repository at {hub.url} (HTTP 401): check the name"
+    )
+    assert "\n" not in str(info.value)
+    assert list(tmp_dir.iterdir()) == []
 
 
-def test_existing_destination_needs_force(hub: tuple[Hub, str], tmp_path: Path) -> None:
-    _, base = hub
-    dest = tmp_path / "tiny"
+def test_a_server_that_is_not_a_hub_is_a_clear_error(hub: HubStandin, tmp_dir: Path) -> None:
+    with pytest.raises(ModelDownloadError) as info:
+        pull(REPO, tmp_dir / "x", base_url=hub.cdn_url, progress_stream=_quiet())
+    assert str(info.value) == (
+        f"could not download model {REPO}: {hub.cdn_url} answered HTTP 404: "
+        "check MODEL_HUB_URL/HF_ENDPOINT, then run the same command again"
+    )
+
+
+def test_unknown_revision_is_a_clear_error(hub: HubStandin, tmp_dir: Path) -> None:
+    with pytest.raises(ModelDownloadError, match=rf"{REPO} has no revision 'v9' at "):
+        pull(REPO, tmp_dir / "x", base_url=hub.url, revision="v9", progress_stream=_quiet())
+
+
+def test_existing_destination_needs_force(hub: HubStandin, tmp_dir: Path) -> None:
+    dest = tmp_dir / "tiny"
     dest.mkdir()
     (dest / "old.txt").write_text("old")
     with pytest.raises(ModelDownloadError, match="already exists"):
-        pull(REPO, dest, base_url=base, progress_stream=io.StringIO())
-    pull(REPO, dest, base_url=base, force=True, progress_stream=io.StringIO())
+        pull(REPO, dest, base_url=hub.url, progress_stream=_quiet())
+    pull(REPO, dest, base_url=hub.url, force=True, progress_stream=_quiet())
     assert _tree(dest) == WANTED
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]
+    assert [p.name for p in tmp_dir.iterdir()] == ["tiny"]
 
 
 def test_base_url_comes_from_the_environment(
-    hub: tuple[Hub, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hub: HubStandin, tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, base = hub
-    monkeypatch.setenv("MODEL_HUB_URL", base + "/")
-    dest = pull(REPO, tmp_path / "tiny", progress_stream=io.StringIO())
+    monkeypatch.setenv("MODEL_HUB_URL", hub.url + "/")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{unused_port()}")  # loses to it
+    dest = pull(REPO, tmp_dir / "tiny", progress_stream=_quiet())
     assert _tree(dest) == WANTED
 
 
-def test_cli_reports_errors_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    code = main(
-        ["pull", REPO, "--out", str(tmp_path / "x"), "--base-url", f"http://127.0.0.1:{port}"]
+def test_hf_endpoint_is_honoured(
+    hub: HubStandin, tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    dest = pull(REPO, tmp_dir / "tiny", progress_stream=_quiet())
+    assert _tree(dest) == WANTED
+
+
+def test_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert hub_endpoint() == DEFAULT_BASE_URL == "https://huggingface.co"
+    monkeypatch.setenv("HF_ENDPOINT", "http://mirror.example/")
+    assert hub_endpoint() == "http://mirror.example"
+    monkeypatch.setenv("MODEL_HUB_URL", "http://ours.example")
+    assert hub_endpoint() == "http://ours.example"
+    assert hub_endpoint("http://cli.example") == "http://cli.example"
+
+
+def test_model_hub_url_setting_wins_over_hf_endpoint(
+    hub: HubStandin, tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{unused_port()}")
+    target = tmp_dir / "models" / "Tiny-CLIP__test"
+    settings = Settings(_env_file=None, model_dirs=[target], model_hub_url=hub.url)  # type: ignore[call-arg]
+    assert prepare_models(settings, say=lambda _: None) == [target]
+    assert load_bundle(target).layout == "immich"
+
+
+def test_hf_token_is_sent_to_the_hub_only(
+    hub: HubStandin, tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_standin_secret")
+    pull(REPO, tmp_dir / "tiny", base_url=hub.url, progress_stream=_quiet())
+    to_hub = [r for r in hub.requests if r.origin == "hub"]
+    to_cdn = [r for r in hub.requests if r.origin == "cdn"]
+    assert to_hub and {r.authorization for r in to_hub} == {"Bearer hf_standin_secret"}
+    assert to_cdn and {r.authorization for r in to_cdn} == {None}  # another origin: no token
+
+
+def test_offline_mode_is_one_clear_error(
+    hub: HubStandin, tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelDownloadError) as info:
+        pull(REPO, tmp_dir / "tiny", base_url=hub.url, progress_stream=_quiet())
+    assert str(info.value) == (
+        f"could not download model {REPO}: offline mode is on (HF_HUB_OFFLINE): unset "
+        f"HF_HUB_OFFLINE to download it, or copy the bundle into {tmp_dir / 'tiny'}"
     )
+    assert hub.requests == [] and list(tmp_dir.iterdir()) == []
+
+
+def test_cli_reports_errors_in_one_line(tmp_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = f"http://127.0.0.1:{unused_port()}"
+    code = main(["pull", REPO, "--out", str(tmp_dir / "x"), "--base-url", base])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("error: cannot reach") and err.count("\n") == 1
+    assert err.startswith(f"error: could not download model {REPO} from {base} (")
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_names_resolve_to_repositories() -> None:
@@ -290,37 +292,37 @@ def test_names_resolve_to_repositories() -> None:
     assert resolve_repo("ViT-B-32__openai") == "immich-app/ViT-B-32__openai"
     assert resolve_repo("XLM-Roberta-Large-Vit-B-32") == "immich-app/XLM-Roberta-Large-Vit-B-32"
     assert resolve_repo("nllb-clip-base-siglip") == "immich-app/nllb-clip-base-siglip__v1"
-    for bad in ("../etc", "a/b/c", "", "owner/"):
+    assert resolve_repo("vit-b-32-siglip2") == "immich-app/ViT-B-32-SigLIP2-256__webli"
+    for bad in ("../etc", "a/b/c", "", "owner/", "a/b--c"):
         with pytest.raises(ModelDownloadError):
             resolve_repo(bad)
 
 
 def test_selection_takes_our_layout_too() -> None:
-    files = [
-        RemoteFile(p, 1)
-        for p in (
-            "config.json",
-            "visual.onnx",
-            "textual.onnx",
-            "bpe.model",
-            "README.md",
-            "x/y.onnx",
-        )
-    ]
-    chosen = {f.path for f in select_bundle_files("o/n", files)}
+    names = ("config.json", "visual.onnx", "textual.onnx", "bpe.model", "README.md", "x/y.onnx")
+    chosen = {f.path for f in select_bundle_files("o/n", [RemoteFile(p, 1) for p in names])}
     assert chosen == {"config.json", "visual.onnx", "textual.onnx", "bpe.model"}
     with pytest.raises(ModelDownloadError, match="not a model bundle"):
         select_bundle_files("o/n", [RemoteFile("README.md", 1)])
 
 
-def test_progress_draws_a_bar_on_a_terminal() -> None:
+def test_progress_draws_bars_on_a_terminal(hub: HubStandin, tmp_dir: Path) -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     out = Tty()
-    progress = Progress(2_000_000, out)
-    progress.advance(2_000_000)
-    progress.close()
-    assert out.getvalue().startswith("\r[" + "#" * 30 + "]")
-    assert "2.0/2.0 MB 100%" in out.getvalue()
+    pull(REPO, tmp_dir / "tiny", base_url=hub.url, progress_stream=out)
+    assert "\r" in out.getvalue()  # redrawn in place: huggingface_hub's bars
+    assert "100%" in out.getvalue()
+
+
+def test_huggingface_hub_is_imported_only_by_a_pull() -> None:
+    code = (
+        "import sys, bot.config, core.models.pull, core.models.__main__\n"
+        "print('huggingface_hub' in sys.modules, 'tqdm' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "False"]
