@@ -24,6 +24,7 @@ from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent, User
 
 from bot.config import StartupError, check_token
 from bot.handlers import build_router
+from bot.health import Heartbeat, PollingHeartbeat, add_healthz, beat_until
 from bot.i18n import pick_lang, tr
 from bot.middlewares import ChatPacer, ContextMiddleware, TelegramTransportMiddleware
 from bot.services import BotServices
@@ -244,6 +245,8 @@ async def run(
     from core.engine import Engine
 
     bot = create_bot(settings)
+    heartbeat = Heartbeat.for_settings(settings)
+    heartbeat.clear()  # a previous run's would look like a hung bot while this one starts
     stop = stop if stop is not None else asyncio.Event()
     main = asyncio.current_task()
     started = False
@@ -273,11 +276,13 @@ async def run(
         if stop.is_set():
             return
         models = ", ".join(engine.configs) or "none"
+        line = _ready(me, models)
         if settings.webhook_url:
-            await _serve_webhook(dp, bot, settings, stop, lambda: ready(_ready(me, models)))
+            await _serve_webhook(dp, bot, settings, stop, lambda: ready(line), heartbeat)
         else:
-            await _poll(dp, bot, stop, lambda: ready(_ready(me, models)))
+            await _poll(dp, bot, stop, lambda: ready(line), heartbeat)
     finally:
+        heartbeat.clear()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
@@ -310,12 +315,26 @@ async def _get_me(bot: Bot, settings: Settings) -> User:
         raise StartupError(f"cannot reach the Bot API at {where}: {exc.message}") from None
 
 
-async def _poll(dp: Dispatcher, bot: Bot, stop: asyncio.Event, ready: Callable[[], Any]) -> None:
+async def _poll(
+    dp: Dispatcher,
+    bot: Bot,
+    stop: asyncio.Event,
+    ready: Callable[[], Any],
+    heartbeat: Heartbeat,
+) -> None:
     """Long polling until ``stop``. A webhook left over from webhook mode would make getUpdates
-    fail, so it is removed first, keeping the queued updates (never dropped)."""
+    fail, so it is removed first, keeping the queued updates (never dropped). The heartbeat
+    beats when the Bot API answered that and then after every getUpdates that returns."""
     await bot.delete_webhook(drop_pending_updates=False)
+    heartbeat.beat()
+    bot.session.middleware(PollingHeartbeat(heartbeat))
     polling = asyncio.create_task(
-        dp.start_polling(bot, handle_signals=False, close_bot_session=False)
+        dp.start_polling(
+            bot,
+            handle_signals=False,
+            close_bot_session=False,
+            polling_timeout=heartbeat.period,
+        )
     )
     ready()
     stopper = asyncio.create_task(stop.wait())
@@ -339,9 +358,11 @@ async def _serve_webhook(
     settings: Settings,
     stop: asyncio.Event,
     ready: Callable[[], Any],
+    heartbeat: Heartbeat,
 ) -> None:
     """An aiohttp server Telegram posts updates to; each update is handled in the background so
-    albums arrive concurrently, as with polling."""
+    albums arrive concurrently, as with polling. It also answers ``GET /healthz``, and the
+    heartbeat beats on a timer while it runs."""
     from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
     from aiohttp import web
 
@@ -351,6 +372,7 @@ async def _serve_webhook(
         dispatcher=dp, bot=bot, secret_token=secret, handle_in_background=True
     )
     handler.register(app, path=settings.webhook_path)
+    add_healthz(app)
     setup_application(app, dp, bot=bot)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -365,7 +387,7 @@ async def _serve_webhook(
             drop_pending_updates=False,
         )
         ready()
-        await stop.wait()
+        await beat_until(heartbeat, stop)
         # Telegram keeps updates queued while the webhook is unreachable; nothing is dropped.
         tasks = [t for t in getattr(handler, "_background_feed_update_tasks", ()) if not t.done()]
         if tasks:

@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     quota_items_per_user: int = Field(default=100_000, ge=0)  # items per collection; 0 = none
     quota_video_seconds: int = Field(default=0, ge=0)  # total video length per collection; 0 = none
     album_wait_s: float = Field(default=1.5, ge=0.01, le=60.0)  # quiet time that ends an album
+    # Long-polling wait per getUpdates; the health check calls the bot stale after three.
+    polling_timeout_s: int = Field(default=10, ge=1, le=50)
     # Webhook mode instead of long polling when WEBHOOK_URL is set (the public https address
     # Telegram posts to); the bot listens on WEBHOOK_HOST:WEBHOOK_PORT at WEBHOOK_PATH.
     webhook_url: str | None = None
