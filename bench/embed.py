@@ -11,9 +11,22 @@ values): ViT-B/32@224 (CLIP) and ViT-B/32@384 (ruCLIP). For each, the full inges
   on parallel threads, then the batch as parallel single-threaded ONNX Runtime runs; the int8
   bundle is what ``python -m core.models quantize`` makes of the fp32 one).
 
-and text-query latency p50 / p95 (tokenize + encode one query). Needs the export extra
-(``make bench``). Prints a table and a final ``RESULT {json}`` line with the ratios and whether
-each target (:data:`TARGETS`) is met.
+and text-query latency p50 / p95 (tokenize + encode one query) in English and in Russian.
+Needs the export extra (``make bench``). Prints a table and a final ``RESULT {json}`` line with
+the ratios and whether each target (:data:`TARGETS`) is met.
+
+Default-model candidates (``--models``), compared in one run:
+
+* ``clip``, ``ruclip``: one model each; ``pair``: both, as the bot runs them (every image
+  through both image towers, English queries to CLIP, Russian ones to ruCLIP);
+* ``siglip2-b32-256``, ``xlmr-base-b32``, ``siglip2-b16``: random-weight stand-ins of Immich's
+  published ONNX files (its layout, fixed batch 1, see ``bench/models.py``), one model for both
+  languages; ``siglip2-b16`` measures the image tower only (its text tower is the same as
+  ``siglip2-b32-256``'s).
+
+``--rss`` adds the peak RSS of fresh processes that load the bundles and embed like ingest
+(12 MP photos), like queries (both languages), or both; every row shows the download size
+(all files of the fp32 or int8 bundles). ``--no-torch`` skips the PyTorch baseline.
 """
 
 from __future__ import annotations
@@ -74,28 +87,60 @@ def photo_like_jpeg(width: int, height: int, seed: int) -> bytes:
     return buf.getvalue()
 
 
-def ensure_bundles(out: Path) -> dict[str, Path]:
+# Which bundles each --models key runs, and the query languages it answers.
+MODEL_BUNDLES: dict[str, tuple[str, ...]] = {
+    "clip": ("clip",),
+    "ruclip": ("ruclip",),
+    "pair": ("clip", "ruclip"),
+    "siglip2-b32-256": ("siglip2-b32-256",),
+    "xlmr-base-b32": ("xlmr-base-b32",),
+    "siglip2-b16": ("siglip2-b16",),
+}
+TEXT_LANGS: dict[str, tuple[str, ...]] = {
+    "clip": ("en",),
+    "ruclip": ("ru",),
+    "pair": ("en", "ru"),
+    "siglip2-b32-256": ("en", "ru"),
+    "xlmr-base-b32": ("en", "ru"),
+    "siglip2-b16": (),  # same text tower as siglip2-b32-256
+}
+# Which bundle answers a language for a key (multilingual bundles answer both).
+ROUTE = {"clip": "en", "ruclip": "ru"}
+
+
+def _run(args: list[str]) -> None:
+    subprocess.run([sys.executable, *args], check=True, cwd=ROOT)
+
+
+def ensure_bundles(out: Path, names: Sequence[str] = ("clip", "ruclip")) -> dict[str, Path]:
     """Export random-weight bundles once (cached in ``out``) and their int8 variants."""
-    py = sys.executable
+    from bench.models import CANDIDATES
+
     jobs = {
         "clip": ["export", "clip", "--arch", "ViT-B-32", "--random-weights"],
         "ruclip": ["export", "ruclip", "--name", "ruclip-vit-base-patch32-384", "--random-weights"],
     }
     paths: dict[str, Path] = {}
-    for key, args in jobs.items():
-        fp32, int8 = out / f"{key}-fp32", out / f"{key}-int8"
-        if not (fp32 / "config.json").exists():
-            subprocess.run(
-                [py, "-m", "core.models", *args, "--out", str(fp32)], check=True, cwd=ROOT
-            )
+    for key in names:
+        int8 = out / f"{key}-int8"
+        if key in jobs:
+            fp32 = out / f"{key}-fp32"
+            if not (fp32 / "config.json").exists():
+                _run(["-m", "core.models", *jobs[key], "--out", str(fp32)])
+        else:  # an Immich-layout stand-in (bench/models.py)
+            fp32 = out / CANDIDATES[key].immich_name
+            if not (fp32 / "config.json").exists():
+                image_only = ["--image-only"] if key == "siglip2-b16" else []
+                _run([str(ROOT / "bench" / "models.py"), "--out", str(out), *image_only, key])
         if not (int8 / "config.json").exists():
-            subprocess.run(
-                [py, "-m", "core.models", "quantize", str(fp32), "--out", str(int8)],
-                check=True,
-                cwd=ROOT,
-            )
+            _run(["-m", "core.models", "quantize", str(fp32), "--out", str(int8)])
         paths[f"{key}-fp32"], paths[f"{key}-int8"] = fp32, int8
     return paths
+
+
+def download_mb(dirs: Sequence[Path]) -> float:
+    """Size of every file of the bundles (ONNX towers, tokenizer, configs), MB."""
+    return sum(f.stat().st_size for d in dirs for f in Path(d).rglob("*") if f.is_file()) / 1e6
 
 
 def throughput(
@@ -202,6 +247,64 @@ def onnx_path(bundle_dir: Path, threads: int, image_runs: int = 0):
     return images, text
 
 
+def onnx_models(dirs: Sequence[Path], langs: Sequence[str], threads: int, image_runs: int = 0):
+    """Like :func:`onnx_path` for the bundles of one candidate: every image through every
+    bundle (what ingest does), each query to the bundle of its language."""
+    from core.embedder import OnnxEmbedder
+    from core.models.bundle import load_bundle
+
+    embs = [
+        OnnxEmbedder(load_bundle(d), threads=threads, batch_size=32, image_runs=image_runs)
+        for d in dirs
+    ]
+
+    def images(batch: Sequence[bytes]) -> object:
+        return [emb.encode_images(list(batch)) for emb in embs]
+
+    def for_lang(lang: str):
+        emb = next((e for e in embs if e.config.multilingual or lang in e.config.languages), None)
+        emb = emb or embs[list(langs).index(lang)]
+        return lambda q: emb.encode_texts([q])
+
+    return images, {lang: for_lang(lang) for lang in langs}, embs
+
+
+def rss_probe(kind: str, dirs: Sequence[Path], langs: Sequence[str], n12: int, threads: int):
+    """In this (fresh) process: load the bundles, embed like ingest / queries / both, print the
+    peak RSS in MB (``VmHWM``: ``ru_maxrss`` would carry the parent's peak over ``exec``)."""
+    images, texts, _ = onnx_models(dirs, langs, threads)
+    if kind in ("ingest", "both"):
+        photos = [f.read_bytes() for f in sorted(_probe_photos(n12).glob("*.jpg"))]
+        for i in range(0, len(photos), 8):
+            images(photos[i : i + 8])
+    if kind in ("query", "both"):
+        for lang, fn in texts.items():
+            for q in QUERIES_EN if lang == "en" else QUERIES_RU:
+                fn(q)
+    status = Path("/proc/self/status").read_text().splitlines()
+    hwm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({"rss_mb": hwm_kb / 1024}))
+
+
+def _probe_photos(n: int) -> Path:
+    """``n`` 12 MP JPEGs on disk (made once), so the probes' peak is not the generator's."""
+    folder = ROOT / "bench" / "out" / f"rss-photos-{n}"
+    if not folder.is_dir():
+        folder.mkdir(parents=True)
+        for s in range(n):
+            (folder / f"{s:03d}.jpg").write_bytes(photo_like_jpeg(4032, 3024, s))
+    return folder
+
+
+def measure_rss(kind: str, dirs: Sequence[Path], langs: Sequence[str], n12: int, threads: int):
+    _probe_photos(n12)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", kind, "--n12", str(n12)]
+    cmd += ["--threads", str(threads), "--probe-langs", ",".join(langs) or "-"]
+    cmd += ["--probe-dirs", ",".join(str(d) for d in dirs)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["rss_mb"])
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
@@ -210,7 +313,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n1", type=int, default=64, help="1 MP images per measurement")
     ap.add_argument("--batches", default="1,8,32")
     ap.add_argument("--reps", type=int, default=8, help="repetitions of the query list")
-    ap.add_argument("--models", default="clip,ruclip")
+    ap.add_argument("--models", default="clip,ruclip", help=", ".join(MODEL_BUNDLES))
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    ap.add_argument("--rss", action="store_true", help="peak RSS of ingest / query processes")
     ap.add_argument(
         "--image-runs",
         type=int,
@@ -218,55 +323,111 @@ def main(argv: list[str] | None = None) -> None:
         help="parallel single-threaded image runs (0: the embedder's default, one per thread; "
         "1: one run with --threads intra-op threads)",
     )
+    ap.add_argument("--probe", choices=("ingest", "query", "both"), help=argparse.SUPPRESS)
+    ap.add_argument("--probe-dirs", help=argparse.SUPPRESS)
+    ap.add_argument("--probe-langs", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
+    if args.probe:
+        langs = [x for x in args.probe_langs.split(",") if x != "-"]
+        dirs = [Path(d) for d in args.probe_dirs.split(",")]
+        rss_probe(args.probe, dirs, langs, args.n12, args.threads)
+        return
+
+    import gc
+
     args.out.mkdir(parents=True, exist_ok=True)
-    bundles = ensure_bundles(args.out)
+    models = args.models.split(",")
+    unknown = sorted(set(models) - set(MODEL_BUNDLES))
+    if unknown:
+        ap.error(f"unknown --models {unknown}; known: {', '.join(MODEL_BUNDLES)}")
+    needed = list(dict.fromkeys(b for m in models for b in MODEL_BUNDLES[m]))
+    bundles = ensure_bundles(args.out, needed)
     batches = [int(b) for b in args.batches.split(",")]
     sets = {
         "12MP": [photo_like_jpeg(4032, 3024, s) for s in range(args.n12)],
         "1MP": [photo_like_jpeg(1152, 864, 1000 + s) for s in range(args.n1)],
     }
+    queries = {"en": QUERIES_EN, "ru": QUERIES_RU}
 
     rows: list[dict[str, object]] = []
     result: dict[str, object] = {"threads": args.threads}
-    for model in args.models.split(","):
-        impls = {
-            "torch": (
-                torch_clip_baseline(args.threads)
-                if model == "clip"
-                else torch_ruclip_baseline(args.threads, bundles["ruclip-fp32"])
-            ),
-            "onnx-fp32": onnx_path(bundles[f"{model}-fp32"], args.threads, args.image_runs),
-            "onnx-int8": onnx_path(bundles[f"{model}-int8"], args.threads, args.image_runs),
-        }
-        queries = QUERIES_EN if model == "clip" else QUERIES_RU
-        for impl, (img_fn, txt_fn) in impls.items():
+    for model in models:
+        langs = TEXT_LANGS[model]
+        impls = ["onnx-fp32", "onnx-int8"]
+        if model in ("clip", "ruclip") and not args.no_torch:
+            impls.insert(0, "torch")
+        for impl in impls:
+            precision = impl.removeprefix("onnx-")  # fp32 | int8 (| torch: no bundle)
+            dirs = [bundles[f"{b}-{precision}"] for b in MODEL_BUNDLES[model] if impl != "torch"]
+            if impl == "torch":
+                img_fn, txt_fn = (
+                    torch_clip_baseline(args.threads)
+                    if model == "clip"
+                    else torch_ruclip_baseline(args.threads, bundles["ruclip-fp32"])
+                )
+                txt_fns = {langs[0]: txt_fn}
+                embs: list[object] = []
+            else:
+                img_fn, txt_fns, embs = onnx_models(dirs, langs, args.threads, args.image_runs)
             row: dict[str, object] = {"model": model, "impl": impl}
             for set_name, imgs in sets.items():
                 for b in batches:
                     row[f"{set_name} b{b}"] = throughput(img_fn, imgs, b)
-            p50, p95 = latency_ms(txt_fn, queries, args.reps)
-            row["text p50 ms"], row["text p95 ms"] = p50, p95
+            for lang in ("en", "ru"):
+                if lang in txt_fns:
+                    p50, p95 = latency_ms(txt_fns[lang], queries[lang], args.reps)
+                else:
+                    p50 = p95 = float("nan")
+                row[f"{lang} p50 ms"], row[f"{lang} p95 ms"] = p50, p95
+            for emb in embs:
+                emb.close()  # type: ignore[attr-defined]
+            del img_fn, txt_fns, embs
+            gc.collect()
+            if impl != "torch":
+                row["download MB"] = download_mb(dirs)
+                if args.rss:
+                    for kind in ("ingest", "query", "both"):
+                        if kind != "ingest" and not langs:
+                            row[f"RSS {kind} MB"] = float("nan")
+                            continue
+                        row[f"RSS {kind} MB"] = measure_rss(
+                            kind, dirs, langs, min(args.n12, 8), args.threads
+                        )
             rows.append(row)
             print(f"  measured {model} {impl}", file=sys.stderr, flush=True)
 
         by = {r["impl"]: r for r in rows if r["model"] == model}
-        base = by["torch"]
+        own = langs[0] if langs else None
         for impl in ("onnx-fp32", "onnx-int8"):
             for set_name in sets:
                 best = max(float(by[impl][f"{set_name} b{b}"]) for b in batches)
-                best_base = max(float(base[f"{set_name} b{b}"]) for b in batches)
-                result[f"{model}_{impl}_{set_name}_speedup"] = round(best / best_base, 2)
-            result[f"{model}_{impl}_text_p50_ms"] = round(float(by[impl]["text p50 ms"]), 2)
-            result[f"{model}_{impl}_text_p95_ms"] = round(float(by[impl]["text p95 ms"]), 2)
-        result[f"{model}_torch_text_p50_ms"] = round(float(base["text p50 ms"]), 2)
+                result[f"{model}_{impl}_{set_name}_best"] = round(best, 2)
+                if "torch" in by:
+                    base = by["torch"]
+                    best_base = max(float(base[f"{set_name} b{b}"]) for b in batches)
+                    result[f"{model}_{impl}_{set_name}_speedup"] = round(best / best_base, 2)
+            for lang in langs:
+                for q in ("p50", "p95"):
+                    value = round(float(by[impl][f"{lang} {q} ms"]), 2)
+                    result[f"{model}_{impl}_text_{lang}_{q}_ms"] = value
+                    if lang == own:
+                        result[f"{model}_{impl}_text_{q}_ms"] = value
+            for key, value in by[impl].items():
+                if str(key).startswith(("RSS", "download")):
+                    name = str(key).lower().replace(" mb", "").replace(" ", "_")
+                    result[f"{model}_{impl}_{name}_mb"] = round(float(value), 1)  # type: ignore[arg-type]
+        if "torch" in by and own:
+            result[f"{model}_torch_text_p50_ms"] = round(float(by["torch"][f"{own} p50 ms"]), 2)
 
-    cols = list(rows[0].keys())
+    cols = list(dict.fromkeys(k for r in rows for k in r))
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:
-        cells = [f"{v:.1f}" if isinstance(v, float) else str(v) for v in r.values()]
+        values = [r.get(c, "") for c in cols]
+        cells = [
+            ("-" if v != v else f"{v:.1f}") if isinstance(v, float) else str(v) for v in values
+        ]
         print("| " + " | ".join(cells) + " |")
     print("(images/s for the full ingest path; text latency in ms for one query)")
     met = {}
