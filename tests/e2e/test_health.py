@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import time
 from pathlib import Path
@@ -17,9 +16,9 @@ import pytest
 
 from bot.health import Heartbeat, check, healthz_url, heartbeat_path
 from core.settings import Settings
-from tests.e2e.botapp import model_dirs
 from tests.e2e.fake_telegram import FakeTelegramServer
-from tests.e2e.harness import BotProcess, bot_env
+from tests.e2e.harness import BotProcess
+from tests.e2e.test_commands import process_env as commands_process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 # The bot's long-poll wait in these tests: staleness (three of them) comes in seconds.
@@ -27,16 +26,9 @@ POLLING_TIMEOUT_S = "1"
 
 
 def process_env(telegram: FakeTelegramServer, tmp_path: Path, **extra: str) -> dict[str, str]:
-    values = {
-        "MODEL_DIRS": ",".join(str(d) for d in model_dirs(tmp_path)),
-        "DATA_DIR": str(tmp_path / "data"),
-        "EMBED_THREADS": "1",
-        "SEND_PACE_PER_CHAT_S": "0",
-        "POLLING_TIMEOUT_S": POLLING_TIMEOUT_S,
-        "IMAGE_FINDER_ENV_FILE": "",
-        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    }
-    return bot_env(telegram, **{**values, **extra})
+    """The real process's environment of the command tests, with a short long-poll wait."""
+    values = {"POLLING_TIMEOUT_S": POLLING_TIMEOUT_S, "IMAGE_FINDER_ENV_FILE": "", **extra}
+    return commands_process_env(telegram, tmp_path, **values)
 
 
 async def health(env: dict[str, str], cwd: Path) -> tuple[int, str]:
