@@ -20,7 +20,6 @@ from tests.e2e.fake_telegram import FakeTelegramServer
 from tests.e2e.harness import BotProcess
 from tests.e2e.test_commands import process_env as commands_process_env
 
-ROOT = Path(__file__).resolve().parents[2]
 # The bot's long-poll wait in these tests: staleness (three of them) comes in seconds.
 POLLING_TIMEOUT_S = "1"
 
