@@ -388,8 +388,9 @@ class OnnxEmbedder:
         return self.bundle.tokenizer.encode(list(texts))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """float32 [N, D], normalised. Each batch is padded only as far as the model needs:
-        to its longest sequence when the graph's length axis is symbolic, else to that length."""
+        """float32 [N, D], normalised. Each batch is padded only as far as the model needs: to
+        the graph's fixed length, else to the context length for a tower that sees its padding
+        (``text.pad_to_context``), else to the batch's longest sequence."""
         seqs = self.tokenize(texts)
         if not seqs:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -407,12 +408,13 @@ class OnnxEmbedder:
     ) -> np.ndarray:
         n = len(seqs)
         longest = max(len(s) for s in seqs)
-        length = io.length or max(longest, 1)
+        text = self.bundle.config.text
+        length = io.length or (text.context_length if text.pad_to_context else max(longest, 1))
         if longest > length:
             raise TokenizerError(
                 f"tokenizer gave {longest} ids but {self.bundle.textual_path.name} takes {length}"
             )
-        ids = np.full((n, length), self.bundle.config.text.pad_id, dtype=io.ids_dtype)
+        ids = np.full((n, length), text.pad_id, dtype=io.ids_dtype)
         mask = np.zeros((n, length), dtype=io.mask_dtype or np.int64)
         for row, seq in enumerate(seqs):
             ids[row, : len(seq)] = seq

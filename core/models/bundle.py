@@ -18,8 +18,10 @@ Two layouts are accepted, told apart by what ``config.json`` holds:
       textual/tokenizer_config.json  pad_token, tokenizer_class (optional)
 
   It is translated into a ``BundleConfig`` (see :func:`immich_config`): name = directory name,
-  version ``"immich"``, tokenizer kind ``"hf"``, languages ``["*"]`` for multilingual models
-  (rule in :func:`is_multilingual`) and ``["en"]`` otherwise.
+  version ``"immich"``, tokenizer kind ``"hf"`` with open_clip's text cleaning
+  (:func:`open_clip_clean`) and padding to the context length where the tower sees its padding
+  (:func:`sees_padding`), languages ``["*"]`` for multilingual models (rule in
+  :func:`is_multilingual`) and ``["en"]`` otherwise.
 
 :func:`load_bundle` checks the config and that every file exists; it never opens an ONNX
 session. The checks that need a session (input/output names, ranks, dtypes, static dims) live
@@ -178,9 +180,8 @@ def immich_config(
     hints = [*hf_names, tokenizer_class, str(tokenizer_cfg.get("name_or_path", "")), root.name]
     multilingual = mclip or is_multilingual(hints)
 
-    kwargs = text_cfg.get("tokenizer_kwargs") or {}
-    canonicalize = isinstance(kwargs, dict) and kwargs.get("clean") == "canonicalize"
     siglip = "init_logit_bias" in model_cfg or any("siglip" in h.lower() for h in hints)
+    clean = "none" if mclip else open_clip_clean(cfg_path, text_cfg, siglip=siglip)
     raw: dict[str, Any] = {
         "name": immich_name(root),
         "version": IMMICH_VERSION,
@@ -198,7 +199,9 @@ def immich_config(
             "context_length": text_cfg.get("context_length", IMMICH_CONTEXT_LENGTH),
             "tokenizer": "hf",
             "tokenizer_file": IMMICH_TOKENIZER,
-            "lowercase": canonicalize,
+            "lowercase": clean in ("lower", "canonicalize"),
+            "clean": clean,
+            "pad_to_context": not mclip and sees_padding(text_cfg, siglip=siglip),
             "pad_id": _immich_pad_id(root, tokenizer_cfg),
             "attention_mask": mclip,
         },
@@ -208,6 +211,49 @@ def immich_config(
         "source": f"Immich model directory {root.name}",
     }
     return _parse_config(cfg_path, raw, origin=(cfg_path, pre_path))
+
+
+def open_clip_clean(cfg_path: Path, text_cfg: dict[str, Any], *, siglip: bool) -> str:
+    """The text cleaning open_clip's ``get_tokenizer`` picks for this ``text_cfg``.
+
+    ``tokenizer_kwargs.clean`` when given; else ``HFTokenizer``'s default ``whitespace`` for an
+    ``hf_tokenizer_name``, ``SigLipTokenizer``'s ``canonicalize`` for a SigLIP name, and
+    ``SimpleTokenizer``'s ``lower`` otherwise. Options we cannot reproduce are refused rather
+    than silently giving other token ids.
+    """
+    kwargs = text_cfg.get("tokenizer_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise BundleError(cfg_path, "text_cfg.tokenizer_kwargs must be a JSON object")
+    unsupported = sorted(k for k, v in kwargs.items() if k != "clean" and v)
+    if text_cfg.get("tokenizer_mode"):
+        unsupported.append("tokenizer_mode")
+    if unsupported:
+        raise BundleError(cfg_path, f"unsupported tokenizer options {unsupported} in text_cfg")
+    clean = kwargs.get("clean")
+    if clean is None:
+        if text_cfg.get("hf_tokenizer_name"):
+            return "whitespace"
+        return "canonicalize" if siglip else "lower"
+    if clean not in ("whitespace", "lower", "canonicalize"):
+        raise BundleError(cfg_path, f"unknown text_cfg.tokenizer_kwargs.clean {clean!r}")
+    return str(clean)
+
+
+def sees_padding(text_cfg: dict[str, Any], *, siglip: bool) -> bool:
+    """Whether the open_clip text tower's output depends on how much padding follows the text.
+
+    An HF encoder (``hf_model_name``: XLM-R, NLLB) masks the pad ids, and a causal tower pooled
+    at the EOT (``argmax`` / ``eos``) or the first position never looks past it, so padding to
+    the longest query is exact. A tower without the causal mask (SigLIP), pooled at the last
+    position, or with a CoCa class token appended after the padding, must be fed the full
+    context length it was trained on; so must open_clip's HF ``max_pooler``, which masks the
+    real tokens instead of the padding.
+    """
+    if text_cfg.get("hf_model_name"):
+        return text_cfg.get("hf_pooler_type") == "max_pooler"
+    if siglip or text_cfg.get("no_causal_mask") or text_cfg.get("embed_cls"):
+        return True
+    return text_cfg.get("pool_type", "argmax") not in ("argmax", "eos", "first")
 
 
 def is_multilingual(hints: Sequence[str]) -> bool:

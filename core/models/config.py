@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FORMAT = "image-finder-bundle/1"
 
@@ -37,6 +37,17 @@ TokenizerKind = Literal["clip", "yttm", "hf"]
 """``clip``: open_clip's byte-level BPE with ftfy cleaning, from ``tokenizer.json``;
 ``yttm``: ruCLIP's YouTokenToMe BPE from ``bpe.model``; ``hf``: any HF ``tokenizer.json``
 used as-is (Immich's textual models, multilingual ones included)."""
+
+TextClean = Literal["none", "whitespace", "lower", "canonicalize"]
+"""What the ``hf`` kind does to a text before its ``tokenizer.json`` sees it (open_clip's
+``tokenizer_kwargs.clean``; the clip and yttm kinds clean as open_clip / ruCLIP do instead):
+
+* ``none``: nothing (the file's own normalizer only);
+* ``whitespace``: ftfy, HTML unescape, whitespace collapsed (open_clip ``HFTokenizer``'s default);
+* ``lower``: ``whitespace`` then lower case (open_clip ``SimpleTokenizer``'s default);
+* ``canonicalize``: ftfy, HTML unescape, ``_`` to space, ASCII punctuation removed, lower case,
+  whitespace collapsed (SigLIP's big_vision cleaning).
+"""
 
 
 class _Strict(BaseModel):
@@ -63,13 +74,35 @@ class TextConfig(_Strict):
     context_length: int = Field(gt=1, le=4096)
     tokenizer: TokenizerKind
     tokenizer_file: str = "tokenizer.json"
-    lowercase: bool = True
+    lowercase: bool = True  # the clip and yttm kinds; the hf kind follows ``clean``
+    clean: TextClean = "none"
+    # Pad every query to context_length: a tower without a causal mask (SigLIP) attends to the
+    # padding too, so its vectors change with the number of positions fed. Defaults to true for
+    # the hf kind (nothing known about its tower) and false for our causal clip / yttm exports.
+    pad_to_context: bool = False
     pad_id: int = 0
     # Ids framing a sequence; None where the tokenizer file's own post-processor adds them.
     sot_id: int | None = None
     eot_id: int | None = None
     # Extra int64 input ``attention_mask`` (HF text encoders such as XLM-R / M-CLIP).
     attention_mask: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_padding(cls, data: object) -> object:
+        """An hf-kind bundle that does not say otherwise is padded like a non-causal tower."""
+        if isinstance(data, dict) and "pad_to_context" not in data:
+            return {**data, "pad_to_context": data.get("tokenizer") == "hf"}
+        return data
+
+    @model_validator(mode="after")
+    def _clean_is_for_hf(self) -> TextConfig:
+        if self.clean != "none" and self.tokenizer != "hf":
+            raise ValueError(
+                f"clean applies to the hf tokenizer kind only; the {self.tokenizer} kind "
+                "cleans text its own way (see lowercase)"
+            )
+        return self
 
 
 class BundleConfig(_Strict):

@@ -2,21 +2,60 @@
 
 from __future__ import annotations
 
+import html
 import json
-from collections.abc import Sequence
+import string
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import ftfy
 import numpy as np
 from tokenizers import Tokenizer as HfTokenizerImpl
 
 from core.errors import TokenizerError
-from core.models.config import TextConfig
+from core.models.config import TextClean, TextConfig
 from core.text.clip_bpe import ClipTokenizer
 from core.text.yttm import YttmTokenizer
 
 # Where each kind's file is looked for when the config does not name one.
 DEFAULT_FILES = {"clip": "tokenizer.json", "hf": "tokenizer.json", "yttm": "bpe.model"}
+
+
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+def _basic_clean(text: str) -> str:
+    """open_clip's ``basic_clean``: mojibake fixed, HTML entities (twice) unescaped."""
+    return html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+
+
+def _clean_whitespace(text: str) -> str:
+    return " ".join(_basic_clean(text).split())
+
+
+def _clean_lower(text: str) -> str:
+    return _clean_whitespace(text).lower()
+
+
+def _clean_canonicalize(text: str) -> str:
+    """open_clip's ``canonicalize_text(basic_clean(text))``, the order of its steps kept."""
+    text = _basic_clean(text).replace("_", " ").translate(_PUNCTUATION).lower()
+    return " ".join(text.split())
+
+
+CLEANERS: dict[TextClean, Callable[[str], str] | None] = {
+    "none": None,
+    "whitespace": _clean_whitespace,
+    "lower": _clean_lower,
+    "canonicalize": _clean_canonicalize,
+}
+
+
+def clean_for_hf(text: str, clean: TextClean) -> str:
+    """A text as open_clip's tokenizer with ``clean=<clean>`` hands it to the HF tokenizer."""
+    fn = CLEANERS[clean]
+    return fn(text) if fn is not None else text
 
 
 @runtime_checkable
@@ -32,10 +71,12 @@ class Tokenizer(Protocol):
 class HfTokenizer:
     """Any HF ``tokenizer.json`` used as-is (Immich's textual models, multilingual ones included).
 
-    Normalization and framing come from the file (``TextConfig.lowercase`` is not applied: a cased
-    multilingual model must see case). Truncation is the library's, which reserves room for the
-    post-processor's special tokens, so the final special token survives; padding baked into the
-    file is switched off, ``pad_batch`` pads.
+    ``clean`` (``TextConfig.clean``, open_clip's ``tokenizer_kwargs.clean``) runs first, as
+    open_clip runs it, because the model was trained on cleaned text: a SigLIP model must not
+    tell "Cat!" from "cat". ``TextConfig.lowercase`` is not applied: a cased multilingual model
+    must see case. Normalization and framing come from the file. Truncation is the library's,
+    which reserves room for the post-processor's special tokens, so the final special token
+    survives; padding baked into the file is switched off, ``pad_batch`` pads.
     """
 
     def __init__(
@@ -46,7 +87,10 @@ class HfTokenizer:
         pad_id: int = 0,
         sot_id: int | None = None,
         eot_id: int | None = None,
+        clean: TextClean = "none",
     ) -> None:
+        if clean not in CLEANERS:
+            raise TokenizerError(f"{path}: unknown text cleaning {clean!r}")
         try:
             text = path.read_text(encoding="utf-8")
             has_post_processor = json.loads(text).get("post_processor") is not None
@@ -69,9 +113,10 @@ class HfTokenizer:
             raise TokenizerError(f"{path}: cannot truncate to {context_length} ({exc})") from exc
         self.context_length = context_length
         self.pad_id = pad_id
+        self.clean = clean
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        encodings = self._tok.encode_batch_fast(list(texts))
+        encodings = self._tok.encode_batch_fast([clean_for_hf(t, self.clean) for t in texts])
         if self._frame is None:
             return [e.ids for e in encodings]
         sot, eot = self._frame
@@ -91,7 +136,7 @@ def load_tokenizer(bundle_dir: Path, cfg: TextConfig) -> Tokenizer:
     if cfg.tokenizer == "yttm":
         return YttmTokenizer(path, **common, **ids, lowercase=cfg.lowercase)
     if cfg.tokenizer == "hf":
-        return HfTokenizer(path, **common, **ids)
+        return HfTokenizer(path, **common, **ids, clean=cfg.clean)
     raise TokenizerError(f"{path}: unknown tokenizer kind {cfg.tokenizer!r}")
 
 

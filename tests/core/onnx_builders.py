@@ -9,7 +9,10 @@ runtime cares:
   reads the vector at the first EOT, so what follows the EOT (padding) never matters, exactly
   like CLIP's causal text tower;
 * textual (``pooling="mean"``): embeds ids and averages the positions the ``attention_mask``
-  keeps, then projects (M-CLIP, as Immich exports it, takes ``input_ids`` + ``attention_mask``).
+  keeps, then projects (M-CLIP, as Immich exports it, takes ``input_ids`` + ``attention_mask``);
+* textual (``pooling="last"``): every position sees the mean of all positions, padding included,
+  and the vector is read at the last one, so the result changes with the number of positions
+  fed, like SigLIP's non-causal text tower.
 
 ``onnx`` is a dev dependency only; the runtime reads these files with onnxruntime alone.
 """
@@ -228,6 +231,16 @@ def textual_model(
             helper.make_node("Div", ["summed", "count"], ["pooled"]),
         ]
         inits.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1_list"))
+    elif pooling == "last":
+        nodes += [
+            helper.make_node("ReduceMean", ["emb", "axis1_list"], ["context"], keepdims=1),
+            helper.make_node("Add", ["emb", "context"], ["mixed"]),  # bidirectional: sees all
+            helper.make_node("Gather", ["mixed", "last"], ["pooled"], axis=1),
+        ]
+        inits += [
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1_list"),
+            numpy_helper.from_array(np.array(-1, dtype=np.int64), "last"),
+        ]
     else:
         raise ValueError(pooling)
     if attention_mask:
@@ -265,6 +278,40 @@ def write_hf_tokenizer(path: Path) -> Path:
     return path
 
 
+# Gemma's special ids, and text for the cased stand-in's pieces (capitals, Cyrillic, punctuation).
+GEMMA_PAD_ID, GEMMA_EOS_ID, GEMMA_BOS_ID, GEMMA_UNK_ID = 0, 1, 2, 3
+GEMMA_TRAINING_TEXT = (
+    "a cat on a sofa",
+    "Cat on a sofa! A CAT ON A SOFA?",
+    "a photo of a red car near the sea, my dog in the snow",
+    "Photo of a Dog_Park at NIGHT (2024)",
+    "кот на диване, Кот На Диване! КОТ",
+    "фото собаки в снегу; красная машина у моря",
+)
+
+
+def write_gemma_like_tokenizer(path: Path) -> Path:
+    """A small cased ``tokenizer.json`` shaped like Gemma's (what SigLIP 2 ships): SentencePiece
+    style BPE with byte fallback, ``<pad>`` 0, ``<eos>`` 1, ``<bos>`` 2, ``<unk>`` 3, framing
+    ``$A <eos>``, and no normalizer of its own beyond spaces, so case and punctuation reach it."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers.processors import TemplateProcessing
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    tok.pre_tokenizer = pre_tokenizers.Split("\u2581", "merged_with_next")
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback()])
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>", *(f"<0x{b:02X}>" for b in range(256))]
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(GEMMA_TRAINING_TEXT, trainer)
+    tok.post_processor = TemplateProcessing(
+        single="$A <eos>", special_tokens=[("<eos>", GEMMA_EOS_ID)]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(str(path))
+    return path
+
+
 # --- whole bundles -------------------------------------------------------------------------------
 
 
@@ -291,6 +338,7 @@ def bundle_config(
             "tokenizer": "hf",
             "tokenizer_file": "tokenizer.json",
             "pad_id": PAD_ID,
+            "pad_to_context": False,  # the default tiny tower is causal
         },
         "relevance_floor": 0.2,
     }

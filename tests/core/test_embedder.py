@@ -30,6 +30,7 @@ from tests.core.onnx_builders import (
     EOT_ID,
     PAD_ID,
     bundle_config,
+    open_clip_config,
     textual_model,
     use_image_runtime,
     use_text_runtime,
@@ -264,6 +265,81 @@ def test_fixed_length_text_tower_is_padded_to_its_length(tmp_path: Path, rec: Re
     out = fixed.encode_texts(TEXTS)
     assert rec.feeds[-1]["text"][0] == (4, 12)
     np.testing.assert_allclose(out, dynamic.encode_texts(TEXTS), atol=1e-6)
+
+
+def _full_and_shortest(bundle: Bundle, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors of the bundle's text graph run directly on the ids padded to the context length,
+    and padded only to the longest sequence."""
+    session = ort.InferenceSession(str(bundle.textual_path), providers=["CPUExecutionProvider"])
+    seqs = bundle.tokenizer.encode(list(texts))
+    runs = []
+    for length in (bundle.config.text.context_length, max(len(s) for s in seqs)):
+        ids = np.full((len(seqs), length), PAD_ID, np.int64)
+        for row, seq in enumerate(seqs):
+            ids[row, : len(seq)] = seq
+        runs.append(l2_normalize(session.run(None, {"text": ids})[0]))
+    return runs[0], runs[1]
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_tower_that_sees_its_padding_is_fed_the_full_context(
+    tmp_path: Path, rec: Recorder, declared: bool
+) -> None:
+    """A non-causal tower (SigLIP) with a symbolic length axis gets every context position,
+    whether the config says ``pad_to_context`` or leaves it to the hf kind's default."""
+    cfg = bundle_config()
+    if declared:
+        cfg["text"]["pad_to_context"] = True
+    else:
+        del cfg["text"]["pad_to_context"]
+    textual = textual_model(pooling="last")
+    bundle = load_bundle(write_bundle(tmp_path / "b", config=cfg, textual=textual))
+    out = OnnxEmbedder(bundle).encode_texts(TEXTS)
+    assert rec.feeds[-1]["text"][0] == (4, 12)
+    full, shortest = _full_and_shortest(bundle, TEXTS)
+    np.testing.assert_allclose(out, full, atol=1e-6)
+    assert np.abs(out - shortest).max() > 0.05  # the premise: fewer positions, other vectors
+
+
+def test_causal_tower_is_fed_only_the_longest_sequence(tmp_path: Path, rec: Recorder) -> None:
+    """The same symbolic-length graph shape, causal and declared so: the batch's longest."""
+    bundle = load_bundle(write_bundle(tmp_path / "b"))  # pad_to_context false, EOT pooling
+    out = OnnxEmbedder(bundle).encode_texts(TEXTS)
+    full, shortest = _full_and_shortest(bundle, TEXTS)
+    assert rec.feeds[-1]["text"][0] == (4, max(len(s) for s in bundle.tokenizer.encode(TEXTS)))
+    np.testing.assert_allclose(out, shortest, atol=1e-6)
+    np.testing.assert_allclose(out, full, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("text_cfg", "full"),
+    [
+        (  # ViT-B-32-SigLIP2-256's text_cfg, as Immich ships it
+            {
+                "hf_tokenizer_name": "timm/ViT-B-32-SigLIP2-256",
+                "tokenizer_kwargs": {"clean": "canonicalize"},
+                "no_causal_mask": True,
+                "pool_type": "last",
+            },
+            True,
+        ),
+        ({}, False),  # open_clip's causal CLIP tower pooled at the EOT (ViT-B-32__openai)
+    ],
+)
+def test_immich_text_padding_follows_the_tower(
+    tmp_path: Path, rec: Recorder, text_cfg: dict[str, Any], full: bool
+) -> None:
+    """Immich's exports fix the length at the context; were one dynamic, a SigLIP tower would
+    still get all of it and a causal one only what the query needs."""
+    textual = textual_model(
+        batch=1, length="L", input_dtype=TensorProto.INT32, pooling="last" if full else "eot"
+    )
+    root = write_immich_bundle(
+        tmp_path / "m", model_config=open_clip_config(**text_cfg), textual=textual
+    )
+    emb = OnnxEmbedder(load_bundle(root))
+    emb.encode_texts(["a cat"])
+    assert rec.feeds[-1]["text"][0] == (1, 12 if full else len(emb.tokenize(["a cat"])[0]))
 
 
 def test_long_text_is_truncated_and_keeps_working(bundle: Bundle) -> None:

@@ -27,6 +27,7 @@ from tests.core.onnx_builders import (
     use_text_runtime,
     visual_model,
     write_bundle,
+    write_gemma_like_tokenizer,
     write_immich_bundle,
 )
 
@@ -317,8 +318,106 @@ def test_immich_siglip_canonicalize_and_floor(tmp_path: Path) -> None:
     cfg["init_logit_bias"] = -10
     root = write_immich_bundle(tmp_path / "ViT-B-16-SigLIP__webli", model_config=cfg)
     config = load_bundle(root).config
-    assert config.text.lowercase
+    assert config.text.lowercase and config.text.clean == "canonicalize"
+    assert config.text.pad_to_context  # known as SigLIP even though text_cfg omits the mask flag
     assert config.relevance_floor < 0.2
+
+
+# ViT-B-32-SigLIP2-256's text_cfg as open_clip (and so Immich) ships it, minus the tower sizes.
+SIGLIP2_TEXT_CFG = {
+    "context_length": 12,  # 64 in the real config; 12 is what the tiny test graph takes
+    "vocab_size": 256000,
+    "hf_tokenizer_name": "timm/ViT-B-32-SigLIP2-256",
+    "tokenizer_kwargs": {"clean": "canonicalize"},
+    "no_causal_mask": True,
+    "proj_bias": True,
+    "pool_type": "last",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "text_cfg", "style", "clean", "pad_to_context"),
+    [
+        ("ViT-B-32-SigLIP2-256__webli", SIGLIP2_TEXT_CFG, "openclip", "canonicalize", True),
+        (  # open_clip's HF text tower masks its pad id: padding to the longest query is exact
+            "XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k",
+            {
+                "hf_model_name": "xlm-roberta-base",
+                "hf_tokenizer_name": "xlm-roberta-base",
+                "hf_pooler_type": "mean_pooler",
+            },
+            "openclip",
+            "whitespace",  # open_clip HFTokenizer's default
+            False,
+        ),
+        ("ViT-B-32__openai", {}, "openclip", "lower", False),  # SimpleTokenizer's default
+        ("custom", {"no_causal_mask": True}, "openclip", "lower", True),  # argmax, no mask
+        ("custom", {"pool_type": "last"}, "openclip", "lower", True),  # causal, read at the end
+        ("custom", {"embed_cls": True}, "openclip", "lower", True),  # CoCa: class token last
+        ("custom", {"pool_type": "eos", "eos_id": 2}, "openclip", "lower", False),
+        # M-CLIP: the reference tokenizes raw text and the tower takes the attention mask.
+        ("XLM-Roberta-Large-Vit-B-32", {}, "mclip", "none", False),
+    ],
+)
+def test_immich_text_cleaning_and_padding_follow_open_clip(
+    tmp_path: Path, name: str, text_cfg: dict, style: str, clean: str, pad_to_context: bool
+) -> None:
+    cfg = open_clip_config(**{"context_length": 12, **text_cfg})
+    root = write_immich_bundle(tmp_path / name, model_config=cfg, style=style)
+    text = check_bundle(root).config.text
+    assert (text.clean, text.pad_to_context) == (clean, pad_to_context)
+    assert text.lowercase == (clean in ("lower", "canonicalize"))
+
+
+@pytest.mark.parametrize(
+    ("text_cfg", "words"),
+    [
+        ({"tokenizer_kwargs": {"strip_sep_token": True}}, "strip_sep_token"),  # CLIPA
+        ({"tokenizer_mode": "clips"}, "tokenizer_mode"),
+        ({"tokenizer_kwargs": {"clean": "shout"}}, "shout"),
+        ({"tokenizer_kwargs": ["clean"]}, "JSON object"),
+    ],
+)
+def test_immich_tokenizer_options_we_cannot_honour_are_refused(
+    tmp_path: Path, text_cfg: dict, words: str
+) -> None:
+    root = write_immich_bundle(tmp_path / "m", model_config=open_clip_config(**text_cfg))
+    with pytest.raises(BundleError, match=words) as info:
+        load_bundle(root)
+    assert info.value.path == str(root / "config.json")
+
+
+def test_immich_siglip_query_case_and_punctuation_do_not_matter(tmp_path: Path) -> None:
+    """End to end through Immich's layout, on a cased Gemma-shaped tokenizer file."""
+    cfg = open_clip_config(**SIGLIP2_TEXT_CFG)
+    root = write_immich_bundle(tmp_path / "ViT-B-32-SigLIP2-256__webli", model_config=cfg)
+    write_gemma_like_tokenizer(root / IMMICH_TOKENIZER)
+    noisy, plain = load_bundle(root).tokenizer.encode(["Cat on a sofa!", "cat on a sofa"])
+    assert noisy == plain
+
+
+@pytest.mark.parametrize(
+    ("text", "pad_to_context"),
+    [
+        ({"tokenizer": "hf"}, True),  # nothing known about an hf-kind tower: the safe way
+        ({"tokenizer": "hf", "pad_to_context": False}, False),
+        ({"tokenizer": "clip"}, False),  # our own causal exports, as before
+        ({"tokenizer": "yttm", "tokenizer_file": "tokenizer.json"}, False),
+    ],
+)
+def test_native_pad_to_context_default(tmp_path: Path, text: dict, pad_to_context: bool) -> None:
+    cfg = bundle_config()
+    cfg["text"] = {"context_length": 12, **text}
+    config = load_bundle(write_bundle(tmp_path / "b", config=cfg)).config
+    assert config.text.pad_to_context is pad_to_context and config.text.clean == "none"
+
+
+def test_clean_is_refused_for_kinds_that_clean_their_own_way(tmp_path: Path) -> None:
+    cfg = bundle_config()
+    cfg["text"] = {"context_length": 12, "tokenizer": "clip", "clean": "canonicalize"}
+    with pytest.raises(BundleError, match="hf tokenizer kind only") as info:
+        load_bundle(write_bundle(tmp_path / "b", config=cfg))
+    assert info.value.path == str(tmp_path / "b" / "config.json")
 
 
 def test_immich_default_context_length_is_77(tmp_path: Path) -> None:

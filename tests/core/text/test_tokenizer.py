@@ -18,6 +18,8 @@ from core.errors import TokenizerError
 from core.models.config import TextConfig
 from core.text import ClipTokenizer, HfTokenizer, YttmTokenizer, load_tokenizer, pad_batch
 from core.text.clip_bpe import clean_text
+from core.text.tokenizer import clean_for_hf
+from tests.core.onnx_builders import GEMMA_EOS_ID, write_gemma_like_tokenizer
 
 SOT, EOT = 49406, 49407
 
@@ -154,6 +156,65 @@ def test_hf_file_without_post_processor_is_framed_from_the_config(
     ]
     bare = TextConfig(context_length=5, tokenizer="hf")
     assert load_tokenizer(tmp_path, bare).encode(["cat cat cat cat cat cat"]) == [[2368] * 5]
+
+
+@pytest.fixture(scope="module")
+def gemma_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding a cased, Gemma-shaped ``tokenizer.json`` (SigLIP 2's kind)."""
+    root = tmp_path_factory.mktemp("gemma")
+    write_gemma_like_tokenizer(root / "tokenizer.json")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("clean", "text", "cleaned"),
+    [
+        ("none", "  Cat_on a SOFA! ", "  Cat_on a SOFA! "),
+        ("whitespace", "  Cat_on \t a\nSOFA! &amp;amp; ", "Cat_on a SOFA! &"),
+        ("lower", "  Cat_on \t a\nSOFA! ", "cat_on a sofa!"),
+        ("canonicalize", "  Cat_on \t a\nSOFA! ", "cat on a sofa"),
+        ("canonicalize", "Кот, «кот» и КОТ!", "кот «кот» и кот"),  # only ASCII punctuation goes
+        ("canonicalize", "Tom &amp; Jerry", "tom jerry"),  # unescaped first, then removed
+        ("canonicalize", "a_b__c", "a b c"),
+        ("canonicalize", "!!!", ""),
+    ],
+)
+def test_clean_modes(clean: Any, text: str, cleaned: str) -> None:
+    assert clean_for_hf(text, clean) == cleaned
+
+
+def test_hf_canonicalize_bundle_folds_case_and_punctuation(gemma_bundle: Path) -> None:
+    """SigLIP's cleaning runs before the tokenizer file, so a query's case and punctuation do
+    not change its ids (open_clip tokenizes the same way: tests/export/test_hf_text_parity)."""
+    cfg = TextConfig(context_length=64, tokenizer="hf", clean="canonicalize")
+    tok = load_tokenizer(gemma_bundle, cfg)
+    pairs = [
+        ("Cat on a sofa!", "cat on a sofa"),
+        ("  CAT   on a\tSofa?? ", "cat on a sofa"),
+        ("dog_park", "dog park"),
+        ("Кот на диване!", "кот на диване"),
+    ]
+    for noisy, plain in pairs:
+        got, want = tok.encode([noisy, plain])
+        assert got == want and got[-1] == GEMMA_EOS_ID, noisy
+
+
+def test_hf_bundle_without_cleaning_keeps_case(gemma_bundle: Path) -> None:
+    tok = load_tokenizer(gemma_bundle, TextConfig(context_length=64, tokenizer="hf"))
+    upper, lower = tok.encode(["Cat on a sofa", "cat on a sofa"])
+    assert upper != lower and upper[-4:] == lower[-4:]  # "on a sofa <eos>" alike, "Cat" not
+
+
+def test_cleaning_never_drops_the_final_special_token(gemma_bundle: Path) -> None:
+    cfg = TextConfig(context_length=6, tokenizer="hf", clean="canonicalize")
+    long, empty = load_tokenizer(gemma_bundle, cfg).encode(["Cat, " * 50, "?!"])
+    assert len(long) == 6 and long[-1] == GEMMA_EOS_ID
+    assert empty == [GEMMA_EOS_ID]  # punctuation only: nothing left but the framing
+
+
+def test_unknown_clean_mode_is_a_tokenizer_error(gemma_bundle: Path) -> None:
+    with pytest.raises(TokenizerError, match="cleaning"):
+        HfTokenizer(gemma_bundle / "tokenizer.json", context_length=8, clean="loud")  # type: ignore[arg-type]
 
 
 def test_pad_batch() -> None:
