@@ -31,6 +31,7 @@ from bot.services import BotServices
 from core.errors import FileGoneError
 from core.ingest import Fetch, IngestOutcome, IngestRequest, OutcomeCallback
 from core.settings import Settings
+from storage.housekeeping import Housekeeper, Retention
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +110,30 @@ def create_dispatcher(settings: Settings, services: BotServices) -> Dispatcher:
     dp.include_router(build_router(services))
     dp.errors.register(_on_error)
     dp.shutdown.register(_drain_updates)
+    schedule_housekeeping(dp, make_housekeeper(services))
     transport = transport_of(services.bot)
     if transport is not None and transport.on_blocked is None:
         transport.on_blocked = lambda chat_id: mark_blocked(services, chat_id)
     return dp
+
+
+def make_housekeeper(services: BotServices) -> Housekeeper:
+    """The purge of old jobs, results and sessions, as the settings say."""
+    settings = services.settings
+    return Housekeeper(
+        services.engine.db,
+        Retention.days(settings.jobs_retention_days, settings.results_retention_days),
+        interval_s=settings.housekeeping_interval_s,
+        chunk=settings.housekeeping_chunk_rows,
+    )
+
+
+def schedule_housekeeping(dp: Dispatcher, housekeeper: Housekeeper) -> None:
+    """Run the housekeeper while the dispatcher runs (polling or webhook): its first pass at
+    start-up, cancelled at shutdown, after updates drained and before the engine closes."""
+    dp["housekeeper"] = housekeeper
+    dp.startup.register(housekeeper.start)
+    dp.shutdown.register(housekeeper.stop)
 
 
 async def mark_blocked(services: BotServices, chat_id: int | str) -> None:
