@@ -34,7 +34,7 @@ from aiogram.exceptions import (
 )
 
 from core.errors import FetchError, FileGoneError, FileTooLargeError
-from core.ingest import Fetch, IngestRequest
+from core.ingest import Fetch, IngestRequest, fetch_with_retry
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -107,3 +107,26 @@ def make_fetch(bot: Bot, settings: Settings) -> Fetch:
         return buffer.getvalue()
 
     return fetch
+
+
+async def download_with_retry(
+    bot: Bot, settings: Settings, owner_id: int, file_id: str, *, size: int | None = None
+) -> bytes:
+    """The bytes of a file the user sent as a query, fetched and retried exactly as an ingest
+    download is (``INGEST_MAX_ATTEMPTS``, ``INGEST_RETRY_BACKOFF_S``), so a 5xx from Telegram's
+    file server costs a short wait instead of a failed search. Raises the last
+    :class:`~core.errors.FetchError`."""
+    request = IngestRequest(owner_id, "photo", file_id, file_id=file_id, size=size)
+    data = await fetch_with_retry(
+        make_fetch(bot, settings),
+        request,
+        False,
+        attempts=settings.ingest_max_attempts,
+        backoff_s=settings.ingest_retry_backoff_s,
+    )
+    if isinstance(data, Path):  # a local Bot API server: the file is on this machine
+        try:
+            return await asyncio.to_thread(data.read_bytes)
+        except OSError as exc:
+            raise FetchError(f"{data}: {exc}") from exc
+    return data

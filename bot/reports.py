@@ -166,6 +166,16 @@ REASONS: dict[str, dict[str, tuple[str, str]]] = {
             "Telegram. " + LOCAL_SERVER_HINT["en"],
         ),
     },
+    "thumbnail_unreadable": {
+        "ru": (
+            "обложка не читается",
+            "файл больше 20 МБ, а его обложку прочитать не удалось. " + LOCAL_SERVER_HINT["ru"],
+        ),
+        "en": (
+            "unreadable cover",
+            "the file is over 20 MB and its cover could not be read. " + LOCAL_SERVER_HINT["en"],
+        ),
+    },
     "file_gone": {
         "ru": ("файл недоступен", "Telegram больше не отдаёт этот файл. Пришлите его ещё раз."),
         "en": ("file unavailable", "Telegram no longer serves this file. Please send it again."),

@@ -234,6 +234,13 @@ class FileGoneError(FetchError):
         super().__init__(message, retryable=False)
 
 
+class UnreadableThumbnailError(IngestError):
+    """A file too large to download has a thumbnail that does not decode either: the user is
+    told it is the cover, not their file, that could not be read."""
+
+    code = "thumbnail_unreadable"
+
+
 class IngestInterruptedError(IngestError):
     """The pipeline stopped before the job finished. The job is kept in the database and
     resumes at the next start; only this process's waiting caller is told."""

@@ -149,6 +149,16 @@ def _looks_like(data: bytes, formats: tuple[str, ...]) -> bool:
     )
 
 
+# Formats that are always one still picture (GIF and WebP may be animations).
+_STILL: Final[tuple[str, ...]] = ("JPEG", "PNG", "BMP", "TIFF", "AVIF", "HEIF", "JPEG2000", "QOI")
+
+
+def looks_like_still_image(head: bytes) -> bool:
+    """True when ``head`` (a file's first bytes) starts like a still picture we can decode: a
+    message's MIME type can lie (an image sent as "video/mp4"), the bytes cannot."""
+    return _looks_like(head, tuple(f for f in _enabled_formats() if f in _STILL))
+
+
 def _read(data: bytes | bytearray | memoryview | os.PathLike[str]) -> bytes:
     if isinstance(data, os.PathLike):
         return Path(data).read_bytes()

@@ -78,13 +78,15 @@ from core.errors import (
     FetchError,
     FileGoneError,
     FileTooLargeError,
+    ImageError,
     ImageFinderError,
     IncompleteModelError,
     IngestInterruptedError,
     JobStateError,
     UnknownOwnerError,
+    UnreadableThumbnailError,
 )
-from core.image import decode_image
+from core.image import decode_image, looks_like_still_image
 from core.index import IndexManager
 from core.settings import Settings
 from core.video import frame_from_thumbnail, sample_video
@@ -233,15 +235,19 @@ class IngestRequest:
         return cls.from_payload(job.owner_id, job.payload)
 
     def new_media(self, **measured: Any) -> NewMedia:
-        """The storage record; ``measured`` (width, height, duration) fills unknown fields."""
+        """The storage record. ``measured`` (width, height, duration read from the file) wins
+        over the message's values, which are only a hint; zero or negative means unknown."""
         values = {
             "width": self.width,
             "height": self.height,
             "duration": self.duration,
         }
         for key, value in measured.items():
-            if values.get(key) is None:
+            if value is not None and value > 0:  # what the file says beats what the message says
                 values[key] = value
+        for key, value in values.items():
+            if value is not None and value <= 0:  # clients and forwards send 0 for "unknown"
+                values[key] = None
         return NewMedia(
             self.kind,
             self.file_unique_id,
@@ -854,10 +860,13 @@ class IngestPipeline:
                 thumbnail = True
         if thumbnail:
             thumb = await self._fetch_bytes(request, thumbnail=True)
-            image = await asyncio.to_thread(thumbnail_image, thumb, self.target_size)
+            try:
+                image = await asyncio.to_thread(thumbnail_image, thumb, self.target_size)
+            except ImageError as exc:
+                raise UnreadableThumbnailError(f"the thumbnail does not decode: {exc}") from exc
             return _Prepared(job, request, ticket, [NewUnit.thumbnail()], [image])
         assert data is not None
-        if request.is_video:
+        if request.is_video and not await asyncio.to_thread(_is_still_image, data):
             s = self._settings
             sample = await asyncio.to_thread(
                 sample_video,
@@ -1063,6 +1072,16 @@ class IngestPipeline:
             thumbnail_only=any(u.kind == "thumbnail" for u in item.units),
         )
         await self._resolve(outcome)
+
+
+def _is_still_image(data: bytes | Path) -> bool:
+    """A "video" whose bytes are a still picture (the MIME type lied): decode it as one."""
+    if isinstance(data, Path):
+        with data.open("rb") as f:
+            head = f.read(32)
+    else:
+        head = data[:32]
+    return looks_like_still_image(head)
 
 
 def thumbnail_image(data: bytes | Path, target_size: int | None) -> Image.Image:

@@ -27,7 +27,6 @@ how many matched and how long it took, and the buttons of :mod:`bot.sessions`.
 from __future__ import annotations
 
 import html
-import io
 import logging
 import re
 from dataclasses import dataclass
@@ -39,11 +38,13 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message, ReplyParameters
 
+from bot.fetch import download_with_retry
 from bot.i18n import plural, tr
 from bot.results import send_hits
 from bot.sessions import PhotoCache, ResultsPage, results_keyboard
 from core.errors import (
     EmptyQueryError,
+    FetchError,
     ImageError,
     NotFoundError,
     OnlyExclusionsError,
@@ -313,8 +314,8 @@ class SearchFlow:
     ) -> None:
         picked = pick_photo_size(message)
         assert picked is not None
-        file_id, _ = picked
-        data = await self.download(bot, file_id)
+        file_id, size = picked
+        data = await self.download(bot, owner, file_id, size)
         if data is None:
             await self.say(bot, message.chat.id, "photo_unavailable", lang)
             return
@@ -389,7 +390,7 @@ class SearchFlow:
         image: bytes | None = None
         if session.kind == "photo":
             assert session.file_id is not None
-            image = self.photos.get(session.id) or await self.download(bot, session.file_id)
+            image = self.photos.get(session.id) or await self.download(bot, owner, session.file_id)
             if image is None:
                 await self.say(bot, message.chat.id, "expired", lang)
                 return
@@ -507,15 +508,18 @@ class SearchFlow:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    async def download(self, bot: Bot, file_id: str) -> bytes | None:
-        """The bytes of a Telegram file (a query photo), or None when Telegram refuses."""
+    async def download(
+        self, bot: Bot, owner: Owner, file_id: str, size: int | None = None
+    ) -> bytes | None:
+        """The bytes of a query photo, retried like an ingest download; None once every try
+        failed (the caller answers with a precise reply, not a traceback)."""
         try:
-            buffer = await bot.download(file_id, destination=io.BytesIO())
-        except TelegramBadRequest as exc:
-            log.info("query photo not downloadable: %s", exc)
+            return await download_with_retry(
+                bot, self.services.settings, owner.id, file_id, size=size
+            )
+        except FetchError as exc:
+            log.info("query photo of owner %s not downloadable: %s", owner.id, exc)
             return None
-        assert buffer is not None
-        return buffer.getvalue()
 
     async def say(
         self,

@@ -655,3 +655,15 @@ def test_thumbnail_file_id_survives_storage_for_reembedding() -> None:
     req = IngestRequest(1, "video", "u1", file_id="f1", too_large=True, thumbnail_file_id="thumb1")
     media = req.new_media()
     assert media.thumbnail_file_id == "thumb1"
+
+
+def test_message_sizes_are_hints_the_file_overrides_and_zero_means_unknown() -> None:
+    """Clients and forwards send width/height/duration 0: never stored, the file's values win."""
+    req = IngestRequest(1, "video", "u2", file_id="f2", width=0, height=0, duration=0.0)
+    unknown = req.new_media()
+    assert (unknown.width, unknown.height, unknown.duration) == (None, None, None)
+    measured = req.new_media(width=96, height=64, duration=2.0)
+    assert (measured.width, measured.height, measured.duration) == (96, 64, 2.0)
+    told = IngestRequest(1, "video", "u3", width=640, height=360, duration=10.0)
+    assert told.new_media(width=96, height=0, duration=None).width == 96
+    assert told.new_media(width=96, height=0, duration=None).height == 360

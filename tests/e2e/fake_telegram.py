@@ -556,10 +556,14 @@ class UpdateRecord:
         return next(key for key in self.update if key != "update_id")
 
 
+# The pseudo-method of file downloads (GET /file/...), for :meth:`FakeTelegramServer.fail`.
+DOWNLOAD = "download"
+
+
 def _method_matches(pattern: str, method: str) -> bool:
     """``"*"`` means any method but getUpdates: polling faults are asked for by name."""
     if pattern == "*":
-        return method != "getUpdates"
+        return method not in ("getUpdates", DOWNLOAD)
     return pattern.lower() == method.lower()
 
 
@@ -746,6 +750,7 @@ class FakeTelegramServer:
         self.sent: list[SentMessage] = []
         self.files: dict[str, StoredFile] = {}
         self.downloads: list[str] = []  # file_ids fetched over /file/
+        self.failed_downloads: list[str] = []  # file_ids whose download got an injected fault
         self.callback_queries: dict[str, dict[str, Any]] = {}
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.inline_queries: dict[str, dict[str, Any]] = {}
@@ -1839,6 +1844,13 @@ class FakeTelegramServer:
         stored = self._files_by_path.get(request.match_info["path"])
         if stored is None:
             return web.json_response(self._error_body(404, "Not Found", None), status=404)
+        call = ApiCall(len(self.calls), DOWNLOAD, {"file_id": stored.file_id}, {}, {}, "")
+        fault = next((f for f in self.faults if f.matches(call)), None)
+        if fault is not None:  # fail(DOWNLOAD, 502): the file server answers an error
+            fault.hits += 1
+            self.failed_downloads.append(stored.file_id)
+            self.notify()
+            return web.Response(status=fault.status, text=fault.description)
         self.downloads.append(stored.file_id)
         self.notify()
         return web.Response(body=stored.data, content_type="application/octet-stream")

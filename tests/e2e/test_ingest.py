@@ -581,3 +581,49 @@ def _no_dotenv(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key in {"BOT_TOKEN", "TELEGRAM_API_BASE", "TELEGRAM_API_LOCAL", "ALLOWED_USERS"}:
             monkeypatch.delenv(key, raising=False)
+
+
+# --------------------------------------------------------------------------- metadata is a hint
+
+
+async def test_zero_sizes_and_duration_from_the_message_are_measured_from_the_file(
+    telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
+) -> None:
+    video = mp4(tmp_path / "zero.mp4", [RED, BLUE], seconds_each=1.0)
+    gif = mp4(tmp_path / "zero-anim.mp4", [GREEN], seconds_each=1.0)
+    async with running_bot(telegram, tmp_path) as run:
+        sent = telegram.send_video(alice, video, duration=0, width=0, height=0)
+        reply = await run.final_reply(alice, sent, lambda t: t[:1] in "✅❌")
+        assert reply.text is not None and reply.text.startswith("✅ Video saved"), reply.text
+        anim = telegram.send_animation(alice, gif, duration=0, width=0, height=0)
+        reply = await run.final_reply(alice, anim, lambda t: t[:1] in "✅❌")
+        assert reply.text is not None and reply.text.startswith("✅"), reply.text
+        first, second = await run.media(alice)
+        assert (first.width, first.height) == (96, 64)
+        assert first.duration == pytest.approx(2, abs=0.5)
+        assert (second.width, second.height) == (96, 64) and (second.duration or 0) > 0
+
+
+async def test_lying_mime_types_and_a_broken_cover_get_a_precise_answer(
+    telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
+) -> None:
+    async with running_bot(telegram, tmp_path) as run:
+        as_png = telegram.send_document(
+            alice, jpeg(picture(RED)), file_name="photo.png", mime_type="image/png"
+        )
+        assert (await run.reply_to(alice, as_png)).text == "✅ Saved."
+        as_mp4 = telegram.send_document(
+            alice, jpeg(picture(GREEN)), file_name="clip.mp4", mime_type="video/mp4"
+        )
+        reply = await run.final_reply(alice, as_mp4, lambda t: t[:1] in "✅❌")
+        assert reply.text is not None and reply.text.startswith("✅"), reply.text
+        still = (await run.media(alice))[-1]
+        (unit,) = await run.engine.db.owner(still.owner_id).units_of_media(still.id)
+        assert unit.timestamp is None  # decoded as the picture it is, not as a "video" frame
+        big = telegram.send_video(
+            alice, b"\x00" * 64, thumbnail=b"not a jpeg", file_size=DOWNLOAD_LIMIT + 1
+        )
+        reply = await run.final_reply(alice, big, lambda t: t[:1] in "✅❌")
+        assert reply.text is not None and reply.text.startswith("❌ Not saved"), reply.text
+        assert "went wrong" not in reply.text and "cover" in reply.text, reply.text
+        assert len(await run.media(alice)) == 2

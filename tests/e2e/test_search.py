@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser
+from tests.e2e.fake_telegram import DOWNLOAD, FakeTelegramServer, FakeUser
 from tests.e2e.search_support import (
     SHAPES,
     BotApp,
@@ -476,6 +476,36 @@ async def test_unreadable_query_photo_is_explained(
     assert not answer.media
     assert "Could not read this picture" in (answer.text.text or "")
     assert await basic_app.count(alice) == before
+
+
+async def test_query_photo_download_is_retried_like_ingest(
+    basic_app: BotApp, alice: FakeUser, telegram: FakeTelegramServer
+) -> None:
+    items = await basic_app.seed_shapes(alice, SHAPES[:2])
+    first = await basic_app.ask(alice, "a circle")
+    for status in (500, 502):
+        basic_app.skip_sent(alice)
+        fault = telegram.fail(DOWNLOAD, status)  # the file server hiccups once
+        telegram.send_photo(alice, shape_jpeg("blue", "square", seed=77), reply_to=first.text)
+        answer = await basic_app.answer(alice)
+        assert fault.hits == 1 and answer.file_ids, answer.text.text
+        assert set(answer.file_ids) <= {s.file_id for s in items.values()}
+
+
+async def test_query_photo_that_cannot_be_downloaded_is_explained(
+    basic_app: BotApp, alice: FakeUser, telegram: FakeTelegramServer
+) -> None:
+    await basic_app.seed_shapes(alice, SHAPES[:2])
+    before = await basic_app.count(alice)
+    basic_app.skip_sent(alice)
+    fault = telegram.fail(DOWNLOAD, 502, times=None)
+    telegram.send_photo(alice, shape_jpeg("blue", "square", seed=78), caption="?square")
+    answer = await basic_app.answer(alice)
+    assert not answer.media
+    assert answer.text.text == "Could not download the photo from Telegram. Please send it again."
+    assert fault.hits == basic_app.settings.ingest_max_attempts
+    assert await basic_app.count(alice) == before
+    telegram.faults.remove(fault)
 
 
 # --- two users -------------------------------------------------------------------------------
