@@ -39,7 +39,6 @@ PULL_NAMES: dict[str, str] = {
     "vit-b-32__openai": "clip-vit-b-32",
     "clip-vit-b-16-openai": "clip-vit-b-16",
 }
-DEFAULT_MODEL = "ViT-B-32-SigLIP2-256__webli"  # what .env.example's MODEL_DIRS names
 RUCLIP_DEFAULT = "ruclip-vit-base-patch32-384"
 _RUCLIP_NAME = re.compile(r"ruclip-vit-(?:base|large)-patch\d+-\d+")
 
@@ -78,7 +77,7 @@ def ruclip_commands(path: Path) -> str:
         f".venv-export/bin/python -m core.models export ruclip --name {checkpoint} --out {plain}",
     ]
     if int8:
-        commands.append(f"python -m core.models quantize {plain} --out {path}")
+        commands.append(f".venv-export/bin/python -m core.models quantize {plain} --out {path}")
     return "; ".join(commands)
 
 
@@ -110,7 +109,7 @@ def prepare_models(
             "see README, section Models)"
         )
     if pull is None:
-        pull = _real_pull(getattr(settings, "model_hub_url", None))
+        pull = _real_pull(settings.model_hub_url)
     missing = [p for p in settings.model_dirs if not bundle_present(p)]
     plan = []
     for path in missing:  # everything checked before anything is downloaded

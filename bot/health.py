@@ -45,11 +45,6 @@ EXIT_UNHEALTHY = 1
 Mode = Literal["polling", "webhook"]
 
 
-def polling_timeout_s(settings: Settings) -> int:
-    """The long-poll wait the bot uses (and the webhook heartbeat's period)."""
-    return settings.polling_timeout_s
-
-
 def stale_after_s(polling_timeout: float) -> float:
     """How old a heartbeat may get: a healthy poll returns within one polling timeout; three
     leave room for a slow round-trip and a retry after one failed call."""
@@ -83,7 +78,7 @@ class Heartbeat:
         data_dir: Path,
         *,
         mode: Mode,
-        period: int = 10,
+        period: int,
         url: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -100,7 +95,7 @@ class Heartbeat:
     def for_settings(cls, settings: Settings) -> Heartbeat:
         """The heartbeat of a bot run with these settings (polling, or webhook when WEBHOOK_URL
         is set)."""
-        period = polling_timeout_s(settings)
+        period = settings.polling_timeout_s  # also the webhook heartbeat's period
         if settings.webhook_url:
             url = healthz_url(settings)
             return cls(settings.data_dir, mode="webhook", period=period, url=url)

@@ -77,11 +77,18 @@ def _quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def hub_url(args: argparse.Namespace) -> str | None:
+    """``--base-url``, else the MODEL_HUB_URL setting (from the environment or ``.env``)."""
+    from core.settings import load_settings
+
+    return args.base_url or load_settings().model_hub_url
+
+
 def _pull(args: argparse.Namespace) -> int:
     from core.models.pull import pull
 
     out = pull(
-        args.name, args.out, base_url=args.base_url, revision=args.revision, force=args.force
+        args.name, args.out, base_url=hub_url(args), revision=args.revision, force=args.force
     )
     print(out)
     return 0
@@ -164,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--out", type=Path, help="destination (default models/<name>)")
     pull.add_argument(
         "--base-url",
-        help="hub URL (default $MODEL_HUB_URL, else $HF_ENDPOINT, else huggingface.co)",
+        help="hub URL (default the MODEL_HUB_URL setting, else $HF_ENDPOINT, else huggingface.co)",
     )
     pull.add_argument("--revision", default="main")
     pull.add_argument("--force", action="store_true", help="replace an existing destination")

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
 DEFAULT_BASE_URL = "https://huggingface.co"
-BASE_URL_ENV = "MODEL_HUB_URL"
 HF_ENDPOINT_ENV = "HF_ENDPOINT"
 OFFLINE_ENVS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # what huggingface_hub reads
 DEFAULT_OWNER = "immich-app"  # a bare name like "ViT-B-32__openai" means Immich's repository
@@ -116,9 +115,9 @@ def default_destination(repo: str) -> Path:
 
 
 def hub_endpoint(base_url: str | None = None) -> str:
-    """The hub to ask: ``base_url`` (``--base-url``, or the MODEL_HUB_URL setting passed in),
-    else ``$MODEL_HUB_URL``, else ``$HF_ENDPOINT``, else huggingface.co."""
-    for value in (base_url, os.environ.get(BASE_URL_ENV), os.environ.get(HF_ENDPOINT_ENV)):
+    """The hub to ask: ``base_url`` (``--base-url``, else the MODEL_HUB_URL setting, as the
+    caller passes it), else ``$HF_ENDPOINT``, else huggingface.co."""
+    for value in (base_url, os.environ.get(HF_ENDPOINT_ENV)):
         if value and value.strip():
             return value.strip().rstrip("/")
     return DEFAULT_BASE_URL

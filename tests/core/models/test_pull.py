@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import prepare_models
 from core.errors import ModelDownloadError
-from core.models.__main__ import main
+from core.models.__main__ import build_parser, hub_url, main
 from core.models.bundle import load_bundle
 from core.models.pull import (
     DEFAULT_BASE_URL,
@@ -221,9 +221,11 @@ def test_existing_destination_needs_force(hub: HubStandin, tmp_dir: Path) -> Non
 def test_base_url_comes_from_the_environment(
     hub: HubStandin, tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_dir)  # no .env: the setting comes from the environment
     monkeypatch.setenv("MODEL_HUB_URL", hub.url + "/")
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{unused_port()}")  # loses to it
-    dest = pull(REPO, tmp_dir / "tiny", progress_stream=_quiet())
+    assert main(["pull", REPO, "--out", str(tmp_dir / "tiny")]) == 0
+    dest = tmp_dir / "tiny"
     assert _tree(dest) == WANTED
 
 
@@ -235,13 +237,18 @@ def test_hf_endpoint_is_honoured(
     assert _tree(dest) == WANTED
 
 
-def test_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert hub_endpoint() == DEFAULT_BASE_URL == "https://huggingface.co"
+def test_endpoint_precedence(monkeypatch: pytest.MonkeyPatch, tmp_dir: Path) -> None:
+    monkeypatch.chdir(tmp_dir)
+
+    def endpoint(*argv: str) -> str:  # as `pull` resolves it from the command line
+        return hub_endpoint(hub_url(build_parser().parse_args(["pull", "x", *argv])))
+
+    assert endpoint() == DEFAULT_BASE_URL == "https://huggingface.co"
     monkeypatch.setenv("HF_ENDPOINT", "http://mirror.example/")
-    assert hub_endpoint() == "http://mirror.example"
+    assert endpoint() == "http://mirror.example"
     monkeypatch.setenv("MODEL_HUB_URL", "http://ours.example")
-    assert hub_endpoint() == "http://ours.example"
-    assert hub_endpoint("http://cli.example") == "http://cli.example"
+    assert endpoint() == "http://ours.example"
+    assert endpoint("--base-url", "http://cli.example") == "http://cli.example"
 
 
 def test_model_hub_url_setting_wins_over_hf_endpoint(
