@@ -122,7 +122,7 @@ def make_housekeeper(services: BotServices) -> Housekeeper:
     settings = services.settings
     return Housekeeper(
         services.engine.db,
-        Retention.days(settings.jobs_retention_days, settings.results_retention_days),
+        Retention.for_jobs(days=settings.jobs_retention_days),
         interval_s=settings.housekeeping_interval_s,
         chunk=settings.housekeeping_chunk_rows,
     )

@@ -115,12 +115,12 @@ class Settings(BaseSettings):
     near_duplicate_threshold: float = Field(default=0.95, ge=0.0, le=1.0)  # cosine; 1 = off
 
     # Housekeeping (storage/housekeeping.py), run by the bot at start-up and then every interval:
-    # done/failed jobs, and result messages with their paging sessions, older than a retention
-    # are deleted, at most HOUSEKEEPING_CHUNK_ROWS rows per write transaction.
+    # done/failed jobs older than JOBS_RETENTION_DAYS, and result messages with their paging
+    # sessions past the age their buttons expire at (storage/results.py), are deleted, at most
+    # HOUSEKEEPING_CHUNK_ROWS rows per write transaction.
     housekeeping_interval_s: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
     housekeeping_chunk_rows: int = Field(default=1000, ge=1, le=100_000)
     jobs_retention_days: int = Field(default=30, ge=1, le=3650)
-    results_retention_days: int = Field(default=30, ge=1, le=3650)
 
     # Model downloads (core/models/pull.py): another Hugging Face-compatible hub or mirror.
     # A --base-url flag wins over it, and it wins over HF_ENDPOINT; unset = huggingface.co.

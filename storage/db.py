@@ -24,7 +24,7 @@ import numpy as np
 
 from core.errors import StorageError
 from storage.migrations import MIGRATIONS_DIR, migrate
-from storage.records import OWNER_KINDS, Job, Owner, OwnerKind, VectorSnapshot
+from storage.records import OWNER_KINDS, Job, JobState, Owner, OwnerKind, VectorSnapshot
 from storage.repositories import JOB_SELECT, OwnerStore, job_from_row, model_key
 from storage.vectors import split_model_id
 
@@ -359,14 +359,32 @@ class Database:
             rows = await conn.execute_fetchall("SELECT state, count(*) FROM jobs GROUP BY state")
         return dict(rows)
 
-    async def purge_jobs(self, *, older_than: float) -> int:
-        """Delete ``done`` jobs last updated before unix time ``older_than``; returns how many.
-        Failed jobs stay so their errors can still be shown."""
+    async def purge_jobs(
+        self,
+        *,
+        older_than: float,
+        states: tuple[JobState, ...] = ("done",),
+        limit: int = -1,
+    ) -> int:
+        """Delete jobs in ``states`` last updated before unix time ``older_than``, oldest first,
+        at most ``limit`` of them (-1: all); returns how many. By default failed jobs stay so
+        their errors can still be shown; housekeeping passes both finished states."""
+        if not set(states) <= {"done", "failed"}:
+            raise ValueError(f"only finished jobs can be purged, not {states}")
+        # Literal states (checked above), so the partial age index of both finished states
+        # (migration 0004) can serve the housekeeping purge; bound parameters would hide that.
+        listed = ", ".join(f"'{s}'" for s in sorted(set(states)))
         async with self.write() as conn:
             cur = await conn.execute(
-                "DELETE FROM jobs WHERE state = 'done' AND updated_at < ?", (int(older_than),)
+                f"""
+                DELETE FROM jobs WHERE id IN (
+                    SELECT id FROM jobs WHERE state IN ({listed}) AND updated_at < ?
+                    ORDER BY updated_at LIMIT ?
+                )
+                """,
+                (int(older_than), int(limit)),
             )
-        return cur.rowcount
+        return max(cur.rowcount, 0)
 
 
 # --- helpers shared with the repositories -------------------------------------------------------

@@ -17,20 +17,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from storage.results import SESSION_TTL_S
+
 if TYPE_CHECKING:
     from storage.db import Database
+    from storage.records import JobState
 
 log = logging.getLogger(__name__)
 
 DAY_S = 24 * 3600
 
-# One statement per table: delete up to ``?`` rows older than ``?``, oldest first.
-_PURGE_JOBS = """
-DELETE FROM jobs WHERE id IN (
-    SELECT id FROM jobs WHERE state IN ('done', 'failed') AND updated_at < ?
-    ORDER BY updated_at LIMIT ?
-)
-"""
+# Jobs in these states are purged (through Database.purge_jobs); pending and running stay.
+FINISHED: tuple[JobState, ...] = ("done", "failed")
+# One statement per results table: delete up to ``?`` rows older than ``?``, oldest first.
 _PURGE_RESULT_MESSAGES = """
 DELETE FROM result_messages WHERE (owner_id, chat_id, message_id) IN (
     SELECT owner_id, chat_id, message_id FROM result_messages WHERE created_at < ?
@@ -55,6 +54,11 @@ class Retention:
     def days(cls, jobs: int, results: int) -> Retention:
         return cls(jobs * DAY_S, results * DAY_S)
 
+    @classmethod
+    def for_jobs(cls, days: int) -> Retention:
+        """Jobs as configured; results as long as their buttons work (one policy for both)."""
+        return cls(days * DAY_S, SESSION_TTL_S)
+
 
 @dataclass(frozen=True, slots=True)
 class PurgeCounts:
@@ -65,16 +69,14 @@ class PurgeCounts:
     search_sessions: int = 0
 
 
-async def purge_in_chunks(db: Database, sql: str, older_than: int, chunk: int) -> int:
-    """Run a ``(older_than, limit)`` DELETE until it deletes fewer than ``chunk`` rows; other
-    writers get the lock between chunks. Returns the rows deleted."""
+async def purge_in_chunks(delete: Callable[[int], Awaitable[int]], chunk: int) -> int:
+    """Call ``delete(limit)`` (one write transaction each) until it deletes fewer than
+    ``chunk`` rows; other writers get the lock between chunks. Returns the rows deleted."""
     if chunk < 1:
         raise ValueError("chunk must be >= 1")
     total = 0
     while True:
-        async with db.write() as conn:
-            cur = await conn.execute(sql, (int(older_than), chunk))
-            deleted = max(cur.rowcount, 0)
+        deleted = await delete(chunk)
         total += deleted
         if deleted < chunk:
             return total
@@ -84,14 +86,22 @@ async def purge_in_chunks(db: Database, sql: str, older_than: int, chunk: int) -
 async def purge_expired(db: Database, retention: Retention, *, chunk: int = 1000) -> PurgeCounts:
     """One housekeeping pass over every owner, with ages measured on the database's clock."""
     now = db.now()
+
+    async def jobs(limit: int) -> int:
+        return await db.purge_jobs(older_than=now - retention.jobs_s, states=FINISHED, limit=limit)
+
+    def rows(sql: str) -> Callable[[int], Awaitable[int]]:
+        async def delete(limit: int) -> int:
+            async with db.write() as conn:
+                cur = await conn.execute(sql, (int(now - retention.results_s), limit))
+            return max(cur.rowcount, 0)
+
+        return delete
+
     return PurgeCounts(
-        jobs=await purge_in_chunks(db, _PURGE_JOBS, now - retention.jobs_s, chunk),
-        result_messages=await purge_in_chunks(
-            db, _PURGE_RESULT_MESSAGES, now - retention.results_s, chunk
-        ),
-        search_sessions=await purge_in_chunks(
-            db, _PURGE_SEARCH_SESSIONS, now - retention.results_s, chunk
-        ),
+        jobs=await purge_in_chunks(jobs, chunk),
+        result_messages=await purge_in_chunks(rows(_PURGE_RESULT_MESSAGES), chunk),
+        search_sessions=await purge_in_chunks(rows(_PURGE_SEARCH_SESSIONS), chunk),
     )
 
 

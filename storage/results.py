@@ -24,9 +24,10 @@ SessionKind = Literal["text", "photo", "item"]
 SESSION_KINDS: tuple[str, ...] = ("text", "photo", "item")
 
 # Buttons older than this say "expired" instead of paging: the query is kept no longer than that.
+# The housekeeping purge (storage/housekeeping.py) uses the same ages, so there is one policy.
 SESSION_TTL_S = 30 * 24 * 3600
 # A reply to a result older than this still works through the file's unique id (see the bot).
-RESULT_TTL_S = 90 * 24 * 3600
+RESULT_TTL_S = SESSION_TTL_S
 # Session ids are random below 2**53 (16 digits in callback data, exact in JSON and SQLite).
 _SESSION_ID_BITS = 53
 

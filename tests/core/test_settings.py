@@ -204,11 +204,11 @@ def test_env_example_holds_only_known_keys() -> None:
 def test_housekeeping_settings_have_defaults_and_are_validated(tmp_path: Path) -> None:
     settings = load_settings()
     assert settings.housekeeping_interval_s == 6 * 3600
-    assert settings.jobs_retention_days == settings.results_retention_days == 30
+    assert settings.jobs_retention_days == 30
     assert settings.housekeeping_chunk_rows == 1000
     path = env_file(tmp_path / "a", "JOBS_RETENTION_DAYS=7\nHOUSEKEEPING_INTERVAL_S=3600\n")
     settings = load_settings(path)
     assert (settings.jobs_retention_days, settings.housekeeping_interval_s) == (7, 3600)
-    for line in ("RESULTS_RETENTION_DAYS=0", "HOUSEKEEPING_INTERVAL_S=5", "JOBS_RETENTION_DAYS=x"):
+    for line in ("JOBS_RETENTION_DAYS=0", "HOUSEKEEPING_INTERVAL_S=5", "JOBS_RETENTION_DAYS=x"):
         with pytest.raises(SettingsError, match=line.split("=")[0]):
             load_settings(env_file(tmp_path / line[:5], line + "\n"))

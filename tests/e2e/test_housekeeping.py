@@ -9,7 +9,7 @@ from pathlib import Path
 from storage import Database
 from storage.db import default_database_path
 from storage.housekeeping import DAY_S
-from storage.results import ResultStore
+from storage.results import SESSION_TTL_S, ResultStore
 from tests.e2e.botapp import bot_settings, running_bot
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser
 
@@ -32,13 +32,11 @@ async def seed(path: Path, user_id: int, *, age_s: float) -> tuple[int, int]:
 async def test_bot_purges_at_start_up_and_old_buttons_expire(
     telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
 ) -> None:
-    settings = bot_settings(telegram, tmp_path, results_retention_days=2, jobs_retention_days=2)
+    settings = bot_settings(telegram, tmp_path, jobs_retention_days=2)
     path = default_database_path(settings.data_dir)
-    old_session, _old_job = await seed(path, alice.id, age_s=3 * DAY_S)
+    old_session, _old_job = await seed(path, alice.id, age_s=SESSION_TTL_S + DAY_S)
     fresh_session, fresh_job = await seed(path, alice.id, age_s=DAY_S)
-    async with running_bot(
-        telegram, tmp_path, results_retention_days=2, jobs_retention_days=2
-    ) as app:
+    async with running_bot(telegram, tmp_path, jobs_retention_days=2) as app:
         keeper = app.dispatcher["housekeeper"]
         await keeper.wait_passes(1)
         assert keeper.running  # scheduled for the next interval
