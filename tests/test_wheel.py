@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -25,6 +26,18 @@ from tests.core.test_cli import MODELS, shape_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("image-finder", "image-finder-bot", "image-finder-models")
+# Top-level folders of a checkout that are no part of the package's sources.
+NOT_SOURCES = (
+    ".git",
+    ".venv*",
+    "build",
+    "*.egg-info",
+    "data",
+    "models",
+    "bench",
+    "tests",
+    ".*_cache",
+)
 
 pytestmark = pytest.mark.skipif(
     not all((m / "config.json").exists() for m in MODELS), reason="fixture bundles missing"
@@ -34,12 +47,21 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    build = tmp_path_factory.mktemp("build")
+    # setuptools builds in the source tree's build/, where a stale module of an earlier build
+    # would slip into the wheel and litter the checkout: build a copy of the sources instead.
+    src = tmp_path_factory.mktemp("src") / "image-finder"
+    top_level = shutil.ignore_patterns(*NOT_SOURCES)
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return (top_level(folder, names) if Path(folder) == ROOT else set()) | {
+            n for n in names if n == "__pycache__"
+        }
+
+    shutil.copytree(ROOT, src, ignore=ignore)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "--no-index", "-w", str(out), str(ROOT)],
+         "--no-index", "-w", str(out), str(src)],
         check=True,
-        cwd=build,
         env={**os.environ, "PIP_NO_CACHE_DIR": "1"},
     )  # fmt: skip
     (found,) = out.glob("image_finder-*.whl")
