@@ -120,12 +120,16 @@ def write_clip_tokenizer_json(out_path: Path, vocab_path: Path | None = None) ->
     return out_path
 
 
+def basic_clean(text: str) -> str:
+    """open_clip's ``basic_clean``: mojibake fixed, HTML entities (twice) unescaped; the first
+    step of every cleaning open_clip's tokenizers apply."""
+    return html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+
+
 def clean_text(text: str, *, lowercase: bool = True) -> str:
     """open_clip's ``_clean_lower`` (or ``_clean_whitespace`` without lowercasing)."""
     text = _SURROGATES.sub("\ufffd", text)  # lone surrogates cannot be UTF-8 encoded
-    text = ftfy.fix_text(text)
-    text = html.unescape(html.unescape(text)).strip()
-    text = " ".join(text.split())
+    text = " ".join(basic_clean(text).split())
     if lowercase:
         text = text.lower()
     return text.translate(_SKIPPED_BY_OPEN_CLIP)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import html
 import json
 import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import ftfy
 import numpy as np
 from tokenizers import Tokenizer as HfTokenizerImpl
 
 from core.errors import TokenizerError
 from core.models.config import TextClean, TextConfig
-from core.text.clip_bpe import ClipTokenizer
+from core.text.clip_bpe import ClipTokenizer, basic_clean
 from core.text.yttm import YttmTokenizer
 
 # Where each kind's file is looked for when the config does not name one.
@@ -25,13 +23,8 @@ DEFAULT_FILES = {"clip": "tokenizer.json", "hf": "tokenizer.json", "yttm": "bpe.
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
-def _basic_clean(text: str) -> str:
-    """open_clip's ``basic_clean``: mojibake fixed, HTML entities (twice) unescaped."""
-    return html.unescape(html.unescape(ftfy.fix_text(text))).strip()
-
-
 def _clean_whitespace(text: str) -> str:
-    return " ".join(_basic_clean(text).split())
+    return " ".join(basic_clean(text).split())
 
 
 def _clean_lower(text: str) -> str:
@@ -40,7 +33,7 @@ def _clean_lower(text: str) -> str:
 
 def _clean_canonicalize(text: str) -> str:
     """open_clip's ``canonicalize_text(basic_clean(text))``, the order of its steps kept."""
-    text = _basic_clean(text).replace("_", " ").translate(_PUNCTUATION).lower()
+    text = basic_clean(text).replace("_", " ").translate(_PUNCTUATION).lower()
     return " ".join(text.split())
 
 
