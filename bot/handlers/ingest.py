@@ -102,18 +102,6 @@ def is_media_document(message: Message) -> bool:
     return mime.startswith(("image/", "video/"))
 
 
-def hint(value: int | None) -> int | None:
-    """A size from the message, or None: clients and forwards send 0 for "unknown", and the
-    pipeline measures the file anyway."""
-    return value if value is not None and value > 0 else None
-
-
-def seconds(value: int | None) -> float | None:
-    """A duration from the message as a hint, like :func:`hint`."""
-    known = hint(value)
-    return float(known) if known is not None else None
-
-
 def media_of(message: Message) -> Media | None:
     """The media of a message we can store, or None (text, PDF, sticker, ...)."""
     if message.photo:
@@ -123,8 +111,8 @@ def media_of(message: Message) -> Media | None:
             largest.file_id,
             largest.file_unique_id,
             size=largest.file_size,
-            width=hint(largest.width),
-            height=hint(largest.height),
+            width=largest.width,
+            height=largest.height,
             mime="image/jpeg",
         )
     if message.animation is not None:  # before document: Telegram fills both for a GIF
@@ -134,9 +122,9 @@ def media_of(message: Message) -> Media | None:
             a.file_id,
             a.file_unique_id,
             size=a.file_size,
-            width=hint(a.width),
-            height=hint(a.height),
-            duration=seconds(a.duration),
+            width=a.width,
+            height=a.height,
+            duration=float(a.duration),
             mime=a.mime_type,
             thumbnail_file_id=a.thumbnail.file_id if a.thumbnail else None,
             thumbnail_file_unique_id=a.thumbnail.file_unique_id if a.thumbnail else None,
@@ -148,9 +136,9 @@ def media_of(message: Message) -> Media | None:
             v.file_id,
             v.file_unique_id,
             size=v.file_size,
-            width=hint(v.width),
-            height=hint(v.height),
-            duration=seconds(v.duration),
+            width=v.width,
+            height=v.height,
+            duration=float(v.duration),
             mime=v.mime_type,
             thumbnail_file_id=v.thumbnail.file_id if v.thumbnail else None,
             thumbnail_file_unique_id=v.thumbnail.file_unique_id if v.thumbnail else None,
@@ -162,9 +150,9 @@ def media_of(message: Message) -> Media | None:
             n.file_id,
             n.file_unique_id,
             size=n.file_size,
-            width=hint(n.length),
-            height=hint(n.length),
-            duration=seconds(n.duration),
+            width=n.length,
+            height=n.length,
+            duration=float(n.duration),
             mime="video/mp4",
             thumbnail_file_id=n.thumbnail.file_id if n.thumbnail else None,
             thumbnail_file_unique_id=n.thumbnail.file_unique_id if n.thumbnail else None,
