@@ -143,6 +143,40 @@ REASONS: dict[str, dict[str, tuple[str, str]]] = {
         "ru": ("слишком много пикселей", "картинка слишком большая (слишком много пикселей)."),
         "en": ("too many pixels", "the picture is too big (more pixels than I accept)."),
     },
+    "image_too_complex": {
+        "ru": (
+            "файл слишком сложный",
+            "эту картинку слишком долго раскодировать: в файле тысячи лишних частей — "
+            "похоже, он повреждён. Пришлите её в обычном формате (JPEG или PNG).",
+        ),
+        "en": (
+            "file too complex",
+            "this picture would take too long to decode: the file has thousands of needless "
+            "parts, so it is probably damaged. Send it as an ordinary JPEG or PNG.",
+        ),
+    },
+    "video_too_large": {
+        "ru": (
+            "слишком большие кадры",
+            "кадры этого видео или GIF слишком большие (слишком много пикселей).",
+        ),
+        "en": (
+            "frames too large",
+            "the frames of this video or GIF are too big (more pixels than I accept).",
+        ),
+    },
+    "video_too_complex": {
+        "ru": (
+            "GIF слишком сложный",
+            "эту анимацию слишком долго раскодировать: файл устроен необычно или повреждён. "
+            "Пришлите её как видео (MP4).",
+        ),
+        "en": (
+            "GIF too complex",
+            "this animation would take too long to decode: the file is unusual or damaged. "
+            "Send it as a video (MP4).",
+        ),
+    },
     "video_unreadable": {
         "ru": (
             "видео не читается",
@@ -226,12 +260,14 @@ class ItemResult:
     media_id: int | None = None
     note: str | None = None  # the whole answer when this item is answered alone
     owner_id: int | None = None
+    still: bool = False  # sent as a video, but its file was a still picture: kept as a photo
 
     @classmethod
     def from_outcome(cls, outcome: IngestOutcome) -> ItemResult:
         return cls(
             outcome.status,
             kind=outcome.request.kind,
+            still=stored_as_still(outcome),
             frames=len(outcome.unit_ids),
             near_duplicate=outcome.near_duplicate_of is not None,
             thumbnail_only=outcome.thumbnail_only,
@@ -250,11 +286,24 @@ class ItemResult:
         return self.kind in VIDEO_KINDS
 
 
+def stored_as_still(outcome: IngestOutcome) -> bool:
+    """A "video" saved as one picture because its bytes were a still image: the outcome holds
+    a single unit without a timestamp (video frames have one; a cover is ``thumbnail_only``)."""
+    return (
+        outcome.saved
+        and outcome.request.is_video
+        and not outcome.thumbnail_only
+        and len(outcome.unit_ids) == 1
+        and all(t is None for t in outcome.timestamps)
+    )
+
+
 def item_text(result: ItemResult, lang: str, *, is_video: bool | None = None) -> str:
-    """The reply to one item (not part of an album)."""
+    """The reply to one item (not part of an album). ``is_video`` says the message was sampled
+    as a video; what was actually kept (:attr:`ItemResult.still`) decides the wording."""
     if result.note is not None:
         return result.note
-    video = result.is_video if is_video is None else is_video
+    video = not result.still and (result.is_video if is_video is None else is_video)
     if result.status == "duplicate":
         return tr(TEXTS, "duplicate", lang)
     if result.status == "failed":

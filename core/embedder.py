@@ -3,7 +3,9 @@
 * :class:`OnnxEmbedder` is synchronous and thread-safe: one onnxruntime session per tower,
   created on first use (under a per-tower lock, so a text query never waits for the image
   tower to load) and reused; ``InferenceSession.run`` is itself thread-safe, which is what
-  lets an image batch run as several single-threaded runs at once.
+  lets an image batch run as several runs at once on the one image session.
+* :class:`ImageRunPlanner` picks, per image batch, between one run on every thread (a lone
+  photo) and parallel runs (a full batch), within a memory budget.
 * :class:`AsyncEmbedder` is the facade for asyncio code: inference runs in its own executors,
   never on the event loop, with texts on a dedicated lane so a query is never queued behind a
   bulk image batch.
@@ -18,10 +20,14 @@ one array or one error per item, then :meth:`OnnxEmbedder.encode_pixels` on the 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -63,6 +69,10 @@ DEFAULT_SESSION_CONFIG: Mapping[str, str] = {
 }
 
 _NORM_EPS = 1e-12
+
+# Working memory one image needs inside a ViT run (activations, attention scores, the input),
+# in multiples of its float32 input tensor: a rough upper estimate that holds from B/32 to B/16.
+ITEM_MEMORY_FACTOR = 12
 
 T = TypeVar("T")
 
@@ -130,6 +140,7 @@ class _Tower:
                     created = self._create(options())
                     self.io = self._inspect(created)
                     self.session = created
+                    release_free_memory()  # loading leaves a second copy of the weights freed
                 session = self.session
         return session, self.io
 
@@ -142,21 +153,65 @@ class _Tower:
             raise BundleError(self.path, f"onnxruntime cannot load it: {exc}".strip()) from exc
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """How one image batch goes through the image session: ``slices`` of it, ``parallel`` of
+    them at a time (1: one after another, each op spread over every intra-op thread)."""
+
+    slices: tuple[slice, ...]
+    parallel: int
+
+
+class ImageRunPlanner:
+    """Chooses the thread layout of each image batch.
+
+    onnxruntime fixes a session's intra-op thread count, and a second session would hold a
+    second copy of the weights, so both layouts share one session with a thread per core.
+    Fewer items than ``runs`` (a lone photo) go as one run whose ops use every thread; a larger
+    batch goes as ``runs`` runs at once, where each run's caller does most of its own work and
+    the threads meet far less often. ``memory_mb`` caps the images in flight (``item_mb``
+    each): it bounds run size × runs at once.
+    """
+
+    def __init__(self, *, runs: int, batch_size: int, memory_mb: int, item_mb: float) -> None:
+        if min(runs, batch_size) < 1 or memory_mb < 0 or item_mb <= 0:
+            raise ValueError("runs and batch_size must be >= 1, memory_mb >= 0, item_mb > 0")
+        self.runs = runs
+        self.batch_size = batch_size
+        self.memory_mb = memory_mb
+        self.item_mb = item_mb
+
+    @property
+    def max_in_flight(self) -> int:
+        """Images the budget lets run at once (at least one; 0 MB means no budget)."""
+        if self.memory_mb == 0:
+            return self.runs * self.batch_size
+        return max(1, int(self.memory_mb // self.item_mb))
+
+    def plan(self, n: int, fixed: int | None = None) -> RunPlan:
+        """Slices of ``n`` items for a graph whose batch axis is ``fixed`` (or dynamic)."""
+        parallel = 1 if n < self.runs else self.runs
+        if fixed:
+            parallel = max(1, min(parallel, self.max_in_flight // fixed))
+            return RunPlan(tuple(_split(n, fixed, fixed, parallel)), parallel)
+        parallel = min(parallel, self.max_in_flight)
+        cap = max(1, min(self.batch_size, self.max_in_flight // parallel))
+        return RunPlan(tuple(_split(n, None, cap, parallel)), parallel)
+
+
 class OnnxEmbedder:
     """Both towers of one bundle on onnxruntime's CPU provider.
 
     ``batch_size`` caps how many items go through a tower in one run (memory bound); a graph
     whose batch axis is fixed (Immich exports batch 1) is fed exactly that many at a time.
 
-    ``threads`` is how many cores a call uses (0: onnxruntime's choice for texts, the CPUs the
-    process may use for image runs and decoding). Texts go
-    through one run with that many intra-op threads (a query is one short sequence). Image
-    batches are split into ``image_runs`` (default: ``threads``) single-threaded runs of the
-    image session that go in parallel: on a 2-core AVX2 machine a ViT-B/32 batch run with 2
-    intra-op threads cost 15-25% more CPU time per image than single-threaded runs (the
-    threads meet at every one of the graph's few hundred ops); the whole ingest path got up to
-    15% more images/s (bench/embed.py).
-    ``image_runs=1`` restores one run with ``threads`` intra-op threads.
+    ``threads`` is the intra-op thread count of both sessions (0: onnxruntime's choice); the
+    CPUs the process may use size image runs and decoding. Texts go through one run (a query
+    is one short sequence). Image batches are laid out by :class:`ImageRunPlanner`: a lone
+    photo as one run on every thread, a full batch as ``image_runs`` (default: one per CPU)
+    runs at once, since in bulk runs with several threads each cost more CPU time per image
+    (the threads meet at every one of the graph's few hundred ops).
+    ``memory_mb`` bounds the images in flight in image runs (0: no bound).
     """
 
     def __init__(
@@ -169,6 +224,7 @@ class OnnxEmbedder:
         session_config: Mapping[str, str] | None = None,
         decode_threads: int = 0,
         image_runs: int = 0,
+        memory_mb: int = 0,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -180,14 +236,17 @@ class OnnxEmbedder:
         # Pillow releases the GIL while decoding and resizing, so threads decode in parallel.
         self.decode_threads = decode_threads or cores
         self.image_runs = image_runs or cores
+        size = bundle.config.image.size
+        self.planner = ImageRunPlanner(
+            runs=self.image_runs,
+            batch_size=batch_size,
+            memory_mb=memory_mb,
+            item_mb=ITEM_MEMORY_FACTOR * 3 * size * size * 4 / 2**20,
+        )
         self._decode_pool: ThreadPoolExecutor | None = None
         self._run_pool: ThreadPoolExecutor | None = None
         self._decode_pool_lock = threading.Lock()
         self._options = lambda: session_options(threads, graph_optimization, session_config)
-        visual_threads = 1 if self.image_runs > 1 else threads
-        self._visual_options = lambda: session_options(
-            visual_threads, graph_optimization, session_config
-        )
         self._visual = _Tower(bundle.visual_path, lambda s: inspect_visual(s, bundle))
         self._textual = _Tower(bundle.textual_path, lambda s: inspect_textual(s, bundle))
 
@@ -213,7 +272,7 @@ class OnnxEmbedder:
     # --- sessions -----------------------------------------------------------------------------
 
     def _visual_session(self) -> tuple[ort.InferenceSession, VisualIO]:
-        session, io = self._visual.get(self._visual_options)
+        session, io = self._visual.get(self._options)
         if io.dim is not None:
             check_width(self.bundle, "visual", io.dim)
         return session, io
@@ -230,9 +289,11 @@ class OnnxEmbedder:
         Checks input/output names, ranks, dtypes and static dims against the config, loads the
         tokenizer and runs one dummy inference per tower, which also measures an output width
         the graph leaves symbolic; the two widths must match each other and ``embed_dim``.
+        The text tower loads first: loading holds the weights twice for a moment, and that
+        moment costs less before the other tower is resident (the text tower is the larger).
         """
-        visual, vio = self._visual.get(self._visual_options)
         textual, tio = self._textual.get(self._options)
+        visual, vio = self._visual.get(self._options)
         try:
             ids = self.bundle.tokenizer.encode(["a photo"])
         except TokenizerError as exc:
@@ -317,17 +378,20 @@ class OnnxEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         step = self.batch_size
         chunks = [sources[i : i + step] for i in range(0, len(sources), step)]
-        if len(chunks) == 1:
-            return self._encode_prepared(self.prepare_images(chunks[0]), 0)
-        pool = self._pool()
-        parts = []
-        pending = pool.submit(self.prepare_images, chunks[0])
-        for k in range(len(chunks)):
-            prepared = pending.result()
-            if k + 1 < len(chunks):
-                pending = pool.submit(self.prepare_images, chunks[k + 1])
-            parts.append(self._encode_prepared(prepared, k * step))
-        return np.concatenate(parts)
+        try:
+            if len(chunks) == 1:
+                return self._encode_prepared(self.prepare_images(chunks[0]), 0)
+            pool = self._pool()
+            parts = []
+            pending = pool.submit(self.prepare_images, chunks[0])
+            for k in range(len(chunks)):
+                prepared = pending.result()
+                if k + 1 < len(chunks):
+                    pending = pool.submit(self.prepare_images, chunks[k + 1])
+                parts.append(self._encode_prepared(prepared, k * step))
+            return np.concatenate(parts)
+        finally:
+            release_free_memory()  # decoded photos would otherwise stay resident between batches
 
     def _encode_prepared(self, prepared: list[np.ndarray | ImageError], offset: int) -> np.ndarray:
         for item in prepared:
@@ -352,18 +416,22 @@ class OnnxEmbedder:
         if len(pixels) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         session, io = self._visual_session()
-        chunks = [
-            pixels[s] for s in _split(len(pixels), io.batch, self.batch_size, self.image_runs)
-        ]
+        plan = self.planner.plan(len(pixels), io.batch)
+        chunks = [pixels[s] for s in plan.slices]
 
         def run(chunk: np.ndarray) -> np.ndarray:
             out = self._run_visual(session, io, chunk)
             return self._checked(out, len(chunk), self.bundle.visual_path)
 
-        if len(chunks) == 1 or self.image_runs == 1:
+        if plan.parallel == 1:
             parts = [run(chunk) for chunk in chunks]
         else:
-            parts = list(self._runs().map(run, chunks))
+            pool, step = self._runs(), plan.parallel
+            parts = [
+                part
+                for i in range(0, len(chunks), step)
+                for part in pool.map(run, chunks[i : i + step])
+            ]
         return l2_normalize(np.concatenate(parts))
 
     def _run_visual(
@@ -439,6 +507,23 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand memory the C heap holds but no longer uses back to the system (glibc only): it
+    keeps large freed blocks, such as a model's parsed copy, resident otherwise."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _split(n: int, fixed: int | None, cap: int, runs: int) -> list[slice]:

@@ -88,6 +88,7 @@ class Engine:
                 graph_optimization=settings.embed_graph_optimization,
                 batch_size=settings.embed_batch_size,
                 image_runs=settings.embed_image_runs,
+                memory_mb=settings.embed_memory_mb,
             )
             for b in bundles
         ]

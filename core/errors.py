@@ -45,6 +45,13 @@ class ImageTooLargeError(ImageError):
     code = "image_too_large"
 
 
+class ImageTooComplexError(ImageError):
+    """The image would take too long to decode: thousands of progressive scans or file
+    structures, more than any encoder writes (a denial-of-service file, or badly damaged)."""
+
+    code = "image_too_complex"
+
+
 # --- model bundles ------------------------------------------------------------------------------
 
 
@@ -99,6 +106,18 @@ class UnreadableVideoError(VideoError):
     """Not a video format we can decode, or damaged before its first frame."""
 
     code = "video_unreadable"
+
+
+class VideoTooLargeError(VideoError):
+    """A video or animation declares frames larger than we decode (a decompression bomb)."""
+
+    code = "video_too_large"
+
+
+class VideoTooComplexError(VideoError):
+    """An animation would take too long to decode (millions of blocks, or damaged)."""
+
+    code = "video_too_complex"
 
 
 # --- storage ------------------------------------------------------------------------------------

@@ -36,8 +36,20 @@ from typing import Final
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core.decode_guard import (
+    DECODE_TIMEOUT_S,
+    MAX_DECODE_BYTES,
+    MAX_JPEG_SCANS,
+    DecodeDeadline,
+    deadline,
+    jpeg_coefficient_bytes,
+    jpeg_scan_count,
+    reduced_cost,
+    still_cost,
+)
 from core.errors import (
     EmptyImageError,
+    ImageTooComplexError,
     ImageTooLargeError,
     TruncatedImageError,
     UnsupportedImageError,
@@ -172,24 +184,36 @@ def decode_image(
     *,
     target_size: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = MAX_DECODE_BYTES,
+    timeout_s: float | None = DECODE_TIMEOUT_S,
 ) -> Image.Image:
-    """Decode an image file into an upright RGB image.
+    """Decode an image file into an upright RGB image, in bounded memory and time.
 
     ``target_size`` (the model input side) allows a cheaper decode of a much larger image: JPEGs
     are decoded at 1/2, 1/4 or 1/8 scale and other formats are box-reduced, as long as the
     shorter side stays at least ``DECODE_MARGIN * target_size``. Without it the full image is
     returned, which is what :func:`preprocess` needs to match the reference transforms exactly.
 
-    Raises EmptyImageError, UnsupportedImageError, TruncatedImageError or ImageTooLargeError.
-    A missing file raises the usual OSError.
+    The format is told by the bytes, never by a name or MIME type. ``max_bytes`` bounds the
+    estimated memory of decoding (see :mod:`core.decode_guard`), ``timeout_s`` the wall time.
+
+    Raises EmptyImageError, UnsupportedImageError, TruncatedImageError, ImageTooLargeError or
+    ImageTooComplexError. A missing file raises the usual OSError.
     """
     raw = _read(data)
     if not raw:
         raise EmptyImageError("the file is empty")
-    formats = _enabled_formats()
-
     try:
-        img = Image.open(io.BytesIO(raw), formats=formats)
+        with deadline(timeout_s):
+            return _decode(raw, target_size, max_pixels, max_bytes)
+    except DecodeDeadline:
+        raise ImageTooComplexError(f"decoding took longer than {timeout_s:g} s") from None
+
+
+def _open(raw: bytes) -> Image.Image:
+    formats = _enabled_formats()
+    try:
+        return Image.open(io.BytesIO(raw), formats=formats)
     except Image.DecompressionBombError as e:
         raise ImageTooLargeError(str(e)) from e
     except UnidentifiedImageError as e:
@@ -199,6 +223,13 @@ def decode_image(
     except Exception as e:  # Pillow's plugins raise OSError, ValueError, struct.error, ...
         raise TruncatedImageError(f"the image is damaged: {e}") from e
 
+
+def _transparent(img: Image.Image) -> bool:
+    """Whether the image has alpha, known from its header (before decoding)."""
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+
+
+def _check_declared(img: Image.Image, raw: bytes, max_pixels: int) -> None:
     width, height = img.size
     if width < 1 or height < 1:
         raise TruncatedImageError(f"the image declares an empty size {width}x{height}")
@@ -206,21 +237,58 @@ def decode_image(
         raise ImageTooLargeError(
             f"the image has {width}x{height} = {width * height} pixels, limit {max_pixels}"
         )
+    if img.format in ("JPEG", "MPO") and jpeg_scan_count(raw) > MAX_JPEG_SCANS:
+        raise ImageTooComplexError(f"the JPEG has more than {MAX_JPEG_SCANS} scans")
 
+
+def _jpeg_coefficients(img: Image.Image) -> int:
+    if img.format not in ("JPEG", "MPO"):
+        return 0
+    progressive = bool(img.info.get("progressive") or img.info.get("progression"))
+    layers = getattr(img, "layer", [])
+    return jpeg_coefficient_bytes(img.size, layers, progressive=progressive)
+
+
+def _reduce_first(img: Image.Image, needed: int) -> Image.Image:
+    """Box-reduce a loaded image before any full-size conversion, for images too large to
+    convert at full size; ``reduce`` premultiplies alpha itself."""
+    if img.mode.startswith("I;16"):
+        img = img.convert("I")
+    elif img.mode not in ("L", "RGB", "RGBA", "LA", "I", "F") or "transparency" in img.info:
+        img = img.convert("RGBA" if img.has_transparency_data else "RGB")
+    factor = min(img.size) // needed
+    return img.reduce(factor) if factor >= 2 else img
+
+
+def _decode(raw: bytes, target_size: int | None, max_pixels: int, max_bytes: int) -> Image.Image:
+    img = _open(raw)
+    _check_declared(img, raw, max_pixels)
     needed = math.ceil(DECODE_MARGIN * target_size) if target_size else 0
+    coefficients = _jpeg_coefficients(img)
     try:
         if needed and img.format in ("JPEG", "MPO"):
             img.draft("RGB", (needed, needed))  # picks the largest DCT scale still >= needed
+    except Exception as e:
+        raise TruncatedImageError(f"the image is damaged: {e}") from e
+    alpha = _transparent(img)
+    mode, size, fmt = img.mode, img.size, img.format
+    budget = max_bytes - coefficients
+    early = still_cost(mode, size, transparent=alpha, fmt=fmt) > budget
+    if early and not (needed and reduced_cost(mode, size, transparent=alpha, fmt=fmt) <= budget):
+        w, h = img.size
+        raise ImageTooLargeError(f"a {w}x{h} {img.mode} image needs too much memory to decode")
+    try:
         img.load()
     except Image.DecompressionBombError as e:
         raise ImageTooLargeError(str(e)) from e
     except Exception as e:
         raise TruncatedImageError(f"the image is cut short or damaged: {e}") from e
 
-    with contextlib.suppress(Exception):  # unreadable EXIF must not lose a readable picture
-        ImageOps.exif_transpose(img, in_place=True)
-
     try:
+        if early:
+            img = _reduce_first(img, needed)
+        with contextlib.suppress(Exception):  # unreadable EXIF must not lose a readable picture
+            ImageOps.exif_transpose(img, in_place=True)
         img = to_rgb(img)
     except Exception as e:
         raise UnsupportedImageError(f"cannot convert a {img.mode!r} image to RGB: {e}") from e

@@ -42,8 +42,9 @@ goes back to ``pending`` until the database's own claim limit (a job that keeps 
 keeps killing the process, ends ``failed``). A worker never dies on one item.
 
 Videos, animations, video notes (and documents whose mime type is ``video/*`` or
-``image/gif``) are sampled with :func:`core.video.sample_video`; each kept frame is a unit with
-its timestamp. A request marked ``too_large`` (or whose fetch raises
+``image/gif``) are sampled with :func:`core.video.sample_video`; after embedding, a frame the
+models see as the moment before it (``video_merge_similarity``) merges into it, and each frame
+left is a unit with its timestamp. A request marked ``too_large`` (or whose fetch raises
 :class:`~core.errors.FileTooLargeError` while it names a thumbnail) is indexed from its
 thumbnail: one ``thumbnail`` unit, and the item's status is ``thumbnail``. ``progress`` receives
 fractions in ``[0, 1]``, never decreasing, on the event loop: sampling maps to ``0..0.9`` and
@@ -107,6 +108,7 @@ __all__ = [
     "ProgressCallback",
     "Ticket",
     "activate_complete_models",
+    "distinct_moments",
     "durable",
     "fetch_with_retry",
     "local_fetcher",
@@ -526,6 +528,7 @@ class IngestPipeline:
             if near_duplicate_threshold is not None
             else settings.near_duplicate_threshold
         )
+        self.merge_similarity = settings.video_merge_similarity
         if min(self.workers, self.queue_size, self.batch_size, self.max_attempts) < 1:
             raise ValueError("workers, queue_size, batch_size and max_attempts must be >= 1")
         self._on_outcome = on_outcome
@@ -1026,6 +1029,7 @@ class IngestPipeline:
     ) -> None:
         job, request = item.job, item.request
         store = self._db.owner(job.owner_id)
+        vectors = _merge_moments(item, vectors, self.merge_similarity)
         try:
             primary = await self._primary(store, primaries)
             near = await self._near_duplicate(store, primary, vectors[primary][0])
@@ -1072,6 +1076,35 @@ class IngestPipeline:
             thumbnail_only=any(u.kind == "thumbnail" for u in item.units),
         )
         await self._resolve(outcome)
+
+
+def distinct_moments(vectors: Mapping[str, np.ndarray], similarity: float) -> list[int]:
+    """Indices of the frames that are moments of their own: a frame whose vector is at least
+    ``similarity`` (cosine) like the last kept frame's, for every model, shows the model
+    nothing new and merges into it. The sampler compares pixels, which cannot tell a pan or a
+    gesture from a new subject; the model can. ``similarity >= 1`` keeps every frame."""
+    count = min(len(v) for v in vectors.values())
+    keep = [0] if count else []
+    for i in range(1, count):
+        last = keep[-1]
+        if similarity >= 1.0 or any(float(v[i] @ v[last]) < similarity for v in vectors.values()):
+            keep.append(i)
+    return keep
+
+
+def _merge_moments(
+    item: _Prepared, vectors: dict[str, np.ndarray], similarity: float
+) -> dict[str, np.ndarray]:
+    """Drop a video's frames that repeat the moment before them (see :func:`distinct_moments`),
+    from ``item`` and from the returned vectors; the earlier frame's timestamp stays."""
+    if len(item.units) < 2 or any(u.kind != "frame" for u in item.units):
+        return vectors
+    keep = distinct_moments(vectors, similarity)
+    if len(keep) == len(item.units):
+        return vectors
+    item.units = [item.units[i] for i in keep]
+    item.images = [item.images[i] for i in keep]
+    return {m: v[keep] for m, v in vectors.items()}
 
 
 def _is_still_image(data: bytes | Path) -> bool:

@@ -40,7 +40,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,13 +69,13 @@ from core.ingest import (
 )
 from core.settings import Settings
 from core.video import (
-    _ASSUMED_FPS,
     _DEFAULT_GIF_FRAME_MS,
     _TIME_TOLERANCE,
     _as_path,
+    _bgr_picture,
+    _CaptureClock,
     _check_source,
     _is_pillow_animation,
-    _sane_fps,
     _shrink,
 )
 from storage import Database, MissingVectors, OwnerStore, Unit
@@ -463,35 +462,19 @@ def frames_at(
 def _capture_frames_at(
     cap: cv2.VideoCapture, wanted: list[float], target_size: int | None
 ) -> dict[float, Image.Image]:
-    """Sequential decode (seeking is slow and imprecise), same clock as the sampler."""
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    fps_known = _sane_fps(fps)
-    half_frame = 0.5 / fps if fps_known else 0.0
+    """Sequential decode (seeking is slow and imprecise) on the sampler's own clock."""
+    clock = _CaptureClock(cap)
     found: dict[float, Image.Image] = {}
     i = 0
-    index = 0
-    t = 0.0
     while i < len(wanted) and cap.grab():
-        if fps_known:
-            t = index / fps
-        else:
-            msec = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if math.isfinite(msec) and (msec > t or (index == 0 and msec >= 0)):
-                t = msec
-            elif index:
-                t += 1 / _ASSUMED_FPS
-        index += 1
-        if t + half_frame + _TIME_TOLERANCE < wanted[i]:
+        clock.tick(cap)
+        if not clock.reached(wanted[i]):
             continue
         ok, bgr = cap.retrieve()
         if not ok or bgr is None or not bgr.size:
             continue
-        small = _shrink(bgr, target_size)
-        if small.ndim == 2:
-            img = Image.fromarray(small).convert("RGB")
-        else:
-            img = Image.fromarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
-        while i < len(wanted) and t + half_frame + _TIME_TOLERANCE >= wanted[i]:
+        img = _bgr_picture(bgr, target_size)
+        while i < len(wanted) and clock.reached(wanted[i]):
             found[wanted[i]] = img
             i += 1
     return found

@@ -63,15 +63,19 @@ class Settings(BaseSettings):
     embed_threads: int = Field(default=0, ge=0, le=256)  # 0 = onnxruntime's choice (all cores)
     embed_graph_optimization: GraphOptimization = "all"
     embed_batch_size: int = Field(default=16, ge=1, le=256)
-    # Image batches as this many single-threaded runs side by side (0 = one per thread: most
-    # images/s in bulk); 1 = one run on every thread (fastest for a lone photo).
+    # Full image batches as this many runs side by side (0 = one per CPU: most images/s in
+    # bulk); a lone photo always gets one run on every thread.
     embed_image_runs: int = Field(default=0, ge=0, le=256)
+    # Memory image runs may use beyond the weights (MB): bounds images per run x runs at once.
+    embed_memory_mb: int = Field(default=128, ge=0, le=1_000_000)  # 0 = no bound
 
     # Video frame sampling (core/video.py)
     video_min_gap_s: float = Field(default=1.0, ge=0.0, le=3600.0)  # never two frames closer
     video_max_gap_s: float = Field(default=10.0, gt=0.0, le=3600.0)  # at least one frame this often
     video_max_frames: int = Field(default=120, ge=1, le=10_000)  # cap per video
     video_scene_threshold: float = Field(default=0.10, gt=0.0, le=1.0)  # thumbnail difference 0..1
+    # Kept frames this similar (cosine, every model) to the previous moment merge into it; 1 = off.
+    video_merge_similarity: float = Field(default=0.97, ge=0.0, le=1.0)
 
     @field_validator("video_max_gap_s")
     @classmethod
@@ -144,13 +148,22 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_secret: SecretStr | None = None
-    # Telegram's flood limits: about one message a second per chat (short bursts are allowed),
-    # and a 429 answer names how long to wait. 5xx and network errors are retried with backoff.
+    # Telegram's flood limits (bot/limits.py): about one message a second in a private chat
+    # (short bursts are allowed; 0 = no pace), about 20 a minute in a group or channel, about 30
+    # a second for the whole bot; an album counts each item. A 429 answer names how long to
+    # wait. 5xx and network errors that surely did not deliver are retried with backoff.
     send_pace_per_chat_s: float = Field(default=1.0, ge=0.0, le=60.0)
-    send_burst_per_chat: int = Field(default=20, ge=1, le=1000)
+    send_burst_per_chat: int = Field(default=11, ge=1, le=1000)  # one results page at once
+    send_group_limit: int = Field(default=20, ge=0, le=1000)  # per SEND_GROUP_PERIOD_S; 0 = off
+    send_group_period_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    send_bot_limit: int = Field(default=30, ge=0, le=10_000)  # per SEND_BOT_PERIOD_S; 0 = off
+    send_bot_period_s: float = Field(default=1.0, gt=0.0, le=60.0)
     telegram_retry_attempts: int = Field(default=5, ge=1, le=100)
     telegram_retry_backoff_s: float = Field(default=0.5, ge=0.0, le=60.0)
     telegram_retry_after_max_s: float = Field(default=300.0, ge=0.0)  # longer waits: give up
+    # "sending photo…" while a search or a video ingest runs: Telegram shows an action for
+    # 5 s, so it is repeated a little sooner while the work lasts.
+    chat_action_interval_s: float = Field(default=4.5, gt=0.0, le=60.0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("bot_token", "webhook_secret", mode="before")

@@ -19,6 +19,7 @@ from PIL import Image
 from core.embedder import (
     AsyncEmbedder,
     Embedder,
+    ImageRunPlanner,
     OnnxEmbedder,
     l2_normalize,
     session_options,
@@ -218,21 +219,124 @@ def test_image_batches_are_split_into_parallel_runs(
     np.testing.assert_allclose(out, ref, atol=1e-6)  # in order, whatever run finished first
 
 
-def test_parallel_image_runs_use_single_threaded_sessions(
+def test_image_session_has_a_thread_per_core_and_is_the_only_one(
     bundle: Bundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: dict[str, int] = {}
+    created: list[tuple[str, int]] = []
     real = ort.InferenceSession
 
     def spy(path: str, sess_options: ort.SessionOptions, **kwargs: Any) -> ort.InferenceSession:
-        threads[Path(path).name] = sess_options.intra_op_num_threads
+        created.append((Path(path).name, sess_options.intra_op_num_threads))
         return real(path, sess_options=sess_options, **kwargs)
 
     monkeypatch.setattr(ort, "InferenceSession", spy)
-    OnnxEmbedder(bundle, threads=2).validate()
-    assert threads == {"visual.onnx": 1, "textual.onnx": 2}  # a query still gets both cores
-    OnnxEmbedder(bundle, threads=2, image_runs=1).validate()
-    assert threads == {"visual.onnx": 2, "textual.onnx": 2}
+    emb = OnnxEmbedder(bundle, threads=2, image_runs=2)
+    emb.validate()
+    emb.encode_pixels(_pixels(1))
+    emb.encode_pixels(_pixels(8))
+    # A lone photo gets both cores; a full batch shares the same session, so the weights of
+    # each tower are loaded once whatever the layout.
+    assert created == [("textual.onnx", 2), ("visual.onnx", 2)]
+
+
+def test_validate_loads_the_text_tower_first(bundle: Bundle, rec: Recorder) -> None:
+    OnnxEmbedder(bundle).validate()
+    assert rec.created == ["textual.onnx", "visual.onnx"]
+
+
+class RunSpy:
+    """Records which thread ran each image run, and makes runs meet at a barrier of
+    ``parties`` (a timeout breaks it, so runs that do not overlap fail the test)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, parties: int) -> None:
+        self.threads: list[str] = []
+        self.barrier = threading.Barrier(parties, timeout=WAIT)
+        spy = self
+        real = ort.InferenceSession
+
+        class Spying(real):  # type: ignore[misc, valid-type]
+            def run(self, output_names: Any, feed: dict[str, np.ndarray], *a: Any) -> Any:
+                if "image" in feed:
+                    spy.threads.append(threading.current_thread().name)
+                    if spy.barrier.parties > 1:
+                        spy.barrier.wait()
+                return super().run(output_names, feed, *a)
+
+        monkeypatch.setattr(ort, "InferenceSession", Spying)
+
+
+def test_lone_image_is_one_run_on_the_calling_thread(
+    bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = RunSpy(monkeypatch, parties=1)
+    OnnxEmbedder(bundle, threads=2, image_runs=2).encode_pixels(_pixels(1))
+    assert spy.threads == [threading.current_thread().name]
+
+
+def test_full_batch_goes_as_parallel_runs(bundle: Bundle, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = RunSpy(monkeypatch, parties=2)
+    emb = OnnxEmbedder(bundle, threads=2, image_runs=2, batch_size=16)
+    emb.encode_pixels(_pixels(8))  # the two runs must be in flight together to pass the barrier
+    assert len(spy.threads) == 2 and all(t.startswith("embed-run") for t in spy.threads)
+    emb.close()
+
+
+@pytest.mark.parametrize(
+    ("n", "fixed", "memory_mb", "parallel", "sizes"),
+    [
+        (1, None, 0, 1, [1]),  # a lone photo: one run on every thread
+        (1, 1, 0, 1, [1]),
+        (2, None, 0, 2, [1, 1]),
+        (32, None, 0, 2, [16, 16]),
+        (5, 1, 0, 2, [1] * 5),  # a fixed batch-1 graph: items one per run, two at a time
+        (32, None, 40, 2, [2] * 16),  # 4 images in flight: 2 runs of 2
+        (32, None, 10, 1, [1] * 32),  # 1 image in flight: one run at a time
+        (6, 4, 30, 1, [4, 2]),  # a run of the fixed 4 fits, two at once would not
+    ],
+)
+def test_planner_chooses_the_layout_within_the_memory_budget(
+    n: int, fixed: int | None, memory_mb: int, parallel: int, sizes: list[int]
+) -> None:
+    planner = ImageRunPlanner(runs=2, batch_size=16, memory_mb=memory_mb, item_mb=10.0)
+    plan = planner.plan(n, fixed)
+    assert plan.parallel == parallel
+    assert [s.stop - s.start for s in plan.slices] == sizes
+    if memory_mb and not fixed:  # a fixed batch axis cannot shrink below its size
+        assert max(sizes) * plan.parallel <= max(1, memory_mb // 10)
+
+
+def test_planner_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        ImageRunPlanner(runs=0, batch_size=16, memory_mb=0, item_mb=1.0)
+    with pytest.raises(ValueError):
+        ImageRunPlanner(runs=2, batch_size=16, memory_mb=-1, item_mb=1.0)
+
+
+def test_memory_budget_bounds_images_in_flight(bundle: Bundle, rec: Recorder) -> None:
+    emb = OnnxEmbedder(bundle, threads=2, image_runs=2, batch_size=32, memory_mb=1)
+    budget = emb.planner.max_in_flight
+    assert budget < 64
+    out = emb.encode_pixels(_pixels(64))
+    assert max(f["image"][0][0] for f in rec.feeds) * 2 <= budget
+    ref = OnnxEmbedder(bundle, threads=2, image_runs=1, batch_size=64).encode_pixels(_pixels(64))
+    np.testing.assert_allclose(out, ref, atol=1e-6)
+    emb.close()
+
+
+def test_every_layout_gives_the_same_vectors(bundle: Bundle) -> None:
+    pixels = _pixels(9, seed=4)
+    ours = OnnxEmbedder(bundle, threads=2, batch_size=4)
+    layouts = {
+        "one image at a time, every thread": OnnxEmbedder(
+            bundle, threads=2, batch_size=1, image_runs=1
+        ),
+        "single-threaded parallel runs": OnnxEmbedder(bundle, threads=1, image_runs=2),
+        "one batch run": OnnxEmbedder(bundle, threads=2, batch_size=16, image_runs=1),
+    }
+    want = ours.encode_pixels(pixels)
+    np.testing.assert_allclose(ours.encode_pixels(pixels[:1]), want[:1], atol=1e-6)
+    for name, emb in layouts.items():
+        np.testing.assert_allclose(emb.encode_pixels(pixels), want, atol=1e-6, err_msg=name)
 
 
 def test_text_batching_does_not_change_vectors(bundle: Bundle) -> None:
