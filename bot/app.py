@@ -19,14 +19,23 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramNotFound
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent, User
 
 from bot.config import StartupError, check_token
+from bot.courtesy import introduce
 from bot.handlers import build_router
 from bot.health import Heartbeat, PollingHeartbeat, add_healthz, beat_until
 from bot.i18n import pick_lang, tr
-from bot.middlewares import ChatPacer, ContextMiddleware, TelegramTransportMiddleware
+from bot.limits import LimitsConfig, TelegramLimits
+from bot.middlewares import ContextMiddleware, TelegramTransportMiddleware
 from bot.services import BotServices
 from core.errors import FileGoneError
 from core.ingest import Fetch, IngestOutcome, IngestRequest, OutcomeCallback
@@ -84,13 +93,11 @@ def create_bot(settings: Settings, *, session: AiohttpSession | None = None) -> 
             session = AiohttpSession(api=api)
         else:
             session = AiohttpSession()
-    pacer = ChatPacer(settings.send_pace_per_chat_s, settings.send_burst_per_chat)
     session.middleware(
         TelegramTransportMiddleware(
             attempts=settings.telegram_retry_attempts,
             backoff_s=settings.telegram_retry_backoff_s,
-            retry_after_max_s=settings.telegram_retry_after_max_s,
-            pacer=pacer,
+            limits=TelegramLimits(LimitsConfig.from_settings(settings)),
         )
     )
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
@@ -169,6 +176,11 @@ async def _on_error(event: ErrorEvent, **data: Any) -> bool:
         s in exc.message.lower() for s in _BENIGN_BAD_REQUESTS
     ):
         log.info("update %s: %s", event.update.update_id, exc.message)
+        return True
+    if isinstance(exc, TelegramNetworkError | TelegramServerError | TelegramRetryAfter):
+        # Telegram itself failed after the transport's retries (or a send's outcome is unknown
+        # and it must not be repeated): one more message to it would fail or duplicate.
+        log.warning("update %s: Telegram failed: %s", event.update.update_id, exc)
         return True
     user: User | None = data.get("event_from_user")
     lang = data.get("lang") or pick_lang(None, user.language_code if user else None)
@@ -261,7 +273,8 @@ async def run(
     WEBHOOK_URL is set.
 
     Start-up: check the token with getMe, open the engine (models, storage, ingest resumes
-    unfinished jobs), set the command menu, then print one "ready" line.
+    unfinished jobs), set the command menu and the descriptions (warning about inline mode off
+    or privacy mode on), then print one "ready" line.
     """
     from core.engine import Engine
 
@@ -293,6 +306,7 @@ async def run(
         listener.bind(reporter)
         dp = create_dispatcher(settings, services)
         await set_commands(bot)
+        await introduce(bot, me)  # descriptions; warnings about @BotFather settings
         started = True
         if stop.is_set():
             return

@@ -3,9 +3,10 @@
 Incoming (dispatcher): :class:`ContextMiddleware` resolves who an update belongs to and injects
 ``services``, ``engine``, ``owner`` and ``lang`` into handlers; it also enforces ALLOWED_USERS.
 
-Outgoing (the Bot's HTTP session): :class:`TelegramTransportMiddleware` keeps a per-chat send
-pace, waits out 429 ``retry_after``, retries 5xx and network errors with exponential backoff and
-notices users who blocked the bot. Handlers then never deal with flood control themselves.
+Outgoing (the Bot's HTTP session): :class:`TelegramTransportMiddleware` keeps to Telegram's
+limits (:mod:`bot.limits`), waits out 429 ``retry_after``, retries 5xx and network errors with
+exponential backoff (never repeating a send that may have arrived) and notices users who blocked
+the bot. Handlers then never deal with flood control themselves.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,15 +28,12 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import (
-    GetUpdates,
-    SendChatAction,
-    SendMediaGroup,
-    TelegramMethod,
-)
+from aiogram.methods import GetUpdates, SendChatAction, TelegramMethod
 from aiogram.types import CallbackQuery, Chat, InlineQuery, Message, TelegramObject, Update, User
+from aiohttp import ClientConnectorError, ConnectionTimeoutError
 
 from bot.i18n import pick_lang, tr
+from bot.limits import TelegramLimits
 from storage.records import Owner
 
 if TYPE_CHECKING:
@@ -141,87 +138,39 @@ def _with_settings(owner: Owner, settings: dict[str, Any]) -> Owner:
 
 # --- outgoing -----------------------------------------------------------------------------------
 
-# Methods that put something into a chat and so count against Telegram's per-chat limit.
-_PACED_PREFIXES = ("Send", "Edit", "Copy", "Forward")
-_UNPACED = (SendChatAction,)
 # Calls whose failure right now is better than a late answer (the client has moved on).
 _NO_RETRY = (GetUpdates,)
+# Calls that must not run twice: a repeat is a second message in the chat.
+_AT_MOST_ONCE_PREFIXES = ("Send", "Copy", "Forward")
+_REPEATABLE = (SendChatAction,)
 _MAX_BACKOFF_S = 30.0
 
 BlockedCallback = Callable[[int | str], Awaitable[None]]
 
 
-class ChatPacer:
-    """A token bucket per chat: ``burst`` messages at once, then one every ``interval``
-    seconds. Callers for the same chat queue in arrival order; other chats are not held up.
-    A media group costs one token per item (Telegram counts every message of an album)."""
-
-    def __init__(
-        self,
-        interval: float,
-        burst: int = 20,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        max_chats: int = 10_000,
-    ) -> None:
-        self.interval = float(interval)
-        self.burst = max(1, int(burst))
-        self._clock = clock
-        self._sleep = sleep
-        self._max_chats = max_chats
-        self._buckets: dict[int | str, tuple[float, float]] = {}  # chat -> (tokens, at)
-        self._locks: dict[int | str, asyncio.Lock] = {}
-
-    async def acquire(self, chat_id: int | str, cost: int = 1) -> float:
-        """Wait for ``cost`` tokens of ``chat_id``; returns the seconds waited."""
-        if self.interval <= 0:
-            return 0.0
-        cost = max(1, min(int(cost), self.burst))
-        lock = self._locks.get(chat_id)
-        if lock is None:
-            self._prune()
-            lock = self._locks[chat_id] = asyncio.Lock()
-        async with lock:
-            now = self._clock()
-            tokens, at = self._buckets.get(chat_id, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - at) / self.interval)
-            waited = 0.0
-            if tokens < cost:
-                waited = (cost - tokens) * self.interval
-                await self._sleep(waited)
-                tokens = float(cost)
-                now = max(self._clock(), now + waited)
-            self._buckets[chat_id] = (tokens - cost, now)
-            return waited
-
-    def _prune(self) -> None:
-        """Forget idle chats (full buckets, nobody waiting) so memory stays bounded."""
-        if len(self._locks) < self._max_chats:
-            return
-        now = self._clock()
-        for chat_id in list(self._locks):
-            lock = self._locks[chat_id]
-            tokens, at = self._buckets.get(chat_id, (float(self.burst), now))
-            if not lock.locked() and tokens + (now - at) / self.interval >= self.burst:
-                del self._locks[chat_id]
-                self._buckets.pop(chat_id, None)
+def at_most_once(method: TelegramMethod[Any]) -> bool:
+    """Whether running the call twice would show the user the same thing twice."""
+    if isinstance(method, _REPEATABLE):
+        return False
+    return type(method).__name__.startswith(_AT_MOST_ONCE_PREFIXES)
 
 
-def message_cost(method: TelegramMethod[Any]) -> int:
-    """How many messages a call puts into the chat (0 = not paced)."""
-    if isinstance(method, _UNPACED):
-        return 0
-    if not type(method).__name__.startswith(_PACED_PREFIXES):
-        return 0
-    if isinstance(method, SendMediaGroup):
-        return len(method.media)
-    return 1
+def surely_not_sent(exc: TelegramNetworkError) -> bool:
+    """Whether a network error happened before the request left: no connection was made
+    (refused, DNS, TLS, proxy, connect timeout). Anything later (the server hung up, a read
+    timeout, a reset) may come after Telegram did the work, so the outcome is unknown."""
+    return isinstance(exc.__cause__, ClientConnectorError | ConnectionTimeoutError)
 
 
 class TelegramTransportMiddleware(BaseRequestMiddleware):
-    """Request middleware on ``bot.session``: pace, wait out 429, retry 5xx/network errors,
-    report blocked chats. Errors that remain after the retries are raised to the caller.
+    """Request middleware on ``bot.session``: keep to Telegram's limits (:mod:`bot.limits`),
+    wait out 429, retry 5xx and network errors, report blocked chats. Errors that remain after
+    the retries are raised to the caller.
+
+    What is retried: a 429 (Telegram did nothing) and a 5xx answer (the Bot API answered that
+    the call failed) always; a network error only when the request surely never left, or when
+    the call may safely run twice. A send whose connection broke after it went out is raised,
+    not repeated: a lost reply is better than the same answer twice.
 
     ``on_blocked(chat_id)`` is set once the services exist (the Bot is built first).
     """
@@ -231,17 +180,19 @@ class TelegramTransportMiddleware(BaseRequestMiddleware):
         *,
         attempts: int = 5,
         backoff_s: float = 0.5,
-        retry_after_max_s: float = 300.0,
-        pacer: ChatPacer | None = None,
+        limits: TelegramLimits | None = None,
         on_blocked: BlockedCallback | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
-        self.retry_after_max_s = retry_after_max_s
-        self.pacer = pacer
+        self.limits = limits
         self.on_blocked = on_blocked
         self._sleep = sleep
+
+    @property
+    def retry_after_max_s(self) -> float:
+        return self.limits.config.max_wait_s if self.limits is not None else 0.0
 
     async def __call__(
         self,
@@ -251,31 +202,52 @@ class TelegramTransportMiddleware(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         if isinstance(method, _NO_RETRY):  # polling has its own backoff
             return await make_request(bot, method)
-        chat_id = getattr(method, "chat_id", None)
-        cost = message_cost(method) if chat_id is not None else 0
         name = type(method).__name__
         attempt = 0
         while True:
             attempt += 1
-            if cost and self.pacer is not None:
-                await self.pacer.acquire(chat_id, cost)  # type: ignore[arg-type]
             try:
-                return await make_request(bot, method)
+                return await self._send(make_request, bot, method)
             except TelegramRetryAfter as exc:
                 if attempt >= self.attempts or exc.retry_after > self.retry_after_max_s:
                     raise
+                # The limits' gate is closed now: the next _send waits it out.
                 log.warning("%s: flood control, retrying in %ss", name, exc.retry_after)
-                await self._sleep(float(exc.retry_after))
             except (TelegramServerError, TelegramNetworkError) as exc:
-                if attempt >= self.attempts:
+                if attempt >= self.attempts or not self._may_retry(method, exc):
                     raise
                 delay = min(_MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1))
                 log.warning("%s failed (%s), retry %d in %.1fs", name, exc, attempt, delay)
                 await self._sleep(delay)
             except TelegramForbiddenError:
-                if chat_id is not None and self.on_blocked is not None:
-                    try:
-                        await self.on_blocked(chat_id)
-                    except Exception:
-                        log.exception("could not record that chat %s blocked the bot", chat_id)
+                await self._report_blocked(getattr(method, "chat_id", None))
                 raise
+
+    async def _send(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if self.limits is None:
+            return await make_request(bot, method)
+        async with self.limits.slot(method):
+            return await make_request(bot, method)
+
+    @staticmethod
+    def _may_retry(method: TelegramMethod[Any], exc: Exception) -> bool:
+        if isinstance(exc, TelegramServerError) or not at_most_once(method):
+            return True
+        if isinstance(exc, TelegramNetworkError) and surely_not_sent(exc):
+            return True
+        name = type(method).__name__
+        log.warning("%s: %s after it was sent; not repeated (it may have arrived)", name, exc)
+        return False
+
+    async def _report_blocked(self, chat_id: int | str | None) -> None:
+        if chat_id is None or self.on_blocked is None:
+            return
+        try:
+            await self.on_blocked(chat_id)
+        except Exception:
+            log.exception("could not record that chat %s blocked the bot", chat_id)

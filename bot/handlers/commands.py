@@ -1,5 +1,6 @@
-"""Commands: /start, /help, /stats, /forget, /settings; chat-member changes; and the fallback
-that explains content the bot cannot keep.
+"""Commands: /start (and its ``inline`` payload, sent by the inline mode's button), /help,
+/stats, /forget, /settings; chat-member changes; and the fallback that explains content the bot
+cannot keep.
 
 Buttons carry no trust: a /forget confirmation only works with the one-time token stored in the
 owner's settings when /forget was sent (by the same user, within a few minutes), and settings
@@ -55,6 +56,20 @@ TEXTS = {
         "• Then type what you are looking for, e.g. <i>cat on a sofa</i>, or reply to any "
         "message with a photo to find similar ones.\n"
         "/help — all the details.",
+    },
+    "start_inline": {
+        "ru": "<b>Поиск из любого чата</b>\n\n"
+        "В любом чате напишите <code>@{bot}</code> и пару слов, например <code>@{bot} кот на "
+        "диване</code>. Над клавиатурой появятся подходящие фото из вашей коллекции — нажмите "
+        "на одно, чтобы отправить его в этот чат.\n\n"
+        "Ищу только в вашей коллекции, и список результатов видите только вы. Чтобы добавить "
+        "картинки, отправьте или перешлите их мне сюда.",
+        "en": "<b>Search from any chat</b>\n\n"
+        "In any chat, type <code>@{bot}</code> and a few words, e.g. <code>@{bot} cat on a "
+        "sofa</code>. Matching photos from your collection appear above the keyboard: tap one "
+        "to send it to that chat.\n\n"
+        "Only your own collection is searched, and only you see the list of results. To add "
+        "pictures, send or forward them to me here.",
     },
     "help": {
         "ru": "<b>Как пользоваться</b>\n\n"
@@ -260,7 +275,13 @@ def router(services: BotServices) -> Router:
     """Command handlers and button callbacks of this module."""
     r = Router(name="commands")
 
-    @r.message(CommandStart())
+    @r.message(CommandStart(deep_link=True, magic=F.args == "inline"))
+    async def start_inline(message: Message, lang: str) -> None:
+        """The inline mode's "open the bot" button: how to search from any chat."""
+        me = await services.bot.me()
+        await message.answer(tr(TEXTS, "start_inline", lang, bot=html.escape(me.username or "")))
+
+    @r.message(CommandStart())  # no payload, or one we do not know: the welcome
     async def start(message: Message, lang: str) -> None:
         name = message.from_user.first_name if message.from_user else ""
         await message.answer(tr(TEXTS, "start", lang, name=html.escape(name or "")))

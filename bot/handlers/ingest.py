@@ -15,7 +15,8 @@ of items sent one by one (thirty forwarded photos get one answer, not thirty):
 Files over the Bot API's 20 MB download limit are indexed from their thumbnail when they have
 one (unless a local Bot API server lifts the limit). Documents that are neither pictures nor
 videos get a short explanation. In group chats the bot only speaks up when something went
-wrong, so a busy group is not flooded with "saved".
+wrong, so a busy group is not flooded with "saved": a kept item gets a 👌 reaction instead.
+While a video is processed in a private chat, the chat shows "typing…" (:mod:`bot.courtesy`).
 
 Job ids go into ``services.live_jobs`` so :mod:`bot.notify` does not report them again as work
 resumed after a restart.
@@ -40,6 +41,7 @@ from aiogram.types import (
 )
 
 from bot.albums import AlbumCollector, GroupKey
+from bot.courtesy import IngestGestures
 from bot.fetch import DOWNLOAD_LIMIT, is_local_mode
 from bot.i18n import tr
 from bot.reports import TEXTS, ItemResult
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_DRAIN_S = 5.0
 # Image types Pillow cannot read as a raster picture: told apart like any other file.
 NOT_RASTER = frozenset({"image/svg+xml", "image/x-icon", "image/vnd.djvu"})
+UNTYPED = frozenset({"", "application/octet-stream"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +98,15 @@ def document_mime(message: Message) -> str | None:
 
 
 def is_media_document(message: Message) -> bool:
-    """An image or a video sent as a file (a GIF file counts as a video)."""
+    """An image or a video sent as a file (a GIF file counts as a video). A file of no known
+    type (clients send octet-stream for names they do not know) is fetched and its bytes
+    decide, unless it is too big to be worth a look."""
     mime = document_mime(message) or ""
     if mime in NOT_RASTER:
         return False
+    if mime in UNTYPED:
+        doc = message.document
+        return doc is not None and (doc.file_size or 0) <= DOWNLOAD_LIMIT
     return mime.startswith(("image/", "video/"))
 
 
@@ -232,6 +240,7 @@ class Ingest:
             services.bot, services.settings.album_wait_s, on_answer=self._remember
         )
         self.local = is_local_mode(services.bot, services.settings)
+        self.gestures = IngestGestures(services.bot, services.settings.chat_action_interval_s)
 
     async def media(self, message: Message, owner: Owner, lang: str) -> None:
         media = media_of(message)
@@ -261,6 +270,10 @@ class Ingest:
         video = media.is_video and not too_large
         ticket = await self._submit(request, progress if video else None)
         key.append(self._collect(message, lang, ticket=ticket, video=video))
+        if message.chat.type != "private":
+            self.gestures.react_when_kept(message.chat.id, message.message_id, ticket)
+        elif video:
+            self.gestures.busy_while(message.chat.id, ticket)
 
     def _collect(
         self,
@@ -318,6 +331,7 @@ class Ingest:
 
     async def close(self, **_: Any) -> None:
         await self.answers.close(drain_s=SHUTDOWN_DRAIN_S)
+        await self.gestures.close()
 
 
 def router(services: BotServices) -> Router:

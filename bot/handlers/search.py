@@ -21,7 +21,8 @@ original's). Nothing else is looked at, so a reply to someone else's message can
 the owner's own copy of that file.
 
 Answers: the hits as the owner's own media (:mod:`bot.results`), then one short message with
-how many matched and how long it took, and the buttons of :mod:`bot.sessions`.
+how many matched and how long it took, and the buttons of :mod:`bot.sessions`. While a query is
+worked on, the chat shows "sending photo…".
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ChatType
+from aiogram.enums import ChatAction, ChatType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message, ReplyParameters
+from aiogram.utils.chat_action import ChatActionSender
 
+from bot.courtesy import chat_action
 from bot.fetch import download_with_retry
 from bot.i18n import plural, tr
 from bot.results import send_hits
@@ -303,11 +306,20 @@ class SearchFlow:
 
     # --- message handlers -----------------------------------------------------------------------
 
+    def busy(self, bot: Bot, chat_id: int) -> ChatActionSender:
+        """``async with``: "sending photo…" in the chat while a query is worked on (its photo
+        downloaded, the search run, the hits sent)."""
+        interval = self.services.settings.chat_action_interval_s
+        return chat_action(bot, chat_id, ChatAction.UPLOAD_PHOTO, interval)
+
     async def on_text(
         self, message: Message, bot: Bot, owner: Owner, lang: str, query_text: str
     ) -> None:
         session = SearchSession(0, owner.id, "text", query_text.strip(), None, None, None, 0)
-        await self.answer(bot, message.chat.id, owner, lang, session, reply_to=message.message_id)
+        async with self.busy(bot, message.chat.id):
+            await self.answer(
+                bot, message.chat.id, owner, lang, session, reply_to=message.message_id
+            )
 
     async def on_photo(
         self, message: Message, bot: Bot, owner: Owner, lang: str, query_caption: str
@@ -315,14 +327,16 @@ class SearchFlow:
         picked = pick_photo_size(message)
         assert picked is not None
         file_id, size = picked
-        data = await self.download(bot, owner, file_id, size)
-        if data is None:
-            await self.say(bot, message.chat.id, "photo_unavailable", lang)
-            return
-        session = SearchSession(0, owner.id, "photo", query_caption or None, file_id, None, None, 0)
-        await self.answer(
-            bot, message.chat.id, owner, lang, session, image=data, reply_to=message.message_id
-        )
+        async with self.busy(bot, message.chat.id):
+            data = await self.download(bot, owner, file_id, size)
+            if data is None:
+                await self.say(bot, message.chat.id, "photo_unavailable", lang)
+                return
+            text = query_caption or None
+            session = SearchSession(0, owner.id, "photo", text, file_id, None, None, 0)
+            await self.answer(
+                bot, message.chat.id, owner, lang, session, image=data, reply_to=message.message_id
+            )
 
     async def on_similar(
         self, message: Message, bot: Bot, owner: Owner, lang: str, command: CommandObject
@@ -332,7 +346,10 @@ class SearchFlow:
             return
         text = (command.args or "").strip() or None
         session = SearchSession(0, owner.id, "item", text, None, target.media.id, target.unit_id, 0)
-        await self.answer(bot, message.chat.id, owner, lang, session, reply_to=message.message_id)
+        async with self.busy(bot, message.chat.id):
+            await self.answer(
+                bot, message.chat.id, owner, lang, session, reply_to=message.message_id
+            )
 
     async def on_delete(self, message: Message, bot: Bot, owner: Owner, lang: str) -> None:
         target = await self.resolve_reply(message, bot, owner, lang, "delete")
@@ -367,7 +384,8 @@ class SearchFlow:
             await self.expired(query, lang)
             return
         await query.answer(tr(TEXTS, "loading", lang))
-        await self.next_page(bot, message, owner, lang, session, strictness, callback_data)
+        async with self.busy(bot, message.chat.id):
+            await self.next_page(bot, message, owner, lang, session, strictness, callback_data)
 
     async def next_page(
         self,

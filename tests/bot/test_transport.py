@@ -10,33 +10,42 @@ import pytest
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import (
-    AnswerCallbackQuery,
-    EditMessageText,
-    SendChatAction,
-    SendMediaGroup,
-    SendMessage,
-)
-from aiogram.types import InputMediaPhoto
+from aiogram.methods import EditMessageText, SendChatAction, SendMessage
 
 from bot.app import create_bot, transport_of
-from bot.middlewares import ChatPacer, TelegramTransportMiddleware, message_cost
+from bot.middlewares import TelegramTransportMiddleware, at_most_once
 from core.settings import Settings
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser
 
 
 class Sleeps:
-    """Records requested delays instead of sleeping them."""
+    """Records requested delays instead of sleeping them, and moves its clock on by them."""
 
     def __init__(self) -> None:
         self.delays: list[float] = []
+        self.now = 1000.0
+
+    def clock(self) -> float:
+        return self.now
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
+        self.now += delay
         await asyncio.sleep(0)
+
+
+def with_sleeps(bot: Bot) -> Sleeps:
+    """Backoff and 429 waits of the bot's transport go to a :class:`Sleeps`."""
+    transport = transport_of(bot)
+    assert transport is not None and transport.limits is not None
+    sleeps = Sleeps()
+    transport._sleep = sleeps
+    transport.limits.sleep, transport.limits.clock = sleeps, sleeps.clock
+    return sleeps
 
 
 @pytest.fixture
@@ -67,10 +76,7 @@ def settings_for(server: FakeTelegramServer, **overrides: Any) -> Settings:
 @pytest.fixture
 async def bot_and_sleeps(server: FakeTelegramServer) -> AsyncIterator[tuple[Bot, Sleeps]]:
     bot = create_bot(settings_for(server))
-    transport = transport_of(bot)
-    assert transport is not None
-    sleeps = Sleeps()
-    transport._sleep = sleeps
+    sleeps = with_sleeps(bot)
     try:
         yield bot, sleeps
     finally:
@@ -126,14 +132,74 @@ async def test_5xx_gives_up_after_the_attempts(
     server.allowed_errors.append("Service Unavailable")
 
 
-async def test_dropped_connection_is_retried(
+@pytest.mark.parametrize("after", [False, True])
+async def test_a_send_whose_connection_dropped_is_not_repeated(
+    server: FakeTelegramServer, alice: FakeUser, bot_and_sleeps: tuple[Bot, Sleeps], after: bool
+) -> None:
+    """The bot cannot tell whether Telegram got it: a second try could be a second message."""
+    bot, sleeps = bot_and_sleeps
+    server.drop_connection("sendMessage", after=after)
+    with pytest.raises(TelegramNetworkError):
+        await bot.send_message(alice.id, "hello")
+    assert sleeps.delays == []
+    assert len(server.calls_of("sendMessage")) == 1
+    assert len(server.messages(alice.id)) == (1 if after else 0)
+    assert server.duplicates == []
+
+
+async def test_a_dropped_call_that_may_run_twice_is_retried(
     server: FakeTelegramServer, alice: FakeUser, bot_and_sleeps: tuple[Bot, Sleeps]
 ) -> None:
     bot, sleeps = bot_and_sleeps
-    server.drop_connection("sendMessage")
-    await bot.send_message(alice.id, "hello")
+    sent = await bot.send_message(alice.id, "hello")
+    server.drop_connection("editMessageText")
+    await bot.edit_message_text("hello again", chat_id=alice.id, message_id=sent.message_id)
     assert sleeps.delays == [0.5]
-    assert len(server.messages(alice.id)) == 1
+    assert server.messages(alice.id)[0].text == "hello again"
+
+
+async def test_a_send_that_never_left_is_retried(server: FakeTelegramServer) -> None:
+    """Connection refused: nothing reached Telegram, so trying again cannot duplicate."""
+    async with FakeTelegramServer() as gone:
+        url = gone.url
+    bot = create_bot(settings_for(server, telegram_api_base=url))
+    sleeps = with_sleeps(bot)
+    try:
+        with pytest.raises(TelegramNetworkError, match="ClientConnectorError"):
+            await bot.send_message(1001, "hello")
+        assert sleeps.delays == [0.5, 1.0]
+    finally:
+        await bot.session.close()
+
+
+async def test_a_429_holds_back_the_rest_of_that_chat_only(
+    server: FakeTelegramServer, alice: FakeUser, bot_and_sleeps: tuple[Bot, Sleeps]
+) -> None:
+    bot, sleeps = bot_and_sleeps
+    boris = server.user(1002, "Boris", "ru")
+    server.fail_retry_after("sendMessage", retry_after=7, when=lambda c: c.chat_id == alice.id)
+    await bot.send_message(alice.id, "first")
+    assert sleeps.delays == [7.0]
+    transport = transport_of(bot)
+    assert transport is not None and transport.limits is not None
+    transport.limits.close(alice.id, 3)  # as if another 429 had just come
+    await bot.send_message(boris.id, "not held")
+    assert sleeps.delays == [7.0]
+    await bot.send_message(alice.id, "second")
+    assert sleeps.delays == [7.0, 3.0]
+    assert [m.text for m in server.messages(alice.id)] == ["first", "second"]
+
+
+async def test_a_chat_closed_for_longer_than_the_cap_fails_at_once(
+    server: FakeTelegramServer, alice: FakeUser, bot_and_sleeps: tuple[Bot, Sleeps]
+) -> None:
+    bot, sleeps = bot_and_sleeps
+    transport = transport_of(bot)
+    assert transport is not None and transport.limits is not None
+    transport.limits.close(alice.id, 3600)
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(alice.id, "hello")
+    assert sleeps.delays == [] and server.calls_of("sendMessage") == []
 
 
 async def test_blocked_chat_is_reported_and_not_retried(
@@ -185,68 +251,10 @@ async def test_get_updates_is_left_to_the_polling_loop(
     server.allowed_errors.append("Bad Gateway")
 
 
-async def test_messages_to_one_chat_are_paced(server: FakeTelegramServer, alice: FakeUser) -> None:
-    boris = server.user(1002, "Boris", "ru")
-    bot = create_bot(settings_for(server, send_pace_per_chat_s=1.0, send_burst_per_chat=2))
-    transport = transport_of(bot)
-    assert transport is not None and transport.pacer is not None
-    sleeps = Sleeps()
-    transport.pacer._sleep = sleeps
-    try:
-        for n in range(3):
-            await bot.send_message(alice.id, f"m{n}")
-        assert len(sleeps.delays) == 1 and 0 < sleeps.delays[0] <= 1.0  # the third one waits
-        await bot.send_message(boris.id, "other chat")
-        await bot.send_chat_action(alice.id, "typing")  # not a message: not paced
-        assert len(sleeps.delays) == 1
-    finally:
-        await bot.session.close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def test_pacer_bucket() -> None:
-    clock = Clock()
-    sleeps: list[float] = []
-
-    async def sleep(delay: float) -> None:
-        sleeps.append(delay)
-        clock.now += delay
-
-    pacer = ChatPacer(1.0, burst=3, clock=clock, sleep=sleep)
-    assert [await pacer.acquire(1) for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert await pacer.acquire(1) == pytest.approx(1.0)
-    assert await pacer.acquire(2, cost=3) == 0.0  # another chat has its own bucket
-    clock.now += 0.5
-    assert await pacer.acquire(1) == pytest.approx(0.5)
-    clock.now += 10
-    assert await pacer.acquire(1, cost=10) == 0.0  # refilled, and a cost is capped at the burst
-    assert await pacer.acquire(1) == pytest.approx(1.0)
-    assert await ChatPacer(0).acquire(1, cost=100) == 0.0  # pacing off
-
-
-async def test_pacer_forgets_idle_chats() -> None:
-    clock = Clock()
-    pacer = ChatPacer(1.0, burst=1, clock=clock, max_chats=3)
-    for chat in range(5):
-        await pacer.acquire(chat)
-        clock.now += 5
-    assert len(pacer._locks) <= 3
-
-
-def test_message_cost() -> None:
-    photos = [InputMediaPhoto(media=f"id{n}") for n in range(3)]
-    assert message_cost(SendMediaGroup(chat_id=1, media=photos)) == 3
-    assert message_cost(SendMessage(chat_id=1, text="x")) == 1
-    assert message_cost(EditMessageText(chat_id=1, message_id=2, text="x")) == 1
-    assert message_cost(SendChatAction(chat_id=1, action="typing")) == 0
-    assert message_cost(AnswerCallbackQuery(callback_query_id="1")) == 0
+def test_what_must_not_run_twice() -> None:
+    assert at_most_once(SendMessage(chat_id=1, text="x"))
+    assert not at_most_once(EditMessageText(chat_id=1, message_id=2, text="x"))
+    assert not at_most_once(SendChatAction(chat_id=1, action="typing"))
 
 
 def test_transport_middleware_defaults() -> None:

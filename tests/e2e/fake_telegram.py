@@ -24,6 +24,7 @@ import html
 import io
 import itertools
 import json
+import math
 import mimetypes
 import re
 import secrets
@@ -118,6 +119,15 @@ CHAT_ACTIONS = frozenset(
         "upload_video_note",
     }
 )
+
+# The emoji Telegram accepts in ReactionTypeEmoji (Bot API, "ReactionTypeEmoji").
+_REACTIONS = (
+    "👍 👎 ❤ 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢 🎉 🤩 🤮 💩 🙏 👌 🕊 🤡 🥱 🥴 😍 🐳 ❤‍🔥 🌚 🌭 💯 🤣 ⚡ 🍌 "
+    "🏆 💔 🤨 😐 🍓 🍾 💋 🖕 😈 😴 😭 🤓 👻 👨‍💻 👀 🎃 🙈 😇 😨 🤝 ✍ 🤗 🫡 🎅 🎄 ☃ 💅 🤪 🗿 🆒 💘 "
+    "🙉 🦄 😘 💊 🙊 😎 👾 🤷‍♂ 🤷 🤷‍♀ 😡"
+)
+REACTION_EMOJI = frozenset(_REACTIONS.split())
+DESCRIPTION_LIMITS = {"description": 512, "short_description": 120}
 
 # Fields that aiogram sends as JSON text inside a form.
 JSON_FIELDS = frozenset(
@@ -425,6 +435,7 @@ class ApiCall:
     description: str | None = None
     injected: bool = False  # answered by an injected fault
     request: Any = field(default=None, repr=False, compare=False)
+    at: float = field(default_factory=time.monotonic)  # when it arrived (the loop's clock)
 
     @property
     def ok(self) -> bool:
@@ -594,6 +605,118 @@ class Fault:
         return self.when is None or bool(self.when(call))
 
 
+def message_cost(call: ApiCall) -> int:
+    """How many messages a call puts into a chat, as Telegram's flood control counts them."""
+    method = call.method.lower()
+    if method == "sendchataction" or not method.startswith(("send", "edit", "copy", "forward")):
+        return 0
+    media = call.params.get("media")
+    if method == "sendmediagroup" and isinstance(media, list):
+        return len(media)
+    return 1
+
+
+def at_most_once(call: ApiCall) -> bool:
+    """A call that, done twice, shows the user the same thing twice."""
+    method = call.method.lower()
+    return method != "sendchataction" and method.startswith(("send", "copy", "forward"))
+
+
+def fingerprint(call: ApiCall) -> str:
+    """What a call delivers, independent of its upload's random ``attach://`` names."""
+    params = {k: re.sub(r"attach://[\w-]+", "attach://", str(v)) for k, v in call.raw.items()}
+    uploads = sorted(hashlib.sha256(f.data).hexdigest() for f in call.files.values())
+    return json.dumps([call.method, sorted(params.items()), uploads])
+
+
+@dataclass(frozen=True)
+class FloodRule:
+    """At most ``limit`` messages per ``period_s``, all at once at most (a leaky bucket: the
+    bursts-then-429 Telegram shows). ``slack`` absorbs the bot's and our clocks reading the
+    same send a few milliseconds apart."""
+
+    limit: float
+    period_s: float
+    slack: float = 1.0
+
+
+class FloodControl:
+    """Telegram's flood control: the limits (once ``enforce``d) and the chats a 429 closed.
+
+    Every 429 the fake answers (injected or enforced) closes its chat, or the whole bot for a
+    call without a chat, for ``retry_after`` seconds; a call arriving there before that is a
+    ``violation`` (and, enforced, gets a 429 itself, as on Telegram)."""
+
+    def __init__(self) -> None:
+        self.private: FloodRule | None = None
+        self.group: FloodRule | None = None
+        self.bot: FloodRule | None = None
+        self.enforced = False
+        self.closed: dict[int | None, float] = {}  # chat (None: the bot) -> deadline
+        self.violations: list[ApiCall] = []
+        self.rejected: list[ApiCall] = []  # calls over a limit
+        self._levels: dict[object, tuple[float, float]] = {}  # bucket -> (level, at)
+
+    def enforce(
+        self,
+        *,
+        private: FloodRule | None = None,
+        group: FloodRule | None = FloodRule(20, 60.0),
+        bot: FloodRule | None = FloodRule(30, 1.0),
+    ) -> None:
+        self.private, self.group, self.bot, self.enforced = private, group, bot, True
+
+    def close(self, call: ApiCall, retry_after: float) -> None:
+        key = call.chat_id
+        deadline = time.monotonic() + retry_after
+        self.closed[key] = max(deadline, self.closed.get(key, 0.0))
+
+    def closed_for(self, chat_id: int | None, now: float) -> float:
+        deadline = self.closed.get(None, 0.0)
+        if chat_id is not None:
+            deadline = max(deadline, self.closed.get(chat_id, 0.0))
+        return max(0.0, deadline - now)
+
+    def check(self, call: ApiCall) -> ApiError | None:
+        """The 429 this call gets, if any; records violations and calls over a limit."""
+        if call.method == "getUpdates":
+            return None
+        remaining = self.closed_for(call.chat_id, call.at)
+        if remaining > 0:
+            self.violations.append(call)
+            return self._too_many(remaining) if self.enforced else None
+        cost = message_cost(call)
+        if not self.enforced or not cost or call.chat_id is None:
+            return None
+        chat_rule = self.group if call.chat_id < 0 else self.private
+        buckets = [(k, r) for k, r in ((call.chat_id, chat_rule), (None, self.bot)) if r]
+        waits = [self._overflow(key, rule, cost, call.at) for key, rule in buckets]
+        if any(wait > 0 for wait in waits):
+            self.rejected.append(call)
+            return self._too_many(max(waits))
+        for key, rule in buckets:
+            level, _ = self._level(key, rule, call.at)
+            self._levels[key] = (level + cost, call.at)
+        return None
+
+    def _level(self, key: object, rule: FloodRule, now: float) -> tuple[float, float]:
+        level, at = self._levels.get(key, (0.0, now))
+        return max(0.0, level - (now - at) * rule.limit / rule.period_s), now
+
+    def _overflow(self, key: object, rule: FloodRule, cost: int, now: float) -> float:
+        """Seconds until ``cost`` more fits the bucket; 0 when it fits now."""
+        level, _ = self._level(key, rule, now)
+        excess = level + cost - rule.limit - rule.slack
+        return max(0.0, excess * rule.period_s / rule.limit)
+
+    @staticmethod
+    def _too_many(seconds: float) -> ApiError:
+        retry_after = max(1, math.ceil(seconds))
+        return ApiError(
+            429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
+        )
+
+
 class Gate:
     """Holds matching requests until released: a slow Telegram, made deterministic."""
 
@@ -725,6 +848,8 @@ class FakeTelegramServer:
         host: str = "127.0.0.1",
         port: int = 0,
         local_dir: Path | None = None,
+        supports_inline_queries: bool = True,
+        can_read_all_group_messages: bool = False,
     ) -> None:
         if not re.fullmatch(r"\d+:\S+", token):
             raise ValueError("token must look like '<digits>:<secret>'")
@@ -739,6 +864,9 @@ class FakeTelegramServer:
         self.host = host
         self.port = port
         self.local_dir = local_dir.resolve() if local_dir is not None else None
+        # What getMe says: inline mode on (@BotFather /setinline), privacy mode on.
+        self.supports_inline_queries = supports_inline_queries
+        self.can_read_all_group_messages = can_read_all_group_messages
 
         self.users: dict[int, FakeUser] = {}
         self.groups: dict[int, FakeGroup] = {}
@@ -758,8 +886,14 @@ class FakeTelegramServer:
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.bot_settings: dict[str, Any] = {}
         self.chat_actions: list[tuple[int, str]] = []
+        self.reactions: dict[tuple[int, int], list[str]] = {}  # (chat, message) -> emoji
+        # (setting, language_code or "") -> text: descriptions as getMyDescription returns them
+        self.descriptions: dict[tuple[str, str], str] = {}
         self.faults: list[Fault] = []
         self.gates: list[Gate] = []
+        self.flood = FloodControl()
+        self.duplicates: list[tuple[ApiCall, ApiCall]] = []  # (unanswered first, repeat)
+        self._unanswered: dict[str, ApiCall] = {}  # sends done whose answer was dropped
         self.updates: dict[int, UpdateRecord] = {}
         self.webhook: dict[str, Any] | None = None
         self.webhook_errors: list[str] = []
@@ -813,8 +947,11 @@ class FakeTelegramServer:
             "setMyCommands": self._set_my_commands,
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,
-            "setMyDescription": self._store_setting("description"),
-            "setMyShortDescription": self._store_setting("short_description"),
+            "setMessageReaction": self._set_message_reaction,
+            "setMyDescription": self._set_description("description"),
+            "setMyShortDescription": self._set_description("short_description"),
+            "getMyDescription": self._get_description("description"),
+            "getMyShortDescription": self._get_description("short_description"),
             "setMyName": self._store_setting("name"),
             "setChatMenuButton": self._store_setting("menu_button"),
         }
@@ -1070,6 +1207,9 @@ class FakeTelegramServer:
         """Fail on unknown methods and on error answers the bot provoked (bot bugs)."""
         allowed = [*self.allowed_errors, *allow]
         problems = [f"unknown Bot API method called: {name}" for name in self.unknown_methods]
+        problems += [f"delivered twice: #{a.index} and #{b.index}" for a, b in self.duplicates]
+        if self.flood.enforced:
+            problems += [f"sent during a 429 wait: #{c.index}" for c in self.flood.violations]
         for call in self.errors:
             if not any(text in (call.description or "") for text in allowed):
                 problems.append(f"{call.method} -> {call.status} {call.description}")
@@ -1144,6 +1284,19 @@ class FakeTelegramServer:
         fault.drop = "after" if after else "before"
         self.faults.append(fault)
         return fault
+
+    def enforce_flood_limits(
+        self,
+        *,
+        private: FloodRule | None = None,
+        group: FloodRule | None = FloodRule(20, 60.0),
+        bot: FloodRule | None = FloodRule(30, 1.0),
+    ) -> FloodControl:
+        """Answer calls over Telegram's limits with a real 429 (per private chat, per group or
+        channel, for the whole bot; an album counts each item), and calls to a chat a 429
+        closed too. Off by default: tests that do not pace their bot stay fast."""
+        self.flood.enforce(private=private, group=group, bot=bot)
+        return self.flood
 
     def hold(
         self,
@@ -1801,6 +1954,9 @@ class FakeTelegramServer:
         for gate in list(self.gates):
             if gate.takes(call):
                 await gate.hold(call)
+        flood = self.flood.check(call)
+        if flood is not None:
+            return self._answer_error(call, flood)
         fault = next((f for f in self.faults if f.matches(call)), None)
         if fault is not None:
             fault.hits += 1
@@ -1816,13 +1972,27 @@ class FakeTelegramServer:
         except ApiError as exc:
             return self._answer_error(call, exc)
         call.status, call.result = 200, result
+        self._note_delivery(call, answered=fault is None or fault.drop != "after")
         if fault is not None and fault.drop == "after":
             return self._drop(request, call)
         self.notify()
         return web.json_response({"ok": True, "result": result})
 
+    def _note_delivery(self, call: ApiCall, *, answered: bool) -> None:
+        """Remember sends the bot never heard back about; a repeat of one is a duplicate."""
+        if not at_most_once(call):
+            return
+        key = fingerprint(call)
+        first = self._unanswered.pop(key, None)
+        if first is not None:
+            self.duplicates.append((first, call))
+        if not answered:
+            self._unanswered[key] = call
+
     def _answer_error(self, call: ApiCall, exc: ApiError) -> web.Response:
         call.status, call.description = exc.code, exc.description
+        if exc.retry_after is not None:
+            self.flood.close(call, exc.retry_after)
         if not call.injected and exc.description != BLOCKED:
             self.errors.append(call)
         self.notify()
@@ -2136,8 +2306,8 @@ class FakeTelegramServer:
         return {
             **self.bot_user,
             "can_join_groups": True,
-            "can_read_all_group_messages": False,
-            "supports_inline_queries": True,
+            "can_read_all_group_messages": self.can_read_all_group_messages,
+            "supports_inline_queries": self.supports_inline_queries,
             "can_connect_to_business": False,
             "has_main_web_app": False,
         }
@@ -2146,6 +2316,29 @@ class FakeTelegramServer:
         async def handler(call: ApiCall) -> bool:
             self.bot_settings[name] = dict(call.params)
             return True
+
+        return handler
+
+    def _set_description(self, name: str) -> Callable[[ApiCall], Awaitable[Any]]:
+        """setMyDescription / setMyShortDescription: per language, within Telegram's limits."""
+        store = self._store_setting(name)
+
+        async def handler(call: ApiCall) -> bool:
+            text = str(call.params.get(name) or "")
+            language = str(call.params.get("language_code") or "")
+            if language and not re.fullmatch(r"[a-z]{2}", language):
+                raise _bad("Bad Request: LANG_CODE_INVALID")
+            if len(text) > DESCRIPTION_LIMITS[name]:
+                raise _bad(f"Bad Request: {name} is too long")
+            self.descriptions[(name, language)] = text
+            return await store(call)
+
+        return handler
+
+    def _get_description(self, name: str) -> Callable[[ApiCall], Awaitable[Any]]:
+        async def handler(call: ApiCall) -> dict[str, Any]:
+            language = str(call.params.get("language_code") or "")
+            return {name: self.descriptions.get((name, language), "")}
 
         return handler
 
@@ -2738,6 +2931,29 @@ class FakeTelegramServer:
         if action not in CHAT_ACTIONS:
             raise _bad("Bad Request: wrong parameter action in request")
         self.chat_actions.append((chat_id, action))
+        return True
+
+    async def _set_message_reaction(self, call: ApiCall) -> bool:
+        """A bot may set one emoji reaction (of Telegram's list) on a message it can see."""
+        chat_id = self._chat(call)
+        message_id = call.int_param("message_id")
+        if message_id is None or (chat_id, message_id) not in self._messages:
+            raise _bad("Bad Request: message to react not found")
+        raw = call.params.get("reaction") or "[]"
+        try:
+            reaction = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError as exc:
+            raise _bad("Bad Request: can't parse reaction JSON object") from exc
+        if not isinstance(reaction, list) or len(reaction) > 1:
+            raise _bad("Bad Request: REACTIONS_TOO_MANY")
+        emoji = []
+        for item in reaction:
+            if not isinstance(item, dict) or item.get("type") != "emoji":
+                raise _bad("Bad Request: REACTION_INVALID")
+            if item.get("emoji") not in REACTION_EMOJI:
+                raise _bad("Bad Request: REACTION_INVALID")
+            emoji.append(str(item["emoji"]))
+        self.reactions[(chat_id, message_id)] = emoji
         return True
 
     @staticmethod

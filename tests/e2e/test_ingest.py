@@ -627,3 +627,24 @@ async def test_lying_mime_types_and_a_broken_cover_get_a_precise_answer(
         assert reply.text is not None and reply.text.startswith("❌ Not saved"), reply.text
         assert "went wrong" not in reply.text and "cover" in reply.text, reply.text
         assert len(await run.media(alice)) == 2
+
+
+async def test_a_file_of_no_known_type_is_judged_by_its_bytes(
+    telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
+) -> None:
+    """Clients label files whose names they do not know application/octet-stream."""
+    async with running_bot(telegram, tmp_path) as run:
+        picture_file = telegram.send_document(
+            alice, png(picture(BLUE)), file_name="export.dat", mime_type="application/octet-stream"
+        )
+        assert (await run.reply_to(alice, picture_file)).text == "✅ Saved."
+        junk = telegram.send_document(
+            alice,
+            b"PK\x03\x04" + bytes(300),
+            file_name="backup.dat",
+            mime_type="application/octet-stream",
+        )
+        reply = await run.reply_to(alice, junk)
+        assert reply.text is not None and reply.text.startswith("❌ Not saved"), reply.text
+        assert "went wrong" not in reply.text
+        assert [m.kind for m in await run.media(alice)] == ["document"]
