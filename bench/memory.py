@@ -149,8 +149,10 @@ def ingest(emb: Any, files: Sequence[Path], clip: Path, batch: int, settings: An
 
 def probe(args: argparse.Namespace) -> None:
     """In this fresh process: load like the bot, ingest, print the memory figures as JSON."""
+    from core.memory import tune_allocator
     from core.settings import Settings
 
+    tune_allocator()  # as the bot's and the CLI's entry points do
     settings = Settings(_env_file=None)
     t0 = time.perf_counter()
     emb = make_embedder(args.bundle, args.probe, args.threads, args.memory_mb, args.batch)

@@ -48,8 +48,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from core.memory import tune_allocator
     from core.settings import SettingsError, load_settings
 
+    tune_allocator()  # before any thread starts
     args = parse_args(argv)
     try:
         settings = load_settings(args.env_file)

@@ -25,6 +25,7 @@ from typing import TextIO
 
 from core.errors import ImageFinderError
 from core.ingest import IngestOutcome, IngestRequest, local_fetcher
+from core.memory import tune_allocator
 from core.search import Query, SearchResult
 from core.settings import Settings, SettingsError, load_settings
 from storage import LocalFile
@@ -287,6 +288,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    tune_allocator()  # before any thread starts
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)

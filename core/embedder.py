@@ -20,9 +20,6 @@ one array or one error per item, then :meth:`OnnxEmbedder.encode_pixels` on the 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
-import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,6 +34,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from core.errors import BundleError, EmptyQueryError, ImageError, TokenizerError
+from core.memory import release_free_memory
 from core.models.bundle import (
     Bundle,
     TextualIO,
@@ -507,23 +505,6 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-def release_free_memory() -> None:
-    """Hand memory the C heap holds but no longer uses back to the system (glibc only): it
-    keeps large freed blocks, such as a model's parsed copy, resident otherwise."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 def _split(n: int, fixed: int | None, cap: int, runs: int) -> list[slice]:
