@@ -8,7 +8,7 @@ EBIN := $(EXPORT_VENV)/bin
 # PYTHONWARNINGS quiets setuptools' notes about editable installs, which say nothing to a user.
 PIP_FLAGS = install -q --disable-pip-version-check -c requirements.lock
 
-.PHONY: install install-dev test lint test-export install-export bench fixtures clean run lock
+.PHONY: install install-dev test lint test-export install-export bench bench-hostile bench-memory fixtures clean run lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -62,6 +62,16 @@ fixtures: install-export
 
 bench: install-export
 	$(EBIN)/python bench/embed.py
+
+# The decoder fuzz run and the hostile suite need only the dev install.
+bench-hostile: $(VENV)/.dev
+	$(BIN)/python bench/fuzz.py --cases 3000
+	$(BIN)/python bench/hostile.py
+
+# Peak RSS of the default model's random-weight stand-in (built with the export extra).
+bench-memory: install-export
+	$(EBIN)/python bench/models.py --out bench/out siglip2-b32-256
+	$(EBIN)/python bench/memory.py
 
 # Renew requirements.lock: resolve the runtime and dev dependencies in a throwaway venv.
 lock:

@@ -46,8 +46,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageSequence
 
+from core.decode_guard import DECODE_TIMEOUT_S, DecodeDeadline, deadline
 from core.embedder import AsyncEmbedder
 from core.errors import (
     ImageFinderError,
@@ -74,8 +75,10 @@ from core.video import (
     _as_path,
     _bgr_picture,
     _CaptureClock,
+    _check_canvas,
     _check_source,
     _is_pillow_animation,
+    _open_animation,
     _shrink,
 )
 from storage import Database, MissingVectors, OwnerStore, Unit
@@ -483,34 +486,36 @@ def _capture_frames_at(
 def _animation_frames_at(
     source: Path | bytes, wanted: list[float], target_size: int | None
 ) -> dict[float, Image.Image]:
-    """GIF / animated WebP through Pillow, each frame lasting its own duration."""
-    import io
-
-    data: io.BytesIO | Path = (
-        io.BytesIO(bytes(source)) if isinstance(source, bytes | bytearray) else Path(source)
-    )
+    """GIF / animated WebP through Pillow, each frame lasting its own duration; opened, checked
+    and bounded in time as the sampler does, since the file is no more trusted now."""
     try:
-        img = Image.open(data, formats=("GIF", "WEBP"))
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise UnreadableVideoError(f"the animation is damaged: {e}") from e
+        with deadline(DECODE_TIMEOUT_S), _open_animation(source) as img:
+            _check_canvas(img)
+            return _walk_animation(img, wanted, target_size)
+    except DecodeDeadline as e:
+        raise UnreadableVideoError("the animation takes too long to decode") from e
+
+
+def _walk_animation(
+    img: Image.Image, wanted: list[float], target_size: int | None
+) -> dict[float, Image.Image]:
     found: dict[float, Image.Image] = {}
-    with img:
-        i = 0
-        t = 0.0
-        frames = ImageSequence.Iterator(img)
-        while i < len(wanted):
-            try:
-                frame = next(frames)
-                frame.load()
-            except StopIteration:
-                break
-            except Exception:  # a damaged frame: what came before it is all there is
-                break
-            duration = frame.info.get("duration") or _DEFAULT_GIF_FRAME_MS
-            if t + _TIME_TOLERANCE >= wanted[i]:
-                picture = Image.fromarray(_shrink(np.asarray(to_rgb(frame)), target_size))
-                while i < len(wanted) and t + _TIME_TOLERANCE >= wanted[i]:
-                    found[wanted[i]] = picture
-                    i += 1
-            t += float(duration) / 1000.0
+    i = 0
+    t = 0.0
+    frames = ImageSequence.Iterator(img)
+    while i < len(wanted):
+        try:
+            frame = next(frames)
+            frame.load()
+        except StopIteration:
+            break
+        except Exception:  # a damaged frame: what came before it is all there is
+            break
+        duration = frame.info.get("duration") or _DEFAULT_GIF_FRAME_MS
+        if t + _TIME_TOLERANCE >= wanted[i]:
+            picture = Image.fromarray(_shrink(np.asarray(to_rgb(frame)), target_size))
+            while i < len(wanted) and t + _TIME_TOLERANCE >= wanted[i]:
+                found[wanted[i]] = picture
+                i += 1
+        t += float(duration) / 1000.0
     return found

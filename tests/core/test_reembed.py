@@ -292,3 +292,15 @@ def test_frames_at_a_moment_past_the_end_is_an_error() -> None:
     with pytest.raises(UnreadableVideoError):
         frames_at(_gif(), [0.0, 60.0])
     assert isinstance(frames_at(_gif(), [0.0])[0], Image.Image)
+
+
+def test_re_embedding_reads_animations_within_the_sampler_budgets() -> None:
+    """A crafted GIF (huge canvas, tiny file) is refused before any frame is decoded, as at
+    ingest: the stored file is no more trusted when its frames are read again."""
+    from core.errors import VideoTooLargeError
+    from tests.core.fuzz_regressions import gif_canvas
+
+    with pytest.raises(VideoTooLargeError):
+        frames_at(gif_canvas(8000, 8000, 50), [0.0])
+    small = frames_at(gif_canvas(4, 4, 3), [0.0])
+    assert len(small) == 1 and small[0].size == (4, 4)
