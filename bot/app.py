@@ -34,6 +34,7 @@ from bot.courtesy import introduce
 from bot.handlers import build_router
 from bot.health import Heartbeat, PollingHeartbeat, add_healthz, beat_until
 from bot.i18n import pick_lang, tr
+from bot.ledger import SettleMiddleware, UpdateLedger
 from bot.limits import LimitsConfig, TelegramLimits
 from bot.middlewares import ContextMiddleware, TelegramTransportMiddleware
 from bot.services import BotServices
@@ -98,6 +99,7 @@ def create_bot(settings: Settings, *, session: AiohttpSession | None = None) -> 
             attempts=settings.telegram_retry_attempts,
             backoff_s=settings.telegram_retry_backoff_s,
             limits=TelegramLimits(LimitsConfig.from_settings(settings)),
+            ledger=UpdateLedger(),
         )
     )
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
@@ -113,12 +115,14 @@ def transport_of(bot: Bot) -> TelegramTransportMiddleware | None:
 def create_dispatcher(settings: Settings, services: BotServices) -> Dispatcher:
     """A Dispatcher with the context middleware, the root router and an error handler."""
     dp = Dispatcher(services=services, engine=services.engine, settings=settings)
+    transport = transport_of(services.bot)
+    if transport is not None and transport.ledger is not None:  # outermost: sees every update
+        dp.update.outer_middleware(SettleMiddleware(transport.ledger))
     dp.update.outer_middleware(ContextMiddleware(services))
     dp.include_router(build_router(services))
     dp.errors.register(_on_error)
     dp.shutdown.register(_drain_updates)
     schedule_housekeeping(dp, make_housekeeper(services))
-    transport = transport_of(services.bot)
     if transport is not None and transport.on_blocked is None:
         transport.on_blocked = lambda chat_id: mark_blocked(services, chat_id)
     return dp

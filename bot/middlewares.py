@@ -33,6 +33,7 @@ from aiogram.types import CallbackQuery, Chat, InlineQuery, Message, TelegramObj
 from aiohttp import ClientConnectorError, ConnectionTimeoutError
 
 from bot.i18n import pick_lang, tr
+from bot.ledger import UpdateLedger
 from bot.limits import TelegramLimits
 from storage.records import Owner
 
@@ -138,8 +139,6 @@ def _with_settings(owner: Owner, settings: dict[str, Any]) -> Owner:
 
 # --- outgoing -----------------------------------------------------------------------------------
 
-# Calls whose failure right now is better than a late answer (the client has moved on).
-_NO_RETRY = (GetUpdates,)
 # Calls that must not run twice: a repeat is a second message in the chat.
 _AT_MOST_ONCE_PREFIXES = ("Send", "Copy", "Forward")
 _REPEATABLE = (SendChatAction,)
@@ -181,12 +180,14 @@ class TelegramTransportMiddleware(BaseRequestMiddleware):
         attempts: int = 5,
         backoff_s: float = 0.5,
         limits: TelegramLimits | None = None,
+        ledger: UpdateLedger | None = None,
         on_blocked: BlockedCallback | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
         self.limits = limits
+        self.ledger = ledger
         self.on_blocked = on_blocked
         self._sleep = sleep
 
@@ -200,8 +201,8 @@ class TelegramTransportMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if isinstance(method, _NO_RETRY):  # polling has its own backoff
-            return await make_request(bot, method)
+        if isinstance(method, GetUpdates):  # not retried here: polling has its own backoff
+            return await self._poll(make_request, bot, method)
         name = type(method).__name__
         attempt = 0
         while True:
@@ -222,6 +223,23 @@ class TelegramTransportMiddleware(BaseRequestMiddleware):
             except TelegramForbiddenError:
                 await self._report_blocked(getattr(method, "chat_id", None))
                 raise
+
+    async def _poll(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: GetUpdates,
+    ) -> Response[TelegramType]:
+        """getUpdates: its offset confirms what the ledger has settled, never more."""
+        if self.ledger is None:
+            return await make_request(bot, method)  # type: ignore[arg-type]
+        if method.offset is not None:
+            await self.ledger.confirmable(method.offset)
+        response = await make_request(bot, method)  # type: ignore[arg-type]
+        # aiogram's session hands middlewares the method's result (the updates) here
+        updates: list[Update] = getattr(response, "result", response) or []  # type: ignore[assignment]
+        self.ledger.received(update.update_id for update in updates)
+        return response
 
     async def _send(
         self,

@@ -575,6 +575,36 @@ async def test_killed_in_the_middle_of_an_album_loses_nothing(
     assert telegram.messages(alice.id) == [report]
 
 
+async def test_a_photo_is_confirmed_to_telegram_only_once_its_job_is_durable(
+    telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiogram asks for the next updates (confirming these) while their handlers still run;
+    the next getUpdates waits until the photo is a durable job, so a crash in between cannot
+    lose it."""
+    from bot.app import transport_of
+
+    async with running_bot(telegram, tmp_path) as run:
+        pipeline = run.engine.pipeline
+        assert pipeline is not None
+        submit, entered, gate = pipeline.submit, asyncio.Event(), asyncio.Event()
+
+        async def held_submit(*args: Any, **kwargs: Any) -> Ticket:
+            entered.set()
+            await gate.wait()
+            return await submit(*args, **kwargs)
+
+        monkeypatch.setattr(pipeline, "submit", held_submit)
+        transport = transport_of(run.services.bot)
+        assert transport is not None and transport.ledger is not None
+        sent = telegram.send_photo(alice, jpeg(picture(RED)))
+        await entered.wait()
+        await transport.ledger.held.wait()  # the next poll waits for the photo's job
+        assert not telegram.update_record(sent).confirmed
+        gate.set()
+        await telegram.wait_confirmed(sent)
+        assert (await run.reply_to(alice, sent)).text == "✅ Saved."
+
+
 @pytest.fixture(autouse=True)
 def _no_dotenv(monkeypatch: pytest.MonkeyPatch) -> None:
     """The developer's own .env or environment must not leak into the bot under test."""
