@@ -120,7 +120,8 @@ async def bot_process(
 ) -> AsyncIterator[BotProcess]:
     env = bot_environment(server, data_dir, **extra)
     async with BotProcess(["-m", "bot"], env=env, cwd=workdir) as process:
-        await process.wait_output(r"ready", timeout=120)
+        # the bot's own line, not the engine's "engine ready" that comes before start-up ends
+        await process.wait_output(r"bot @\S+ ready", timeout=120)
         yield process
 
 
@@ -148,10 +149,6 @@ def examples(found: list[str], n: int = 3) -> list[str]:
 
 def is_generic(text: str) -> bool:
     return any(g in text for g in GENERIC)
-
-
-def bot_messages(server: FakeTelegramServer, user: FakeUser) -> list[Any]:
-    return server.messages(user.id)
 
 
 def jobs_open(data_dir: Path) -> int:
@@ -227,7 +224,7 @@ def acknowledged(
             by_album.setdefault(message["media_group_id"], []).append(message["message_id"])
     first_of = {ids[0]: ids for ids in by_album.values()}
     told: set[int] = set()
-    for reply in bot_messages(server, user):
+    for reply in server.messages(user.id):
         text = reply.text or ""
         target = reply.reply_to_message_id
         if target is None or not text.startswith("✅"):
@@ -406,7 +403,7 @@ def leaks(server: FakeTelegramServer, users: list[FakeUser], stats: CrowdStats) 
     count = 0
     for user in users:
         mine = stats.uploaded.get(user.id, set())
-        for message in bot_messages(server, user):
+        for message in server.messages(user.id):
             unique = message.file_unique_id
             if unique is not None and message.kind == "photo" and unique not in mine:
                 count += 1

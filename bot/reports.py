@@ -267,7 +267,7 @@ class ItemResult:
         return cls(
             outcome.status,
             kind=outcome.request.kind,
-            still=stored_as_still(outcome),
+            still=outcome.stored_as_picture,
             frames=len(outcome.unit_ids),
             near_duplicate=outcome.near_duplicate_of is not None,
             thumbnail_only=outcome.thumbnail_only,
@@ -284,18 +284,6 @@ class ItemResult:
     @property
     def is_video(self) -> bool:
         return self.kind in VIDEO_KINDS
-
-
-def stored_as_still(outcome: IngestOutcome) -> bool:
-    """A "video" saved as one picture because its bytes were a still image: the outcome holds
-    a single unit without a timestamp (video frames have one; a cover is ``thumbnail_only``)."""
-    return (
-        outcome.saved
-        and outcome.request.is_video
-        and not outcome.thumbnail_only
-        and len(outcome.unit_ids) == 1
-        and all(t is None for t in outcome.timestamps)
-    )
 
 
 def item_text(result: ItemResult, lang: str, *, is_video: bool | None = None) -> str:

@@ -309,6 +309,18 @@ class IngestOutcome:
         return self.status == "saved"
 
     @property
+    def stored_as_picture(self) -> bool:
+        """A "video" kept as one picture because its bytes were a still image: a single unit
+        without a timestamp (video frames have one; a cover is ``thumbnail_only``)."""
+        return (
+            self.saved
+            and self.request.is_video
+            and not self.thumbnail_only
+            and len(self.unit_ids) == 1
+            and all(t is None for t in self.timestamps)
+        )
+
+    @property
     def duplicate(self) -> bool:
         return self.status == "duplicate"
 

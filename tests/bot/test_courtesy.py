@@ -13,7 +13,7 @@ from aiogram.enums import ChatAction
 from aiogram.types import User
 
 from bot.courtesy import chat_action, warn_about_me
-from bot.reports import ItemResult, item_text, stored_as_still
+from bot.reports import ItemResult, item_text
 from core.ingest import IngestOutcome, IngestRequest
 
 
@@ -81,7 +81,7 @@ def outcome(kind: str, timestamps: tuple[float | None, ...], **fields: Any) -> I
 
 def test_a_video_kept_as_a_still_picture_is_acknowledged_as_a_photo() -> None:
     still = outcome("video", (None,))
-    assert stored_as_still(still)
+    assert still.stored_as_picture
     result = ItemResult.from_outcome(still)
     assert item_text(result, "en", is_video=True) == "✅ Saved."
     assert item_text(result, "ru", is_video=True) == "✅ Сохранено."
@@ -91,5 +91,5 @@ def test_a_video_kept_as_a_still_picture_is_acknowledged_as_a_photo() -> None:
     one_frame = ItemResult.from_outcome(outcome("video", (0.0,)))
     assert item_text(one_frame, "en", is_video=True).startswith("✅ Video saved: 1 moment")
     cover = outcome("video", (None,), thumbnail_only=True)
-    assert not stored_as_still(cover)
-    assert not stored_as_still(outcome("photo", (None,)))
+    assert not cover.stored_as_picture
+    assert not outcome("photo", (None,)).stored_as_picture
