@@ -206,7 +206,7 @@ def _ruclip_processor_class() -> type:
 def torch_ruclip_baseline(threads: int, bundle: Path):
     import torch
 
-    from core.models.export import RUCLIP_CONFIGS, build_ruclip_random
+    from tools.export import RUCLIP_CONFIGS, build_ruclip_random
 
     torch.set_num_threads(threads)
     name = "ruclip-vit-base-patch32-384"
@@ -231,8 +231,8 @@ def torch_ruclip_baseline(threads: int, bundle: Path):
 
 
 def onnx_path(bundle_dir: Path, threads: int, image_runs: int = 0):
-    from core.embedder import OnnxEmbedder
     from core.models.bundle import load_bundle
+    from core.models.embedder import OnnxEmbedder
 
     emb = OnnxEmbedder(
         load_bundle(bundle_dir), threads=threads, batch_size=32, image_runs=image_runs
@@ -250,8 +250,8 @@ def onnx_path(bundle_dir: Path, threads: int, image_runs: int = 0):
 def onnx_models(dirs: Sequence[Path], langs: Sequence[str], threads: int, image_runs: int = 0):
     """Like :func:`onnx_path` for the bundles of one candidate: every image through every
     bundle (what ingest does), each query to the bundle of its language."""
-    from core.embedder import OnnxEmbedder
     from core.models.bundle import load_bundle
+    from core.models.embedder import OnnxEmbedder
 
     embs = [
         OnnxEmbedder(load_bundle(d), threads=threads, batch_size=32, image_runs=image_runs)

@@ -2,8 +2,8 @@
 
 Three layouts of ``OnnxEmbedder`` on the same bundle, compared in one run:
 
-* ``ours``: the per-batch layout (:class:`core.embedder.ImageRunPlanner`): a lone photo as one
-  run on every thread, a full batch as parallel runs on the same session, within
+* ``ours``: the per-batch layout (:class:`core.models.embedder.ImageRunPlanner`): a lone photo as
+  one run on every thread, a full batch as parallel runs on the same session, within
   ``EMBED_MEMORY_MB``;
 * ``immich``: Immich's, one session with a thread per core, one image at a time;
 * ``old``: the earlier layout, a single-threaded session and every batch as parallel runs.
@@ -86,8 +86,8 @@ class RssSampler:
 
 def make_embedder(bundle_dir: Path, layout: str, cores: int, memory_mb: int, batch: int) -> Any:
     """An ``OnnxEmbedder`` with one of :data:`LAYOUTS`."""
-    from core.embedder import OnnxEmbedder
     from core.models.bundle import load_bundle
+    from core.models.embedder import OnnxEmbedder
 
     bundle = load_bundle(bundle_dir)
     if layout == "ours":
@@ -130,7 +130,7 @@ def video(path: Path, seconds: int = 20) -> Path:
 
 def ingest(emb: Any, files: Sequence[Path], clip: Path, batch: int, settings: Any) -> None:
     """What the ingest pipeline does per model: encode batches of photos, then a video's frames."""
-    from core.video import sample_video
+    from core.media.video import sample_video
 
     for i in range(0, len(files), batch):
         emb.encode_images([f.read_bytes() for f in files[i : i + batch]])
@@ -149,7 +149,7 @@ def ingest(emb: Any, files: Sequence[Path], clip: Path, batch: int, settings: An
 
 def probe(args: argparse.Namespace) -> None:
     """In this fresh process: load like the bot, ingest, print the memory figures as JSON."""
-    from core.memory import tune_allocator
+    from core.models.memory import tune_allocator
     from core.settings import Settings
 
     tune_allocator()  # as the bot's and the CLI's entry points do

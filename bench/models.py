@@ -107,7 +107,7 @@ CANDIDATES: dict[str, Candidate] = {
 
 def _corpus() -> list[str]:
     from bench.embed import QUERIES_EN, QUERIES_RU
-    from core.models.export import SAMPLE_TEXT
+    from tools.export import SAMPLE_TEXT
 
     return [*SAMPLE_TEXT, *_EXTRA_TEXT, *QUERIES_EN, *QUERIES_RU]
 
@@ -197,7 +197,7 @@ def _offline_xlmr_config() -> None:
 
 def build_model(c: Candidate, seed: int = 0) -> Any:
     """The architecture with random weights and the pretrained tag's preprocessing, as
-    ``core.models.export.build_open_clip`` makes it, without an HF text tower's base weights."""
+    ``tools.export.build_open_clip`` makes it, without an HF text tower's base weights."""
     import open_clip
     import torch
 
@@ -238,7 +238,7 @@ def _export(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     if dynamo:  # the project's dynamo export (fixed shapes here), which unshadows "embedding"
-        from core.models.export import _export_onnx
+        from tools.export import _export_onnx
 
         _export_onnx(
             Wrap().eval(), example, path, input_name=input_name, dims={}, opset=IMMICH_OPSET

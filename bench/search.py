@@ -1,4 +1,4 @@
-"""Search speed, recall and memory of the per-owner vector index (``core.index``).
+"""Search speed, recall and memory of the per-owner vector index (``core.index.owner_index``).
 
 Synthetic normalised 512-d vectors at per-owner sizes (default 10k / 100k / 1M). Recall on
 random isotropic vectors says nothing about approximate search (every point is about equally
@@ -41,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.index import MIN_APPROX_N, IndexManager, OwnerIndex, index_path  # noqa: E402
+from core.index.owner_index import MIN_APPROX_N, IndexManager, OwnerIndex, index_path  # noqa: E402
 
 DIM = 512
 LATENT = 48
@@ -268,8 +268,8 @@ def measure_ingest(args: argparse.Namespace) -> dict[str, float] | None:
 
     from PIL import Image
 
-    from core.engine import Engine
-    from core.ingest import IngestRequest
+    from core.engine.engine import Engine
+    from core.ingest.pipeline import IngestRequest
     from core.settings import Settings
 
     def jpeg(width: int, height: int, seed: int) -> bytes:

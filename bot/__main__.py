@@ -48,7 +48,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from core.memory import tune_allocator
+    from core.models.memory import tune_allocator
     from core.settings import SettingsError, load_settings
 
     tune_allocator()  # before any thread starts

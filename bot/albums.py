@@ -39,7 +39,7 @@ from bot.i18n import tr
 from bot.progress import EDIT_INTERVAL_S, ProgressMessage
 from bot.reports import TEXTS, ItemResult, album_text, item_text
 from core.errors import IngestInterruptedError
-from core.ingest import Ticket
+from core.ingest.pipeline import Ticket
 
 if TYPE_CHECKING:
     from aiogram import Bot

@@ -39,7 +39,7 @@ from bot.limits import LimitsConfig, TelegramLimits
 from bot.middlewares import ContextMiddleware, TelegramTransportMiddleware
 from bot.services import BotServices
 from core.errors import FileGoneError
-from core.ingest import Fetch, IngestOutcome, IngestRequest, OutcomeCallback
+from core.ingest.pipeline import Fetch, IngestOutcome, IngestRequest, OutcomeCallback
 from core.settings import Settings
 from storage.housekeeping import Housekeeper, Retention
 
@@ -280,7 +280,7 @@ async def run(
     unfinished jobs), set the command menu and the descriptions (warning about inline mode off
     or privacy mode on), then print one "ready" line.
     """
-    from core.engine import Engine
+    from core.engine.engine import Engine
 
     bot = create_bot(settings)
     heartbeat = Heartbeat.for_settings(settings)

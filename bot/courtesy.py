@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.types import User
 
-    from core.ingest import Ticket
+    from core.ingest.pipeline import Ticket
 
 log = logging.getLogger(__name__)
 

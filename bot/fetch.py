@@ -1,7 +1,7 @@
 """Bytes of a Telegram file for the ingest pipeline: ``getFile``, then the download.
 
-The pipeline only knows the :data:`core.ingest.Fetch` contract and its typed errors, so this is
-where Telegram's answers are translated:
+The pipeline only knows the :data:`core.ingest.pipeline.Fetch` contract and its typed errors, so
+this is where Telegram's answers are translated:
 
 * "file is too big" (or a size over the 20 MB Bot API limit known in advance) ->
   :class:`~core.errors.FileTooLargeError`; the pipeline then indexes a video's thumbnail;
@@ -34,7 +34,7 @@ from aiogram.exceptions import (
 )
 
 from core.errors import FetchError, FileGoneError, FileTooLargeError
-from core.ingest import Fetch, IngestRequest, fetch_with_retry
+from core.ingest.pipeline import Fetch, IngestRequest, fetch_with_retry
 from core.settings import Settings
 
 if TYPE_CHECKING:

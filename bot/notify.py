@@ -22,7 +22,7 @@ from aiogram.exceptions import TelegramAPIError
 from bot.i18n import pick_lang
 from bot.progress import reply_to
 from bot.reports import ItemResult, resumed_text
-from core.ingest import IngestOutcome, OutcomeCallback
+from core.ingest.pipeline import IngestOutcome, OutcomeCallback
 
 if TYPE_CHECKING:
     from bot.services import BotServices

@@ -2,9 +2,9 @@
 restart. Texts only, no Telegram calls, so every wording is easy to test and to translate.
 
 Every item ends as an :class:`ItemResult`: from the pipeline's
-:class:`~core.ingest.IngestOutcome`, or refused before it reached the pipeline (quota, a file
-we cannot use at all). Failures carry the error ``code`` of :mod:`core.errors`, mapped here to a
-short phrase (album lists) and a full sentence (a single item).
+:class:`~core.ingest.pipeline.IngestOutcome`, or refused before it reached the pipeline (quota, a
+file we cannot use at all). Failures carry the error ``code`` of :mod:`core.errors`, mapped here to
+a short phrase (album lists) and a full sentence (a single item).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.i18n import plural, tr
-from core.ingest import VIDEO_KINDS, IngestOutcome
+from core.ingest.pipeline import VIDEO_KINDS, IngestOutcome
 
 Status = Literal["saved", "duplicate", "failed"]
 

@@ -17,8 +17,8 @@ from storage.records import Owner
 if TYPE_CHECKING:
     from aiogram import Bot
 
-    from core.engine import Engine
-    from core.search import Strictness
+    from core.engine.engine import Engine
+    from core.search.service import Strictness
 
 log = logging.getLogger(__name__)
 

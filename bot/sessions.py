@@ -21,7 +21,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import tr
-from core.search import SearchResult, Strictness
+from core.search.service import SearchResult, Strictness
 
 # Largest offset a button may ask for: more than anyone pages through, small enough to be cheap.
 MAX_OFFSET = 10_000

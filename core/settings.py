@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # Memory image runs may use beyond the weights (MB): bounds images per run x runs at once.
     embed_memory_mb: int = Field(default=128, ge=0, le=1_000_000)  # 0 = no bound
 
-    # Video frame sampling (core/video.py)
+    # Video frame sampling (core/media/video.py)
     video_min_gap_s: float = Field(default=1.0, ge=0.0, le=3600.0)  # never two frames closer
     video_max_gap_s: float = Field(default=10.0, gt=0.0, le=3600.0)  # at least one frame this often
     video_max_frames: int = Field(default=120, ge=1, le=10_000)  # cap per video
@@ -84,13 +84,13 @@ class Settings(BaseSettings):
             raise ValueError("VIDEO_MAX_GAP_S must not be smaller than VIDEO_MIN_GAP_S")
         return v
 
-    # Vector indexes (core/index.py)
+    # Vector indexes (core/index/owner_index.py)
     index_memory_budget_mb: int = Field(default=1024, ge=1)  # loaded indexes, LRU beyond this
     index_approx_threshold: int = Field(default=200_000, ge=1)  # per owner and model: IVF above
     index_exact_kind: Literal["fp16", "fp32"] = "fp16"  # exact index codes: fp16 halves RAM
 
-    # Search (core/search.py). Relevance margins are cosine distances below the best hit that
-    # still count as relevant, per strictness; the model's relevance_floor applies on top.
+    # Search (core/search/service.py). Relevance margins are cosine distances below the best hit
+    # that still count as relevant, per strictness; the model's relevance_floor applies on top.
     search_margin_strict: float = Field(default=0.03, ge=0.0, le=2.0)
     search_margin_normal: float = Field(default=0.06, ge=0.0, le=2.0)
     search_margin_loose: float = Field(default=0.12, ge=0.0, le=2.0)
@@ -110,7 +110,7 @@ class Settings(BaseSettings):
             )
         return v
 
-    # Ingest pipeline (core/ingest.py) and background re-embedding (core/reembed.py)
+    # Ingest pipeline (core/ingest/pipeline.py) and background re-embedding (core/ingest/reembed.py)
     ingest_workers: int = Field(default=2, ge=1, le=64)  # items fetched and decoded at once
     ingest_queue_size: int = Field(default=64, ge=1, le=100_000)  # claimed jobs held in memory
     ingest_batch_size: int = Field(default=16, ge=1, le=1024)  # images per embedding batch

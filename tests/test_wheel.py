@@ -92,7 +92,7 @@ def test_wheel_carries_migrations_and_data_but_no_tests(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     shipped = sorted(n for n in names if n.startswith("migrations/") and n.endswith(".sql"))
     assert shipped == sorted(f"migrations/{p.name}" for p in (ROOT / "migrations").glob("*.sql"))
-    assert any(n.startswith("core/text/data/") for n in names)
+    assert any(n.startswith("core/models/text/data/") for n in names)
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -36,7 +36,7 @@ from bot.services import DEFAULT_STRICTNESS, PAGE_SIZES, STRICTNESS
 
 if TYPE_CHECKING:
     from bot.services import BotServices
-    from core.engine import Engine
+    from core.engine.engine import Engine
     from storage.records import Owner
 
 log = logging.getLogger(__name__)

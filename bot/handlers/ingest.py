@@ -1,8 +1,8 @@
 """Ingest: photos, image files, albums, videos, animations and video notes sent or forwarded to the
 bot become searchable items of the owner's collection.
 
-Each message is turned into an :class:`~core.ingest.IngestRequest` (the largest photo size, the
-forward origin as a short text, the caption, the original date, the album id) and submitted at
+Each message is turned into an :class:`~core.ingest.pipeline.IngestRequest` (the largest photo size,
+the forward origin as a short text, the caption, the original date, the album id) and submitted at
 once: the job is durable before the handler returns, whatever happens to the process next.
 The answer is left to :mod:`bot.albums`, which keeps it to one message per album and per burst
 of items sent one by one (thirty forwarded photos get one answer, not thirty):
@@ -46,7 +46,7 @@ from bot.fetch import DOWNLOAD_LIMIT, is_local_mode
 from bot.i18n import tr
 from bot.reports import TEXTS, ItemResult
 from bot.services import check_quota
-from core.ingest import VIDEO_KINDS, IngestRequest, Ticket
+from core.ingest.pipeline import VIDEO_KINDS, IngestRequest, Ticket
 from storage.records import MediaKind, Owner
 from storage.results import ResultStore
 

@@ -28,7 +28,7 @@ from aiogram.types import (
 from bot.i18n import tr
 from bot.results import format_moment
 from core.errors import EmptyQueryError, ImageError, NotFoundError
-from core.search import Query
+from core.search.service import Query
 
 if TYPE_CHECKING:
     from bot.services import BotServices

@@ -52,12 +52,12 @@ from core.errors import (
     NotFoundError,
     OnlyExclusionsError,
 )
-from core.search import Query, SearchResult, Strictness
+from core.search.service import Query, SearchResult, Strictness
 from storage.results import ResultStore, SearchSession
 
 if TYPE_CHECKING:
     from bot.services import BotServices
-    from core.engine import Engine
+    from core.engine.engine import Engine
     from storage.records import Media, Owner
 
 log = logging.getLogger(__name__)

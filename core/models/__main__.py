@@ -5,7 +5,7 @@
     quantize DIR --out DIR          int8 copy of a bundle (a new model id: name + "-int8")
     pull NAME [--out DIR]           download a ready bundle (e.g. immich-app/ViT-B-32__openai)
     check DIR [DIR ...]             load a bundle and run one dummy inference per tower
-    train-fixture [ARGS ...]        train the small test models (core.models.fixture)
+    train-fixture [ARGS ...]        train the small test models (tests.fixtures.tooling.train)
 
 Each command imports its module only when it runs: ``export`` needs torch (the ``export``
 extra), ``quantize`` needs onnx; ``pull`` and ``check`` work with the runtime alone.
@@ -27,7 +27,7 @@ EXPORT_HINT = (
 
 
 def _export_clip(args: argparse.Namespace) -> int:
-    from core.models.export import export_clip
+    from tools.export import export_clip
 
     out = export_clip(
         args.arch,
@@ -46,7 +46,7 @@ def _export_clip(args: argparse.Namespace) -> int:
 
 
 def _export_ruclip(args: argparse.Namespace) -> int:
-    from core.models.export import export_ruclip
+    from tools.export import export_ruclip
 
     out = export_ruclip(
         args.name,
@@ -64,7 +64,7 @@ def _export_ruclip(args: argparse.Namespace) -> int:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    from core.models.quantize import quantize_bundle
+    from tools.quantize import quantize_bundle
 
     report = quantize_bundle(
         args.src,
@@ -109,7 +109,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _train_fixture(argv: Sequence[str]) -> int:
-    from core.models.fixture import main as fixture_main
+    from tests.fixtures.tooling.train import main as fixture_main
 
     return int(fixture_main(list(argv)) or 0)
 
@@ -181,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("bundles", nargs="+", type=Path)
     check.set_defaults(func=_check)
 
-    # Its options belong to core.models.fixture; everything after the command goes there.
-    sub.add_parser("train-fixture", help="train the fixture models (core.models.fixture)")
+    # Its options belong to tests.fixtures.tooling.train; everything after the command goes there.
+    sub.add_parser("train-fixture", help="train the fixture models (tests.fixtures.tooling.train)")
     return parser
 
 

@@ -47,7 +47,7 @@ from core.errors import BundleError
 from core.models.config import OPENAI_MEAN, OPENAI_STD, BundleConfig
 
 if TYPE_CHECKING:
-    from core.text import Tokenizer
+    from core.models.text import Tokenizer
 
 CONFIG_FILE = "config.json"
 Layout = Literal["native", "immich"]
@@ -110,7 +110,7 @@ class Bundle:
             with self._lock:
                 tok = self._cache.get("tokenizer")
                 if tok is None:
-                    from core.text import load_tokenizer
+                    from core.models.text import load_tokenizer
 
                     tok = load_tokenizer(self.path, self.config.text)
                     self._cache["tokenizer"] = tok
@@ -503,7 +503,7 @@ def check_dims(bundle: Bundle, visual_dim: int, textual_dim: int) -> None:
 
 def check_bundle(path: str | Path, *, threads: int = 1) -> Bundle:
     """Load a bundle and prove it works: sessions, I/O, tokenizer, one dummy inference each."""
-    from core.embedder import OnnxEmbedder
+    from core.models.embedder import OnnxEmbedder
 
     bundle = load_bundle(path)
     OnnxEmbedder(bundle, threads=threads).validate()

@@ -11,7 +11,7 @@ import pytest
 
 import bot.__main__ as entry
 from bot.config import StartupError, check_token, prepare_models, pull_name_for
-from core.engine import ConfigurationError
+from core.engine.engine import ConfigurationError
 from core.errors import ModelDownloadError
 from core.settings import ENV_FILE_VAR, Settings
 

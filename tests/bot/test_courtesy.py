@@ -14,7 +14,7 @@ from aiogram.types import User
 
 from bot.courtesy import chat_action, warn_about_me
 from bot.reports import ItemResult, item_text
-from core.ingest import IngestOutcome, IngestRequest
+from core.ingest.pipeline import IngestOutcome, IngestRequest
 
 
 class ActionBot:

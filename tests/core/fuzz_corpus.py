@@ -26,10 +26,10 @@ import numpy as np
 from PIL import Image
 
 from core.errors import ImageError, VideoError
-from core.image import decode_image, prepare_image
+from core.media.image import decode_image, prepare_image
+from core.media.video import sample_video
+from core.media.video_probe import proc_status_bytes
 from core.models.config import ImageConfig
-from core.video import sample_video
-from core.video_probe import proc_status_bytes
 from tests.core.image_samples import encode, photo_like, raw_png
 
 Entry = Literal["image", "image_exact", "video"]

@@ -12,8 +12,13 @@ import os
 import sys
 from pathlib import Path
 
-from core.index import IndexManager
-from core.ingest import IngestOutcome, IngestPipeline, IngestRequest, local_fetcher
+from core.index.owner_index import IndexManager
+from core.ingest.pipeline import (
+    IngestOutcome,
+    IngestPipeline,
+    IngestRequest,
+    local_fetcher,
+)
 from storage import Database
 from tests.core.ingest_fakes import GridEmbedder, make_embedder, settings
 

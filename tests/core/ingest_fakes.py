@@ -1,6 +1,6 @@
 """A fake embedder and helpers for ingest and re-embedding tests (also used by a subprocess).
 
-``GridEmbedder`` implements the :class:`core.embedder.Embedder` protocol without a model: an
+``GridEmbedder`` implements the :class:`core.models.embedder.Embedder` protocol without a model: an
 image's vector is its 8x8 colour grid, centred on grey and normalised (optionally projected to
 another dimension). Re-encoded copies of one picture land at cosine ~0.999, unrelated
 photo-like pictures far below 0.95, which is all near-duplicate tests need.
@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from core.embedder import AsyncEmbedder
-from core.image import decode_image
-from core.ingest import IngestRequest
+from core.ingest.pipeline import IngestRequest
+from core.media.image import decode_image
 from core.models.config import BundleConfig, ImageConfig, TextConfig
+from core.models.embedder import AsyncEmbedder
 from core.settings import Settings
 
 GRID = 8

@@ -465,7 +465,7 @@ def write_immich_bundle(
 
 
 class StubHFTokenizer:
-    """Minimal ``core.text`` tokenizer contract for kind "hf": framed ids, truncated, unpadded."""
+    """``core.models.text``'s tokenizer contract for kind "hf": framed ids, truncated, unpadded."""
 
     def __init__(self, path: Path, context_length: int, pad_id: int) -> None:
         from tokenizers import Tokenizer
@@ -495,15 +495,15 @@ def _stub_load_tokenizer(bundle_dir: Path, cfg: Any) -> StubHFTokenizer:
 
 
 def use_text_runtime(monkeypatch: Any) -> None:
-    """Use ``core.text.load_tokenizer`` when it exists, else the stub above."""
-    import core.text
+    """Use ``core.models.text.load_tokenizer`` when it exists, else the stub above."""
+    import core.models.text
 
-    if not hasattr(core.text, "load_tokenizer"):
-        monkeypatch.setattr(core.text, "load_tokenizer", _stub_load_tokenizer, raising=False)
+    if not hasattr(core.models.text, "load_tokenizer"):
+        monkeypatch.setattr(core.models.text, "load_tokenizer", _stub_load_tokenizer, raising=False)
 
 
 def _stub_image_module() -> Any:
-    """``core.image`` contract on plain Pillow: squash-resize, normalise, typed errors."""
+    """``core.media.image`` contract on plain Pillow: squash-resize, normalise, typed errors."""
     import io
     import types
 
@@ -531,7 +531,7 @@ def _stub_image_module() -> Any:
     def prepare_image(data: Any, cfg: Any, *, fast: bool = True) -> np.ndarray:
         return preprocess(decode_image(data, target_size=cfg.size), cfg)
 
-    mod = types.ModuleType("core.image")
+    mod = types.ModuleType("core.media.image")
     mod.decode_image = decode_image  # type: ignore[attr-defined]
     mod.preprocess = preprocess  # type: ignore[attr-defined]
     mod.prepare_image = prepare_image  # type: ignore[attr-defined]
@@ -539,14 +539,14 @@ def _stub_image_module() -> Any:
 
 
 def use_image_runtime(monkeypatch: Any) -> None:
-    """Use ``core.image`` when it exists, else a stand-in with the same contract."""
+    """Use ``core.media.image`` when it exists, else a stand-in with the same contract."""
     import sys
 
     try:
-        import core.image as real
+        import core.media.image as real
 
         if all(hasattr(real, n) for n in ("prepare_image", "preprocess", "decode_image")):
             return
     except ImportError:
         pass
-    monkeypatch.setitem(sys.modules, "core.image", _stub_image_module())
+    monkeypatch.setitem(sys.modules, "core.media.image", _stub_image_module())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from core.__main__ import main
+from cli.__main__ import main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "models"
 MODELS = [FIXTURES / "clip-fixture", FIXTURES / "ruclip-fixture"]

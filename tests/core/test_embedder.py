@@ -16,7 +16,10 @@ import pytest
 from onnx import TensorProto, numpy_helper
 from PIL import Image
 
-from core.embedder import (
+from core.errors import BundleError, EmptyQueryError, ImageError
+from core.models.bundle import Bundle, load_bundle
+from core.models.config import BundleConfig
+from core.models.embedder import (
     AsyncEmbedder,
     Embedder,
     ImageRunPlanner,
@@ -24,9 +27,6 @@ from core.embedder import (
     l2_normalize,
     session_options,
 )
-from core.errors import BundleError, EmptyQueryError, ImageError
-from core.models.bundle import Bundle, load_bundle
-from core.models.config import BundleConfig
 from tests.core.onnx_builders import (
     EOT_ID,
     PAD_ID,
@@ -538,7 +538,7 @@ def test_a_single_string_is_not_a_list_of_texts(bundle: Bundle) -> None:
 
 
 def test_every_kind_of_image_source(bundle: Bundle, tmp_path: Path) -> None:
-    from core.image import prepare_image, preprocess
+    from core.media.image import prepare_image, preprocess
 
     emb = OnnxEmbedder(bundle)
     cfg = bundle.config.image

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.engine import Engine
+from core.engine.engine import Engine
 from core.settings import Settings
 from tests.core.onnx_builders import write_bundle
 

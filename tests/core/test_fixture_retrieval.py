@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.embedder import OnnxEmbedder
 from core.models.bundle import load_bundle
-from core.models.fixture import render_shape_photo
+from core.models.embedder import OnnxEmbedder
+from tests.fixtures.tooling.train import render_shape_photo
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 BUNDLES = ("clip-fixture", "ruclip-fixture")

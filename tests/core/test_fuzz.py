@@ -15,15 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import decode_guard, video_probe
-from core import video as core_video
-from core.decode_guard import (
-    MAX_ANIMATION_FRAMES,
-    MAX_ANIMATION_WORK,
-    DecodeDeadline,
-    deadline,
-    jpeg_scan_count,
-)
 from core.errors import (
     ImageTooComplexError,
     UnreadableVideoError,
@@ -31,9 +22,18 @@ from core.errors import (
     VideoTooComplexError,
     VideoTooLargeError,
 )
-from core.image import decode_image, prepare_image
-from core.video import sample_video
-from core.video_probe import PROBE_MEMORY, PROBE_RESERVED, Probe
+from core.media import decode_guard, video_probe
+from core.media import video as core_video
+from core.media.decode_guard import (
+    MAX_ANIMATION_FRAMES,
+    MAX_ANIMATION_WORK,
+    DecodeDeadline,
+    deadline,
+    jpeg_scan_count,
+)
+from core.media.image import decode_image, prepare_image
+from core.media.video import sample_video
+from core.media.video_probe import PROBE_MEMORY, PROBE_RESERVED, Probe
 from tests.core.fuzz_corpus import (
     CFG,
     JUNK,
@@ -122,7 +122,7 @@ def test_regression(reg: Regression, meter: PeakMeter, monkeypatch: pytest.Monke
 
 
 def short_prepare(data: bytes, cfg: Any) -> np.ndarray:
-    from core.image import preprocess
+    from core.media.image import preprocess
 
     return preprocess(decode_image(data, target_size=cfg.size, timeout_s=SHORT_S), cfg)
 
@@ -243,7 +243,7 @@ async def test_mime_type_that_lies_is_overruled_by_the_bytes(
 
 
 def test_still_picture_called_a_video_is_recognised() -> None:
-    from core.image import looks_like_still_image
+    from core.media.image import looks_like_still_image
 
     for kind in ("png", "jpeg", "bmp", "tiff"):
         assert looks_like_still_image(seeds()[kind][:32]), kind

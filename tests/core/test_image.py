@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, features
 
-from core import image as core_image
 from core.errors import (
     EmptyImageError,
     ImageError,
@@ -19,7 +18,8 @@ from core.errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
-from core.image import (
+from core.media import image as core_image
+from core.media.image import (
     DECODE_MARGIN,
     DEFAULT_MAX_PIXELS,
     decode_image,
@@ -705,6 +705,7 @@ def test_prepare_image_exact_equals_decode_then_preprocess(sample: Image.Image) 
 
 def test_runtime_import_pulls_no_torch() -> None:
     code = (
-        "import sys, core.image; assert 'torch' not in sys.modules; assert 'cv2' not in sys.modules"
+        "import sys, core.media.image; "
+        "assert 'torch' not in sys.modules; assert 'cv2' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from core.errors import IndexFileError, VectorIndexError
-from core.index import IndexManager, OwnerIndex, choose_nlist, index_path
+from core.index.owner_index import IndexManager, OwnerIndex, choose_nlist, index_path
 
 MODEL = "clip-vit-b-32@1.0"
 OTHER_MODEL = "ruclip/vit-b-32-384@2"

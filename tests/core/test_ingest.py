@@ -17,15 +17,20 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from core.embedder import AsyncEmbedder, OnnxEmbedder
 from core.errors import (
     FileGoneError,
     FileTooLargeError,
     IngestInterruptedError,
 )
-from core.index import IndexManager
-from core.ingest import IngestOutcome, IngestPipeline, IngestRequest, local_fetcher
+from core.index.owner_index import IndexManager
+from core.ingest.pipeline import (
+    IngestOutcome,
+    IngestPipeline,
+    IngestRequest,
+    local_fetcher,
+)
 from core.models.bundle import load_bundle
+from core.models.embedder import AsyncEmbedder, OnnxEmbedder
 from storage import Database, LocalFile
 from tests.core.image_samples import photo_like
 from tests.core.ingest_fakes import (

@@ -7,8 +7,8 @@ import platform
 import pytest
 
 import bot.__main__ as bot_entry
-import core.__main__ as cli_entry
-from core import memory
+import cli.__main__ as cli_entry
+from core.models import memory
 
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only")
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.embedder import AsyncEmbedder
 from core.errors import FileGoneError, UnreadableVideoError
-from core.index import IndexManager
-from core.ingest import IngestOutcome, IngestPipeline, IngestRequest
-from core.reembed import Reembedder, frames_at
-from core.video import sample_video
+from core.index.owner_index import IndexManager
+from core.ingest.pipeline import IngestOutcome, IngestPipeline, IngestRequest
+from core.ingest.reembed import Reembedder, frames_at
+from core.media.video import sample_video
+from core.models.embedder import AsyncEmbedder
 from storage import Database, NewMedia, NewUnit
 from tests.core.image_samples import photo_like
 from tests.core.ingest_fakes import Files, GridEmbedder, jpeg, make_embedder, png, settings, solid

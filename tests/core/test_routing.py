@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.models.config import BundleConfig
-from core.routing import TextRouter, mostly_cyrillic
+from core.models.routing import TextRouter, mostly_cyrillic
 from tests.core.onnx_builders import bundle_config
 
 

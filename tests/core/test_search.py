@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.embedder import AsyncEmbedder
 from core.errors import EmptyQueryError, NotFoundError, OnlyExclusionsError
-from core.index import IndexManager
+from core.index.owner_index import IndexManager
 from core.models.config import BundleConfig, ImageConfig, TextConfig
-from core.models.fixture import PHOTO_SET
-from core.routing import TextRouter
-from core.search import Query, SearchResult, SearchService, parse_query
+from core.models.embedder import AsyncEmbedder
+from core.models.routing import TextRouter
+from core.search.service import Query, SearchResult, SearchService, parse_query
 from core.settings import Settings
 from storage import Database, NewMedia, NewUnit, OwnerStore
+from tests.fixtures.tooling.train import PHOTO_SET
 
 DIM = 16
 EN = "en-fake@1"
@@ -609,15 +609,15 @@ def fixture_embedders() -> list[Any]:
         pytest.skip(
             f"fixture bundles not found in {FIXTURES} (python -m core.models train-fixture)"
         )
-    from core.embedder import OnnxEmbedder
     from core.models.bundle import load_bundle
+    from core.models.embedder import OnnxEmbedder
 
     return [OnnxEmbedder(load_bundle(FIXTURES / name), threads=1) for name in FIXTURE_BUNDLES]
 
 
 @pytest.fixture
 async def quality(tmp_path: Path, fixture_embedders: list[Any]) -> AsyncIterator[Quality]:
-    from core.models.fixture import render_shape_photo
+    from tests.fixtures.tooling.train import render_shape_photo
 
     db = await Database.open(tmp_path / "q.db")
     index = IndexManager(db, tmp_path / "indexes")

@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-import core.__main__ as cli
+import cli.__main__ as cli
 from core.settings import (
     ENV_FILE_VAR,
     PASS_THROUGH_KEYS,

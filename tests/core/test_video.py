@@ -19,10 +19,8 @@ from core.errors import (
     UnreadableVideoError,
     VideoError,
 )
-from core.image import preprocess
-from core.models.config import ImageConfig
-from core.settings import Settings
-from core.video import (
+from core.media.image import preprocess
+from core.media.video import (
     Frame,
     VideoInfo,
     _Progress,
@@ -32,6 +30,8 @@ from core.video import (
     sample_frames,
     sample_video,
 )
+from core.models.config import ImageConfig
+from core.settings import Settings
 
 W, H = 160, 90
 RED, BLUE, GREEN, GREY = (0, 0, 255), (255, 0, 0), (0, 200, 0), (40, 40, 40)  # BGR

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.ingest import distinct_moments
-from core.video import Frame, sample_frames, sample_video
+from core.ingest.pipeline import distinct_moments
+from core.media.video import Frame, sample_frames, sample_video
 from tests.core.test_video import solid, times, write_video
 
 W, H = 160, 90
@@ -226,11 +226,11 @@ async def test_the_second_shot_of_a_clip_is_found_by_what_it_shows(tmp_path: Pat
     bundle = FIXTURES / "clip-fixture"
     if not (bundle / "config.json").is_file():
         pytest.skip("fixture models missing")
-    from core.engine import Engine
-    from core.ingest import IngestRequest, local_fetcher
-    from core.models.fixture import render_shape_photo
-    from core.search import Query
+    from core.engine.engine import Engine
+    from core.ingest.pipeline import IngestRequest, local_fetcher
+    from core.search.service import Query
     from core.settings import Settings
+    from tests.fixtures.tooling.train import render_shape_photo
 
     first, second = two_shots()
     path = write_video(
@@ -265,7 +265,7 @@ async def test_the_second_shot_of_a_clip_is_found_by_what_it_shows(tmp_path: Pat
 
 def two_shots() -> tuple[np.ndarray, np.ndarray]:
     """A red star, then a blue square in its place before the very same background (BGR)."""
-    from core.models.fixture import render_shape_photo
+    from tests.fixtures.tooling.train import render_shape_photo
 
     size = (480, 240)
     star = np.asarray(render_shape_photo("red", "star", seed=1, size=size))

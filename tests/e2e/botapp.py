@@ -26,8 +26,8 @@ from bot.app import (
     set_commands,
 )
 from bot.services import BotServices
-from core.engine import Engine
-from core.ingest import Fetch
+from core.engine.engine import Engine
+from core.ingest.pipeline import Fetch
 from core.settings import Settings
 from tests.e2e.fake_telegram import FakeTelegramServer
 from tests.e2e.harness import PollingRun, polling

@@ -23,8 +23,8 @@ from PIL import Image
 
 from bot.app import create_bot, create_dispatcher, make_fetch
 from bot.services import BotServices
-from core.engine import Engine
-from core.ingest import IngestOutcome, IngestRequest
+from core.engine.engine import Engine
+from core.ingest.pipeline import IngestOutcome, IngestRequest
 from core.settings import Settings
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser, SentMessage, StoredFile
 from tests.e2e.harness import polling
@@ -73,7 +73,7 @@ def shape_jpeg(
     colour: str, shape: str, *, seed: int = 0, size: tuple[int, int] = (320, 240)
 ) -> bytes:
     """A photo of one coloured shape, as a camera (or Telegram) would deliver it: JPEG."""
-    from core.models.fixture import render_shape_photo
+    from tests.fixtures.tooling.train import render_shape_photo
 
     buf = io.BytesIO()
     render_shape_photo(colour, shape, seed=seed, size=size).save(buf, "JPEG", quality=92)

@@ -14,7 +14,7 @@ from bot.app import run
 from bot.handlers.commands import ForgetCB, SettingsCB
 from bot.services import check_quota
 from core.errors import BundleError
-from core.ingest import IngestRequest
+from core.ingest.pipeline import IngestRequest
 from tests.e2e.botapp import BotApp, bot_settings, model_dirs, running_bot
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser, make_jpeg
 from tests.e2e.harness import BotProcess, LogCapture, bot_env

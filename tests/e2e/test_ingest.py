@@ -29,9 +29,9 @@ from bot.fetch import make_fetch
 from bot.progress import ProgressMessage
 from bot.reports import ItemResult
 from bot.services import BotServices
-from core.engine import Engine
+from core.engine.engine import Engine
 from core.errors import FetchError, FileGoneError, FileTooLargeError
-from core.ingest import IngestOutcome, IngestRequest, Ticket
+from core.ingest.pipeline import IngestOutcome, IngestRequest, Ticket
 from core.settings import Settings
 from storage.db import default_database_path
 from storage.records import Media

@@ -106,8 +106,8 @@ async def test_inline_in_a_group_uses_the_users_own_collection(
 async def test_videos_and_gifs_are_offered_as_cached_results(
     basic_app: BotApp, alice: FakeUser, telegram: FakeTelegramServer, tmp_path: Path
 ) -> None:
-    from core.ingest import IngestRequest
-    from core.models.fixture import render_shape_photo
+    from core.ingest.pipeline import IngestRequest
+    from tests.fixtures.tooling.train import render_shape_photo
 
     size = (160, 120)
     clip = scenes_mp4(

@@ -91,7 +91,7 @@ async def test_photos_and_videos_share_albums_and_a_single_hit_is_sent_alone(
 
 
 async def test_image_documents_come_back_as_documents(app: BotApp, alice: FakeUser) -> None:
-    from core.ingest import IngestRequest
+    from core.ingest.pipeline import IngestRequest
 
     await app.seed_shapes(alice, SHAPES[1:4])
     data = shape_jpeg("blue", "square", seed=3)
@@ -321,7 +321,7 @@ async def test_replies_and_buttons_work_after_a_restart(
 async def test_video_hit_starts_at_the_matched_second(
     app: BotApp, alice: FakeUser, tmp_path: Path
 ) -> None:
-    from core.models.fixture import render_shape_photo
+    from tests.fixtures.tooling.train import render_shape_photo
 
     await app.seed_shapes(alice, [("red", "circle"), ("yellow", "circle"), ("green", "triangle")])
     size = (320, 240)
@@ -561,7 +561,7 @@ async def test_users_never_reach_each_others_items(
 async def test_query_is_answered_while_a_large_ingest_is_held(
     basic_app: BotApp, alice: FakeUser, telegram: FakeTelegramServer
 ) -> None:
-    from core.ingest import IngestRequest
+    from core.ingest.pipeline import IngestRequest
 
     items = await basic_app.seed_shapes(alice, SHAPES[:4])
     owner_id = await basic_app.owner_id(alice)

@@ -21,9 +21,9 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
 from core.errors import BundleError  # noqa: E402
-from core.models import export  # noqa: E402
 from core.models.bundle import check_bundle, load_bundle  # noqa: E402
-from core.models.export import (  # noqa: E402
+from tools import export  # noqa: E402
+from tools.export import (  # noqa: E402
     build_open_clip,
     build_ruclip_random,
     export_open_clip_model,

@@ -19,7 +19,7 @@ import pytest
 
 from core.errors import BundleError
 from core.models.bundle import open_clip_clean, sees_padding
-from core.text.tokenizer import HfTokenizer, clean_for_hf, pad_batch
+from core.models.text.tokenizer import HfTokenizer, clean_for_hf, pad_batch
 from tests.core.onnx_builders import GEMMA_PAD_ID, write_gemma_like_tokenizer
 from tests.core.text.make_goldens import CORPUS
 

@@ -1,4 +1,4 @@
-"""core.image.preprocess against the transforms the models were trained with.
+"""core.media.image.preprocess against the transforms the models were trained with.
 
 open_clip's ``image_transform(..., is_train=False)`` and ruCLIP's ``RuCLIPProcessor`` transform
 run on the same decoded images; the outputs must agree within 1e-3 (in practice they are equal,
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.image import decode_image, preprocess
+from core.media.image import decode_image, preprocess
 from core.models.config import ImageConfig
 from tests.core.image_samples import encode, photo_like
 
@@ -132,7 +132,7 @@ def test_ruclip_384(images: list[Image.Image], monkeypatch: pytest.MonkeyPatch) 
     for img in images:
         w, h = img.size
         if abs(w - h) == 1:
-            continue  # the reference picks a random 0/1 offset there (see core.image)
+            continue  # the reference picks a random 0/1 offset there (see core.media.image)
         reference = ruclip(images=[img])["pixel_values"][0]
         worst = max(worst, _compare(preprocess(img, cfg), reference))
     assert worst <= TOLERANCE

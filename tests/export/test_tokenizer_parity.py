@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.text.clip_bpe import ClipTokenizer, write_clip_tokenizer_json
-from core.text.yttm import YttmTokenizer
+from core.models.text.clip_bpe import ClipTokenizer, write_clip_tokenizer_json
+from core.models.text.yttm import YttmTokenizer
 from tests.core.text.make_goldens import CORPUS, YTTM_MODEL, ruclip_processor_class
 
 pytestmark = pytest.mark.export

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from onnx import TensorProto
 
-from core.embedder import OnnxEmbedder
 from core.errors import BundleError
 from core.models.bundle import (
     IMMICH_TOKENIZER,
@@ -19,6 +18,7 @@ from core.models.bundle import (
     load_bundle,
 )
 from core.models.config import OPENAI_MEAN
+from core.models.embedder import OnnxEmbedder
 from tests.core.onnx_builders import (
     PAD_ID,
     bundle_config,
@@ -501,16 +501,16 @@ def test_immich_directory_recognised_by_its_files(tmp_path: Path) -> None:
 
 
 def test_tokenizer_is_loaded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.text
+    import core.models.text
 
     bundle = load_bundle(write_bundle(tmp_path / "b"))
     calls: list[Path] = []
-    real = core.text.load_tokenizer
+    real = core.models.text.load_tokenizer
 
     def counting(path: Path, cfg: object) -> object:
         calls.append(path)
         return real(path, cfg)
 
-    monkeypatch.setattr(core.text, "load_tokenizer", counting)
+    monkeypatch.setattr(core.models.text, "load_tokenizer", counting)
     first = bundle.tokenizer
     assert bundle.tokenizer is first and calls == [bundle.path]

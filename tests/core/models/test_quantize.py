@@ -11,12 +11,13 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from core.embedder import OnnxEmbedder
 from core.errors import BundleError
 from core.models.__main__ import main
 from core.models.bundle import check_bundle, load_bundle
 from core.models.config import BundleConfig
-from core.models.quantize import (
+from core.models.embedder import OnnxEmbedder
+from tests.core.onnx_builders import VOCAB_SIZE, bundle_config, write_bundle, write_immich_bundle
+from tools.quantize import (
     _rewritten,
     _run_fp32,
     _same_outputs,
@@ -25,7 +26,6 @@ from core.models.quantize import (
     quantize_bundle,
     synthetic_pixels,
 )
-from tests.core.onnx_builders import VOCAB_SIZE, bundle_config, write_bundle, write_immich_bundle
 
 SIZE = 32
 DIM = 64
@@ -521,7 +521,7 @@ def test_fixture_bundles_survive_int8(name: str, tmp_path: Path) -> None:
 
 
 def test_a_failing_rewrite_only_costs_the_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.models.quantize as quantize
+    import tools.quantize as quantize
 
     calls: list[onnx.ModelProto] = []
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from core.text.clip_bpe import write_clip_tokenizer_json
+from core.models.text.clip_bpe import write_clip_tokenizer_json
 from tests.core.text.make_goldens import CORPUS, GOLDENS, YTTM_MODEL
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.errors import TokenizerError
-from core.text.clip_bpe import (
+from core.models.text.clip_bpe import (
     EOT_TOKEN,
     SOT_TOKEN,
     VENDORED_VOCAB,

@@ -16,9 +16,9 @@ from tokenizers import processors
 
 from core.errors import TokenizerError
 from core.models.config import TextConfig
-from core.text import ClipTokenizer, HfTokenizer, YttmTokenizer, load_tokenizer, pad_batch
-from core.text.clip_bpe import clean_text
-from core.text.tokenizer import clean_for_hf
+from core.models.text import ClipTokenizer, HfTokenizer, YttmTokenizer, load_tokenizer, pad_batch
+from core.models.text.clip_bpe import clean_text
+from core.models.text.tokenizer import clean_for_hf
 from tests.core.onnx_builders import GEMMA_EOS_ID, write_gemma_like_tokenizer
 
 SOT, EOT = 49406, 49407
@@ -229,7 +229,7 @@ def test_pad_batch() -> None:
 
 def test_runtime_import_needs_no_torch_or_youtokentome() -> None:
     code = (
-        "import sys, core.text; "
+        "import sys, core.models.text; "
         "bad = {'torch', 'open_clip', 'youtokentome', 'ruclip', 'onnx'} & set(sys.modules); "
         "assert not bad, bad"
     )

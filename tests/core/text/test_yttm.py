@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.errors import TokenizerError
-from core.text.yttm import YttmModel, YttmTokenizer
+from core.models.text.yttm import YttmModel, YttmTokenizer
 from tests.core.text.make_goldens import digest
 
 BOS, EOS, UNK = 2, 3, 1

@@ -13,8 +13,8 @@ from tokenizers import Tokenizer as HfTokenizerImpl
 
 from core.errors import TokenizerError
 from core.models.config import TextClean, TextConfig
-from core.text.clip_bpe import ClipTokenizer, basic_clean
-from core.text.yttm import YttmTokenizer
+from core.models.text.clip_bpe import ClipTokenizer, basic_clean
+from core.models.text.yttm import YttmTokenizer
 
 # Where each kind's file is looked for when the config does not name one.
 DEFAULT_FILES = {"clip": "tokenizer.json", "hf": "tokenizer.json", "yttm": "bpe.model"}

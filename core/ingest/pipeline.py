@@ -42,7 +42,7 @@ goes back to ``pending`` until the database's own claim limit (a job that keeps 
 keeps killing the process, ends ``failed``). A worker never dies on one item.
 
 Videos, animations, video notes (and documents whose mime type is ``video/*`` or
-``image/gif``) are sampled with :func:`core.video.sample_video`; after embedding, a frame the
+``image/gif``) are sampled with :func:`core.media.video.sample_video`; after embedding, a frame the
 models see as the moment before it (``video_merge_similarity``) merges into it, and each frame
 left is a unit with its timestamp. A request marked ``too_large`` (or whose fetch raises
 :class:`~core.errors.FileTooLargeError` while it names a thumbnail) is indexed from its
@@ -53,7 +53,7 @@ fractions in ``[0, 1]``, never decreasing, on the event loop: sampling maps to `
 Models: every loaded model embeds every new item. An owner's *slots* (``OwnerStore.
 active_models()``, slot = the bundle's ``name``) say which models answer for it; after its first
 commit in a process an owner that has no slots gets one per loaded model whose vectors are
-complete, and :mod:`core.reembed` fills in and switches the rest.
+complete, and :mod:`core.ingest.reembed` fills in and switches the rest.
 
 The job payload is :meth:`IngestRequest.to_payload` (JSON). One process per database: start-up
 puts jobs left ``running`` back to ``pending``.
@@ -74,7 +74,6 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from PIL import Image
 
-from core.embedder import AsyncEmbedder
 from core.errors import (
     FetchError,
     FileGoneError,
@@ -87,10 +86,11 @@ from core.errors import (
     UnknownOwnerError,
     UnreadableThumbnailError,
 )
-from core.image import decode_image, looks_like_still_image
-from core.index import IndexManager
+from core.index.owner_index import IndexManager
+from core.media.image import decode_image, looks_like_still_image
+from core.media.video import frame_from_thumbnail, sample_video
+from core.models.embedder import AsyncEmbedder
 from core.settings import Settings
-from core.video import frame_from_thumbnail, sample_video
 from storage import Database, Job, LocalFile, MediaKind, NewMedia, NewUnit, OwnerStore
 from storage.records import MEDIA_KINDS, Media
 
@@ -399,7 +399,7 @@ def model_slot(config: Any) -> str:
 async def activate_complete_models(store: OwnerStore, slots: Mapping[str, str]) -> dict[str, str]:
     """Give the owner each ``slot -> model`` it has no slot for yet, when that model's vectors
     are complete; returns the slots set. Existing slots are left alone (switching them is
-    :mod:`core.reembed`'s job)."""
+    :mod:`core.ingest.reembed`'s job)."""
     active = await store.active_models()
     added: dict[str, str] = {}
     for slot, model_id in slots.items():

@@ -3,9 +3,9 @@
 None of them needs torch, open_clip or youtokentome at run time.
 """
 
-from core.text.clip_bpe import ClipTokenizer, write_clip_tokenizer_json
-from core.text.tokenizer import HfTokenizer, Tokenizer, load_tokenizer, pad_batch
-from core.text.yttm import YttmTokenizer
+from core.models.text.clip_bpe import ClipTokenizer, write_clip_tokenizer_json
+from core.models.text.tokenizer import HfTokenizer, Tokenizer, load_tokenizer, pad_batch
+from core.models.text.yttm import YttmTokenizer
 
 __all__ = [
     "ClipTokenizer",

@@ -71,8 +71,8 @@ DECODE_TIMEOUT_S: Final = 5.0
 # Bytes per pixel of Pillow's storage; every row also costs one pointer.
 _STORAGE: Final[dict[str, int]] = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
 _ROW_POINTER: Final = 8
-# Extra bytes per pixel of core.image.to_rgb's conversion: alpha compositing makes RGBA copies,
-# high bit depths go through float64 arrays, anything else is one RGB copy.
+# Extra bytes per pixel of core.media.image.to_rgb's conversion: alpha compositing makes RGBA
+# copies, high bit depths go through float64 arrays, anything else is one RGB copy.
 _ALPHA_EXTRA: Final = 16
 _HIGH_DEPTH_EXTRA: Final = 40
 _CONVERT_EXTRA: Final = 4

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.embedder import AsyncEmbedder, OnnxEmbedder
 from core.errors import BundleError
-from core.index import IndexManager
-from core.ingest import Fetch, IngestPipeline, OutcomeCallback
+from core.index.owner_index import IndexManager
+from core.ingest.pipeline import Fetch, IngestPipeline, OutcomeCallback
+from core.ingest.reembed import Reembedder
 from core.models.bundle import Bundle, load_bundle
 from core.models.config import BundleConfig
-from core.reembed import Reembedder
-from core.routing import TextRouter
-from core.search import SearchService
+from core.models.embedder import AsyncEmbedder, OnnxEmbedder
+from core.models.routing import TextRouter
+from core.search.service import SearchService
 from core.settings import Settings
 from storage import Database
 from storage.db import default_database_path
@@ -118,7 +118,7 @@ class Engine:
         return engine
 
     def start_reembedding(self, fetch: Fetch) -> Reembedder:
-        """Bring every owner to the configured models in the background (see core.reembed)."""
+        """Bring every owner to the configured models in the background (core.ingest.reembed)."""
         self.reembedder = Reembedder(
             self.db,
             self.embedder,

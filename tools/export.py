@@ -587,7 +587,7 @@ def export_open_clip_model(
     tokens = _random_token_batch(context_length, CLIP_SOT_ID, CLIP_EOT_ID, 1, CLIP_SOT_ID)
 
     def write_tokenizer(work: Path) -> None:
-        from core.text.clip_bpe import write_clip_tokenizer_json
+        from core.models.text.clip_bpe import write_clip_tokenizer_json
 
         write_clip_tokenizer_json(work / "tokenizer.json")
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TextIO
 
 from core.errors import ImageFinderError
-from core.ingest import IngestOutcome, IngestRequest, local_fetcher
-from core.memory import tune_allocator
-from core.search import Query, SearchResult
+from core.ingest.pipeline import IngestOutcome, IngestRequest, local_fetcher
+from core.models.memory import tune_allocator
+from core.search.service import Query, SearchResult
 from core.settings import Settings, SettingsError, load_settings
 from storage import LocalFile
 
@@ -102,7 +102,7 @@ class Progress:
 async def index_folder(settings: Settings, root: Path, out: TextIO = sys.stdout) -> dict[str, int]:
     """Bring the local collection in line with ``root``: add new and changed files, drop removed
     ones. Returns counts; failures are listed with their reason."""
-    from core.engine import Engine
+    from core.engine.engine import Engine
 
     root = root.resolve()
     if not root.is_dir():
@@ -198,7 +198,7 @@ def format_result(result: SearchResult) -> str:
 
 
 async def search_cli(settings: Settings, args: argparse.Namespace, out: TextIO) -> SearchResult:
-    from core.engine import Engine
+    from core.engine.engine import Engine
 
     engine = await Engine.open(settings)
     try:
@@ -237,7 +237,7 @@ async def search_cli(settings: Settings, args: argparse.Namespace, out: TextIO) 
 
 
 async def stats_cli(settings: Settings, out: TextIO) -> None:
-    from core.engine import Engine
+    from core.engine.engine import Engine
 
     engine = await Engine.open(settings)
     try:

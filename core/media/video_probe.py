@@ -4,7 +4,7 @@ beyond the budget or hang.
 FFmpeg's demuxers size their tables from fields in the file: one flipped bit in an MP4 box can
 make the open alone allocate most of a gigabyte, and nothing in the headers OpenCV reports
 tells beforehand. So the open, the declared properties and the first frame are tried first in
-a child interpreter (``python -m core.video_probe PATH``), killed past the time limit, whose
+a child interpreter (``python -m core.media.video_probe PATH``), killed past the time limit, whose
 peak resident memory is measured. Only a file that opened within the budget is opened again for
 real; that open allocates what the child's did. The child's own address space is capped
 (``RLIMIT_AS``) well above the budget, so even the child cannot take the machine's memory.
@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
-from core.decode_guard import DECODE_TIMEOUT_S, MAX_VIDEO_FRAME_PIXELS
 from core.errors import UnreadableVideoError, VideoTooComplexError, VideoTooLargeError
+from core.media.decode_guard import DECODE_TIMEOUT_S, MAX_VIDEO_FRAME_PIXELS
 
 __all__ = ["PROBE_MEMORY", "Probe", "check_video", "probe_video"]
 
@@ -100,7 +100,7 @@ def probe_video(path: Path, *, timeout_s: float = DECODE_TIMEOUT_S) -> Probe | N
     """Probe ``path`` in a child; None when it ran out of time or died (out of memory)."""
     paths = [_PACKAGE_ROOT, os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    command = [sys.executable, "-m", "core.video_probe", str(path)]
+    command = [sys.executable, "-m", "core.media.video_probe", str(path)]
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout_s, env=env, check=False)
     except subprocess.TimeoutExpired:

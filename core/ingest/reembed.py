@@ -4,9 +4,9 @@
     reembedder.start()          # background task; ``await reembedder.wait()`` -> report
 
 Which models answer for an owner is stored as *slots* (``OwnerStore.active_models()``): slot =
-the bundle's ``name`` (:func:`core.ingest.model_slot`), value = ``name@version``. The search
-service uses exactly the loaded models named there. The *targets* are the loaded models, one per
-slot (when two loaded models share a name, the one listed last is the target: list a new version
+the bundle's ``name`` (:func:`core.ingest.pipeline.model_slot`), value = ``name@version``. The
+search service uses exactly the loaded models named there. The *targets* are the loaded models, one
+per slot (when two loaded models share a name, the one listed last is the target: list a new version
 after the old one). For every owner whose slots differ from the targets:
 
 1. an owner with no slot at all first gets each target whose vectors are already complete
@@ -48,8 +48,6 @@ import cv2
 import numpy as np
 from PIL import Image, ImageSequence
 
-from core.decode_guard import DECODE_TIMEOUT_S, DecodeDeadline, deadline
-from core.embedder import AsyncEmbedder
 from core.errors import (
     ImageFinderError,
     IncompleteModelError,
@@ -57,9 +55,8 @@ from core.errors import (
     UnknownUnitError,
     UnreadableVideoError,
 )
-from core.image import decode_image, to_rgb
-from core.index import IndexManager
-from core.ingest import (
+from core.index.owner_index import IndexManager
+from core.ingest.pipeline import (
     Fetch,
     IngestPipeline,
     IngestRequest,
@@ -68,8 +65,9 @@ from core.ingest import (
     model_slot,
     thumbnail_image,
 )
-from core.settings import Settings
-from core.video import (
+from core.media.decode_guard import DECODE_TIMEOUT_S, DecodeDeadline, deadline
+from core.media.image import decode_image, to_rgb
+from core.media.video import (
     _DEFAULT_GIF_FRAME_MS,
     _TIME_TOLERANCE,
     _as_path,
@@ -81,6 +79,8 @@ from core.video import (
     _open_animation,
     _shrink,
 )
+from core.models.embedder import AsyncEmbedder
+from core.settings import Settings
 from storage import Database, MissingVectors, OwnerStore, Unit
 
 log = logging.getLogger(__name__)
@@ -434,7 +434,7 @@ def frames_at(
     source: Path | bytes, timestamps: Sequence[float], *, target_size: int | None = None
 ) -> list[Image.Image]:
     """The frames at ``timestamps`` (seconds), in that order, as RGB pictures shrunk like the
-    sampler's (:func:`core.video.sample_video`) so the same time gives the same picture.
+    sampler's (:func:`core.media.video.sample_video`) so the same time gives the same picture.
 
     Each timestamp maps to the first frame whose time (by the sampler's clock) reaches it
     within half a frame. Blocking and CPU-bound: call in a thread. Raises

@@ -50,7 +50,13 @@ import cv2
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from core.decode_guard import (
+from core.errors import (
+    EmptyVideoError,
+    UnreadableVideoError,
+    VideoTooComplexError,
+    VideoTooLargeError,
+)
+from core.media.decode_guard import (
     DECODE_TIMEOUT_S,
     MAX_ANIMATION_CANVAS_COST,
     MAX_ANIMATION_FRAMES,
@@ -60,14 +66,8 @@ from core.decode_guard import (
     deadline,
     format_extra,
 )
-from core.errors import (
-    EmptyVideoError,
-    UnreadableVideoError,
-    VideoTooComplexError,
-    VideoTooLargeError,
-)
-from core.image import DEFAULT_MAX_PIXELS, DRAFT_MARGIN, decode_image, to_rgb
-from core.video_probe import check_video
+from core.media.image import DEFAULT_MAX_PIXELS, DRAFT_MARGIN, decode_image, to_rgb
+from core.media.video_probe import check_video
 
 __all__ = [
     "DEFAULT_ANALYSIS_FPS",
@@ -348,7 +348,7 @@ def _sane_fps(fps: float) -> bool:
 
 
 class _CaptureClock:
-    """The time of each grabbed frame, shared with :func:`core.reembed.frames_at` so a stored
+    """The time of each grabbed frame, shared with :func:`core.ingest.reembed.frames_at` so a stored
     timestamp finds the very frame that was sampled: ``index / fps``, or, when the container
     gives no usable rate (some WebM and GIF muxers), the decoder's clock when it moves forward,
     else a common rate."""

@@ -560,7 +560,7 @@ def quantize_bundle(
 ) -> QuantizeReport:
     """Quantise both towers of the bundle at ``src`` (either layout) into a complete bundle of
     our layout at ``out_dir``; compare its vectors with the fp32 ones and report the cosines."""
-    from core.embedder import OnnxEmbedder
+    from core.models.embedder import OnnxEmbedder
 
     bundle = load_bundle(src)
     cfg = bundle.config

@@ -63,11 +63,11 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from core.embedder import AsyncEmbedder, l2_normalize
 from core.errors import EmptyQueryError, NotFoundError, OnlyExclusionsError
-from core.index import IndexManager
+from core.index.owner_index import IndexManager
 from core.models.config import BundleConfig
-from core.routing import TextRouter
+from core.models.embedder import AsyncEmbedder, l2_normalize
+from core.models.routing import TextRouter
 from storage.records import DeleteResult, Media, PurgeResult, Unit
 
 if TYPE_CHECKING:

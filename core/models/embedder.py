@@ -34,7 +34,6 @@ import onnxruntime as ort
 from PIL import Image
 
 from core.errors import BundleError, EmptyQueryError, ImageError, TokenizerError
-from core.memory import release_free_memory
 from core.models.bundle import (
     Bundle,
     TextualIO,
@@ -45,6 +44,7 @@ from core.models.bundle import (
     inspect_visual,
 )
 from core.models.config import BundleConfig
+from core.models.memory import release_free_memory
 from core.settings import GraphOptimization
 
 ImageSource = bytes | Path | np.ndarray | Image.Image
@@ -341,7 +341,7 @@ class OnnxEmbedder:
             return self._run_pool
 
     def _prepare_one(self, index: int, src: ImageSource) -> np.ndarray | ImageError:
-        from core.image import prepare_image, preprocess
+        from core.media.image import prepare_image, preprocess
 
         cfg = self.config.image
         try:

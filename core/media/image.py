@@ -36,7 +36,14 @@ from typing import Final
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.decode_guard import (
+from core.errors import (
+    EmptyImageError,
+    ImageTooComplexError,
+    ImageTooLargeError,
+    TruncatedImageError,
+    UnsupportedImageError,
+)
+from core.media.decode_guard import (
     DECODE_TIMEOUT_S,
     MAX_DECODE_BYTES,
     MAX_JPEG_SCANS,
@@ -46,13 +53,6 @@ from core.decode_guard import (
     jpeg_scan_count,
     reduced_cost,
     still_cost,
-)
-from core.errors import (
-    EmptyImageError,
-    ImageTooComplexError,
-    ImageTooLargeError,
-    TruncatedImageError,
-    UnsupportedImageError,
 )
 from core.models.config import ImageConfig, Interpolation
 
@@ -195,7 +195,7 @@ def decode_image(
     returned, which is what :func:`preprocess` needs to match the reference transforms exactly.
 
     The format is told by the bytes, never by a name or MIME type. ``max_bytes`` bounds the
-    estimated memory of decoding (see :mod:`core.decode_guard`), ``timeout_s`` the wall time.
+    estimated memory of decoding (see :mod:`core.media.decode_guard`), ``timeout_s`` the wall time.
 
     Raises EmptyImageError, UnsupportedImageError, TruncatedImageError, ImageTooLargeError or
     ImageTooComplexError. A missing file raises the usual OSError.
