@@ -31,7 +31,7 @@ FROM ${BASE}
 # The bot's user. With the local Bot API server (compose profile local-api) it must be the
 # server's own (101): that server writes the files it downloads readable by itself only.
 ARG UID=10001
-# Bundles the image fetches by itself (ruCLIP has no download: build it with `core.models
+# Bundles the image fetches by itself (ruCLIP has no download: build it with `python -m tools
 # export` elsewhere, put it into the models volume and add it to MODEL_DIRS).
 ENV PATH=/opt/image-finder/bin:$PATH \
     LANG=C.UTF-8 \

@@ -58,7 +58,7 @@ test-export: install-export
 	$(EBIN)/python -m pytest -q -m export tests/export tests/core/text
 
 fixtures: install-export
-	$(EBIN)/python -m core.models train-fixture --out tests/fixtures/models
+	$(EBIN)/python -m tools train-fixture --out tests/fixtures/models
 
 bench: install-export
 	$(EBIN)/python bench/embed.py

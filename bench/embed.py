@@ -9,7 +9,7 @@ values): ViT-B/32@224 (CLIP) and ViT-B/32@384 (ruCLIP). For each, the full inges
   own eval transform (full decode, full-resolution resize) + ``model.encode_image``;
 * ``onnx-fp32`` / ``onnx-int8``: our path, ``OnnxEmbedder.encode_images`` (reduced JPEG decode
   on parallel threads, then the batch as parallel single-threaded ONNX Runtime runs; the int8
-  bundle is what ``python -m core.models quantize`` makes of the fp32 one).
+  bundle is what ``python -m tools quantize`` makes of the fp32 one).
 
 and text-query latency p50 / p95 (tokenize + encode one query) in English and in Russian.
 Needs the export extra (``make bench``). Prints a table and a final ``RESULT {json}`` line with
@@ -126,14 +126,14 @@ def ensure_bundles(out: Path, names: Sequence[str] = ("clip", "ruclip")) -> dict
         if key in jobs:
             fp32 = out / f"{key}-fp32"
             if not (fp32 / "config.json").exists():
-                _run(["-m", "core.models", *jobs[key], "--out", str(fp32)])
+                _run(["-m", "tools", *jobs[key], "--out", str(fp32)])
         else:  # an Immich-layout stand-in (bench/models.py)
             fp32 = out / CANDIDATES[key].immich_name
             if not (fp32 / "config.json").exists():
                 image_only = ["--image-only"] if key == "siglip2-b16" else []
                 _run([str(ROOT / "bench" / "models.py"), "--out", str(out), *image_only, key])
         if not (int8 / "config.json").exists():
-            _run(["-m", "core.models", "quantize", str(fp32), "--out", str(int8)])
+            _run(["-m", "tools", "quantize", str(fp32), "--out", str(int8)])
         paths[f"{key}-fp32"], paths[f"{key}-int8"] = fp32, int8
     return paths
 

@@ -1,4 +1,4 @@
-"""Search speed, recall and memory of the per-owner vector index (``core.index.owner_index``).
+"""Search speed, recall and memory of the per-owner vector index (``core.index``).
 
 Synthetic normalised 512-d vectors at per-owner sizes (default 10k / 100k / 1M). Recall on
 random isotropic vectors says nothing about approximate search (every point is about equally
@@ -41,7 +41,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.index.owner_index import MIN_APPROX_N, IndexManager, OwnerIndex, index_path  # noqa: E402
+from core.index.file_format import index_path  # noqa: E402
+from core.index.kinds import MIN_APPROX_N  # noqa: E402
+from core.index.manager import IndexManager  # noqa: E402
+from core.index.owner_index import OwnerIndex  # noqa: E402
 
 DIM = 512
 LATENT = 48
@@ -293,19 +296,19 @@ def measure_ingest(args: argparse.Namespace) -> dict[str, float] | None:
         blobs = {f"f{i}": b for i, b in enumerate(images)}
 
         async def fetch(request: IngestRequest, thumbnail: bool) -> bytes:
-            return blobs[request.file_id or ""]
+            return blobs[request.facts.file_id or ""]
 
         settings = Settings(
             data_dir=data_dir, model_dirs=args.ingest_models, near_duplicate_threshold=1.0
         )
         try:
             async with await Engine.open(settings, fetch=fetch) as engine:
-                owner = await engine.db.ensure_owner("user", 1)
+                owner = await engine.db.owners.ensure("user", 1)
                 assert engine.pipeline is not None
                 t = time.perf_counter()
                 tickets = [
                     await engine.pipeline.submit(
-                        IngestRequest(owner.id, "photo", f"u{k}", file_id=k)
+                        IngestRequest.of(owner.id, "photo", f"u{k}", file_id=k)
                     )
                     for k in blobs
                 ]
@@ -438,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
     mixture = Mixture(seed=0)
     queries = mixture.sample(args.queries, seed=424_242)
     rows = [bench_size(n, mixture, queries, args) for n in sizes]
-    from storage.db import PAGE_SIZE
+    from storage.connection import PAGE_SIZE
 
     sqlite = sqlite_bytes_100k(page_size=PAGE_SIZE)  # what storage.Database creates
     sqlite_4k = sqlite_bytes_100k()  # SQLite's default page size, for comparison

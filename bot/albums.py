@@ -35,9 +35,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.i18n import tr
+from bot.i18n import t
 from bot.progress import EDIT_INTERVAL_S, ProgressMessage
-from bot.reports import TEXTS, ItemResult, album_text, item_text
+from bot.reports import ItemResult, album_text, item_text
 from core.errors import IngestInterruptedError
 from core.ingest.pipeline import Ticket
 
@@ -214,8 +214,8 @@ class AlbumCollector:
                 return None
             fraction = max(group.progress.values(), default=None)
             if fraction is None:
-                return tr(TEXTS, "video_started", group.lang)
-            return tr(TEXTS, "video_progress", group.lang, percent=int(fraction * 10) * 10)
+                return t("reports-video-started", group.lang)
+            return t("reports-video-progress", group.lang, percent=int(fraction * 10) * 10)
         return album_text(results, len(group.items), group.lang, burst=group.burst)
 
     async def _answer(self, group: _Group) -> None:

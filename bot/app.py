@@ -33,7 +33,7 @@ from bot.config import StartupError, check_token
 from bot.courtesy import introduce
 from bot.handlers import build_router
 from bot.health import Heartbeat, PollingHeartbeat, add_healthz, beat_until
-from bot.i18n import pick_lang, tr
+from bot.i18n import catalog, pick_lang, t
 from bot.ledger import SettleMiddleware, UpdateLedger
 from bot.limits import LimitsConfig, TelegramLimits
 from bot.middlewares import ContextMiddleware, TelegramTransportMiddleware
@@ -48,38 +48,8 @@ log = logging.getLogger(__name__)
 # How long a stopping bot lets in-flight updates finish (albums waiting for stragglers, ...).
 DRAIN_TIMEOUT_S = 15.0
 
-TEXTS = {
-    "error": {
-        "ru": "Что-то пошло не так, и я не смог это обработать. Попробуйте ещё раз чуть позже.",
-        "en": "Something went wrong and I could not handle that. Please try again in a moment.",
-    },
-    "error_short": {
-        "ru": "Не получилось, попробуйте ещё раз.",
-        "en": "That did not work, please try again.",
-    },
-}
-
-# The command menu, per language (setMyCommands with language_code; English is the default).
-COMMANDS: dict[str, list[tuple[str, str]]] = {
-    "en": [
-        ("start", "What this bot does"),
-        ("help", "How to add pictures and search"),
-        ("stats", "What is in your collection"),
-        ("similar", "Reply to an item: find similar ones"),
-        ("delete", "Reply to an item: delete it"),
-        ("settings", "Results per page, strictness, language"),
-        ("forget", "Delete your whole collection"),
-    ],
-    "ru": [
-        ("start", "Что умеет бот"),
-        ("help", "Как добавлять картинки и искать"),
-        ("stats", "Что в вашей коллекции"),
-        ("similar", "В ответ на элемент: найти похожие"),
-        ("delete", "В ответ на элемент: удалить его"),
-        ("settings", "Результаты на странице, строгость, язык"),
-        ("forget", "Удалить всю коллекцию"),
-    ],
-}
+# The command menu (setMyCommands per language); descriptions are app-command-<name> texts.
+COMMAND_NAMES = ("start", "help", "stats", "similar", "delete", "settings", "forget")
 
 
 def create_bot(settings: Settings, *, session: AiohttpSession | None = None) -> Bot:
@@ -131,8 +101,7 @@ def create_dispatcher(settings: Settings, services: BotServices) -> Dispatcher:
 def make_housekeeper(services: BotServices) -> Housekeeper:
     """The purge of old jobs, results and sessions, as the settings say."""
     settings = services.settings
-    return Housekeeper(
-        services.engine.db,
+    return services.engine.housekeeper(
         Retention.for_jobs(days=settings.jobs_retention_days),
         interval_s=settings.housekeeping_interval_s,
         chunk=settings.housekeeping_chunk_rows,
@@ -151,10 +120,10 @@ async def mark_blocked(services: BotServices, chat_id: int | str) -> None:
     """Remember that a chat blocked the bot (owner setting ``blocked``); cleared by the
     context middleware as soon as the user writes again."""
     chat = int(chat_id)
-    db = services.engine.db
-    owner = await db.find_owner("user" if chat > 0 else "chat", chat)
+    owners = services.engine.owners
+    owner = await owners.find("user" if chat > 0 else "chat", chat)
     if owner is not None and not owner.settings.get("blocked"):
-        await db.owner(owner.id).update_settings({"blocked": True})
+        await owners.update_settings(owner.id, {"blocked": True})
     log.info("chat %s blocked the bot", chat)
 
 
@@ -191,9 +160,9 @@ async def _on_error(event: ErrorEvent, **data: Any) -> bool:
     update = event.update
     with contextlib.suppress(Exception):
         if update.message is not None and update.message.chat.type == "private":
-            await update.message.answer(tr(TEXTS, "error", lang))
+            await update.message.answer(t("app-error", lang))
         elif update.callback_query is not None:
-            await update.callback_query.answer(tr(TEXTS, "error_short", lang))
+            await update.callback_query.answer(t("app-error-short", lang))
     from aiogram.dispatcher.event.bases import SkipHandler
 
     raise SkipHandler  # unhandled: aiogram logs the original exception
@@ -211,9 +180,11 @@ async def _drain_updates(dispatcher: Dispatcher) -> None:
 
 
 async def set_commands(bot: Bot) -> None:
-    """The command menu: English by default and for English clients, Russian for Russian."""
-    for language_code, lang in ((None, "en"), ("en", "en"), ("ru", "ru")):
-        commands = [BotCommand(command=c, description=d) for c, d in COMMANDS[lang]]
+    """The command menu: English by default, and one per offered language."""
+    for language_code, lang in catalog.profile_languages():
+        commands = [
+            BotCommand(command=c, description=t(f"app-command-{c}", lang)) for c in COMMAND_NAMES
+        ]
         await bot.set_my_commands(
             commands, scope=BotCommandScopeDefault(), language_code=language_code
         )

@@ -50,7 +50,7 @@ def bundle_present(path: Path) -> bool:
 
 def pull_name_for(path: Path) -> str | None:
     """What to pull for a missing bundle directory, or None when it cannot be downloaded
-    (ruCLIP has no published ONNX export: it is made with ``core.models export ruclip``)."""
+    (ruCLIP has no published ONNX export: it is made with ``tools export ruclip``)."""
     from core.models.pull import ALIASES
 
     name = path.name.lower()
@@ -74,10 +74,10 @@ def ruclip_commands(path: Path) -> str:
     checkpoint = match.group(0) if match else RUCLIP_DEFAULT
     commands = [
         "make install-export",
-        f".venv-export/bin/python -m core.models export ruclip --name {checkpoint} --out {plain}",
+        f".venv-export/bin/python -m tools export ruclip --name {checkpoint} --out {plain}",
     ]
     if int8:
-        commands.append(f".venv-export/bin/python -m core.models quantize {plain} --out {path}")
+        commands.append(f".venv-export/bin/python -m tools quantize {plain} --out {path}")
     return "; ".join(commands)
 
 
@@ -91,7 +91,7 @@ def cannot_download(path: Path) -> StartupError:
         )
     return StartupError(
         f"MODEL_DIRS: {path} is missing and cannot be downloaded; build it with "
-        "`python -m core.models export` (see README, section Models) or remove it from MODEL_DIRS"
+        "`python -m tools export` (see README, section Models) or remove it from MODEL_DIRS"
     )
 
 

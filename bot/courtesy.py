@@ -20,7 +20,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ReactionTypeEmoji
 from aiogram.utils.chat_action import ChatActionSender
 
-from bot.i18n import Lang, tr
+from bot.i18n import catalog, t
 from core.errors import IngestInterruptedError
 
 if TYPE_CHECKING:
@@ -33,28 +33,6 @@ log = logging.getLogger(__name__)
 
 # One of the emoji Telegram allows as a reaction: "got it, it is in the collection".
 SAVED_REACTION = "👌"
-# The profile texts for Telegram's default (no language_code) and per client language.
-PROFILE_LANGUAGES: tuple[tuple[str | None, Lang], ...] = ((None, "en"), ("en", "en"), ("ru", "ru"))
-
-TEXTS = {
-    # What an empty chat with the bot shows before /start (at most 512 characters).
-    "description": {
-        "ru": "Я нахожу картинки в ваших собственных фото и видео.\n\n"
-        "Отправьте или перешлите мне фото, альбомы и видео, а потом опишите, что ищете "
-        "(«кот на диване», «закат над морем»), или пришлите фото, чтобы найти похожие. "
-        "В любом чате: @{bot} и запрос.",
-        "en": "I find pictures in your own photos and videos.\n\n"
-        "Send or forward me photos, albums and videos, then describe what you are looking for "
-        '("cat on a sofa", "sunset over the sea") or send a photo to find similar ones. '
-        "In any chat: @{bot} and a query.",
-    },
-    # The bot's profile and shared links (at most 120 characters).
-    "short_description": {
-        "ru": "Находит картинки в ваших фото и видео по описанию или по образцу.",
-        "en": "Finds pictures in your own photos and videos by description or by example.",
-    },
-}
-
 
 # --- chat actions ---------------------------------------------------------------------------
 
@@ -181,9 +159,9 @@ async def publish_profile(bot: Bot, username: str | None) -> int:
     start-up goes on (the texts are a courtesy). Returns how many texts were set.
     """
     changed = 0
-    for language_code, lang in PROFILE_LANGUAGES:
-        description = tr(TEXTS, "description", lang, bot=username or "bot")
-        short = tr(TEXTS, "short_description", lang)
+    for language_code, lang in catalog.profile_languages():
+        description = t("courtesy-description", lang, bot=username or "bot")
+        short = t("courtesy-short-description", lang)
         try:
             current = await bot.get_my_description(language_code=language_code)
             if current.description != description:

@@ -34,7 +34,8 @@ from aiogram.exceptions import (
 )
 
 from core.errors import FetchError, FileGoneError, FileTooLargeError
-from core.ingest.pipeline import Fetch, IngestRequest, fetch_with_retry
+from core.ingest.fetch import Fetch, fetch_with_retry
+from core.ingest.request import IngestRequest
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,13 +59,14 @@ def make_fetch(bot: Bot, settings: Settings) -> Fetch:
     local = is_local_mode(bot, settings)
 
     async def fetch(request: IngestRequest, thumbnail: bool) -> bytes | Path:
-        file_id = request.thumbnail_file_id if thumbnail else request.file_id
+        facts = request.facts
+        file_id = facts.thumbnail_file_id if thumbnail else facts.file_id
         if not file_id:
             what = "thumbnail" if thumbnail else "file id"
             raise FileGoneError(f"item {request.file_unique_id} has no {what}")
-        if not thumbnail and not local and (request.size or 0) > DOWNLOAD_LIMIT:
+        if not thumbnail and not local and (facts.size or 0) > DOWNLOAD_LIMIT:
             raise FileTooLargeError(
-                f"{request.size} bytes is over the Bot API download limit of 20 MB"
+                f"{facts.size} bytes is over the Bot API download limit of 20 MB"
             )
         try:
             file = await bot.get_file(file_id)
@@ -116,7 +118,7 @@ async def download_with_retry(
     download is (``INGEST_MAX_ATTEMPTS``, ``INGEST_RETRY_BACKOFF_S``), so a 5xx from Telegram's
     file server costs a short wait instead of a failed search. Raises the last
     :class:`~core.errors.FetchError`."""
-    request = IngestRequest(owner_id, "photo", file_id, file_id=file_id, size=size)
+    request = IngestRequest.of(owner_id, "photo", file_id, file_id=file_id, size=size)
     data = await fetch_with_retry(
         make_fetch(bot, settings),
         request,

@@ -32,7 +32,7 @@ from aiogram.methods import GetUpdates, SendChatAction, TelegramMethod
 from aiogram.types import CallbackQuery, Chat, InlineQuery, Message, TelegramObject, Update, User
 from aiohttp import ClientConnectorError, ConnectionTimeoutError
 
-from bot.i18n import pick_lang, tr
+from bot.i18n import pick_lang, t
 from bot.ledger import UpdateLedger
 from bot.limits import TelegramLimits
 from storage.records import Owner
@@ -45,15 +45,6 @@ if TYPE_CHECKING:
     from bot.services import BotServices
 
 log = logging.getLogger(__name__)
-
-TEXTS = {
-    "not_allowed": {
-        "ru": "Это частный бот: у вас нет доступа. Попросите владельца добавить ваш id {uid} "
-        "в ALLOWED_USERS или запустите свою копию.",
-        "en": "This is a private bot and you are not on its list. Ask its owner to add your id "
-        "{uid} to ALLOWED_USERS, or run your own copy.",
-    },
-}
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -93,13 +84,13 @@ class ContextMiddleware(BaseMiddleware):
         ):
             await self._refuse(event, chat, user)
             return None
-        db = services.engine.db
+        owners = services.engine.owners
         kind, external_id = key
-        owner = await db.find_owner(kind, external_id)  # type: ignore[arg-type]
+        owner = await owners.find(kind, external_id)  # type: ignore[arg-type]
         if owner is None:
-            owner = await db.ensure_owner(kind, external_id)  # type: ignore[arg-type]
+            owner = await owners.ensure(kind, external_id)  # type: ignore[arg-type]
         if owner.settings.get("blocked") and _is_user_activity(event):
-            settings = await db.owner(owner.id).update_settings({"blocked": None})
+            settings = await owners.update_settings(owner.id, {"blocked": None})
             owner = _with_settings(owner, settings)
         data["services"] = services
         data["engine"] = services.engine
@@ -112,7 +103,7 @@ class ContextMiddleware(BaseMiddleware):
     async def _refuse(self, event: TelegramObject, chat: Chat | None, user: User | None) -> None:
         """A friendly refusal where the user is looking (never in a group, where it would spam)."""
         lang = pick_lang(None, user.language_code if user is not None else None)
-        text = tr(TEXTS, "not_allowed", lang, uid=user.id if user is not None else "?")
+        text = t("middlewares-not-allowed", lang, uid=user.id if user is not None else "?")
         log.info("refused update from user %s chat %s", user and user.id, chat and chat.id)
         bot = self.services.bot
         with contextlib.suppress(Exception):

@@ -84,7 +84,7 @@ class ResumedReporter:
         if not resumed:
             return
         try:
-            owner = await self.services.engine.db.get_owner(owner_id)
+            owner = await self.services.engine.owners.get(owner_id)
         except Exception:
             log.exception("cannot look up owner %d to report resumed items", owner_id)
             return
@@ -96,7 +96,8 @@ class ResumedReporter:
             return  # not a Telegram owner (a local folder)
         lang = pick_lang(owner.settings.get("lang"))
         text = resumed_text([ItemResult.from_outcome(o) for o in resumed], lang)
-        first = min((o.request.message_id for o in resumed if o.request.message_id), default=None)
+        ids = (o.request.facts.message_id for o in resumed)
+        first = min((i for i in ids if i), default=None)
         try:
             await self.services.bot.send_message(chat_id, text, reply_parameters=reply_to(first))
         except TelegramAPIError as exc:

@@ -14,237 +14,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.i18n import plural, tr
-from core.ingest.pipeline import VIDEO_KINDS, IngestOutcome
+from bot.i18n import catalog, t
+from core.ingest.request import VIDEO_KINDS, IngestOutcome
 
 Status = Literal["saved", "duplicate", "failed"]
 
-# The local Bot API server is the operator's switch; users are told it exists and where.
-LOCAL_SERVER_HINT = {
-    "ru": "Владелец бота может снять этот предел, запустив локальный сервер Bot API "
-    "(<code>TELEGRAM_API_BASE</code>, см. README).",
-    "en": "Whoever runs this bot can lift that limit with a local Bot API server "
-    "(<code>TELEGRAM_API_BASE</code>, see the README).",
-}
 
-TEXTS: dict[str, dict[str, str]] = {
-    # --- one item ---
-    "saved_photo": {"ru": "✅ Сохранено.", "en": "✅ Saved."},
-    "saved_video": {
-        "ru": "✅ Видео сохранено: {frames} {frames_word} для поиска.",
-        "en": "✅ Video saved: {frames} {frames_word} to search by.",
-    },
-    "saved_animation": {
-        "ru": "✅ GIF сохранён: {frames} {frames_word} для поиска.",
-        "en": "✅ GIF saved: {frames} {frames_word} to search by.",
-    },
-    "saved_video_note": {
-        "ru": "✅ Видеосообщение сохранено: {frames} {frames_word} для поиска.",
-        "en": "✅ Video message saved: {frames} {frames_word} to search by.",
-    },
-    "saved_thumbnail": {
-        "ru": "✅ Сохранена только обложка: файл больше 20 МБ, а больше бот скачать из "
-        "Telegram не может. " + LOCAL_SERVER_HINT["ru"],
-        "en": "✅ Saved the cover only: the file is over 20 MB, the most a bot can download "
-        "from Telegram. " + LOCAL_SERVER_HINT["en"],
-    },
-    "near_duplicate": {
-        "ru": "Похоже на то, что у вас уже есть, — сохранил на всякий случай. Если дубль не "
-        "нужен, ответьте на него командой /delete.",
-        "en": "It looks like one you already have, so I kept both. If you don't need the copy, "
-        "reply to it with /delete.",
-    },
-    "duplicate": {
-        "ru": "Это уже есть в вашей коллекции.",
-        "en": "This is already in your collection.",
-    },
-    "failed": {"ru": "❌ Не сохранено: {reason}", "en": "❌ Not saved: {reason}"},
-    "video_progress": {
-        "ru": "⏳ Обрабатываю видео… {percent}%",
-        "en": "⏳ Processing the video… {percent}%",
-    },
-    "video_started": {"ru": "⏳ Обрабатываю видео…", "en": "⏳ Processing the video…"},
-    # --- albums and summaries ---
-    "album_progress": {
-        "ru": "⏳ Сохраняю альбом: {done} из {total}…",
-        "en": "⏳ Saving the album: {done} of {total}…",
-    },
-    "album_saved_all": {
-        "ru": "✅ Альбом сохранён: {total} {items_word}.",
-        "en": "✅ Album saved: {total} {items_word}.",
-    },
-    "album_saved_some": {
-        "ru": "Из альбома сохранено {saved} из {total}.",
-        "en": "Saved {saved} of {total} from the album.",
-    },
-    "album_all_duplicates": {
-        "ru": "Всё из этого альбома ({total}) уже есть в вашей коллекции.",
-        "en": "Everything in this album ({total}) is already in your collection.",
-    },
-    "batch_progress": {
-        "ru": "⏳ Сохраняю: {done} из {total}…",
-        "en": "⏳ Saving: {done} of {total}…",
-    },
-    "batch_saved_all": {
-        "ru": "✅ Сохранено: {total} {items_word}.",
-        "en": "✅ Saved {total} {items_word}.",
-    },
-    "batch_saved_some": {
-        "ru": "Сохранено {saved} из {total}.",
-        "en": "Saved {saved} of {total}.",
-    },
-    "batch_all_duplicates": {
-        "ru": "Всё это ({total}) уже есть в вашей коллекции.",
-        "en": "All {total} are already in your collection.",
-    },
-    "resumed_header": {
-        "ru": "После перезапуска я закончил сохранять то, что вы присылали ранее: {saved} из "
-        "{total}.",
-        "en": "After a restart I finished saving what you sent earlier: {saved} of {total}.",
-    },
-    "line_saved": {"ru": "• сохранено: {n}", "en": "• saved: {n}"},
-    "line_duplicate": {
-        "ru": "• уже были в коллекции: {n}",
-        "en": "• already in your collection: {n}",
-    },
-    "line_near": {
-        "ru": "• похожи на то, что у вас уже есть (сохранены): {n}",
-        "en": "• look like ones you already have (kept anyway): {n}",
-    },
-    "line_thumbnail": {
-        "ru": "• больше 20 МБ, сохранена только обложка: {n}",
-        "en": "• over 20 MB, only the cover saved: {n}",
-    },
-    "line_failed": {"ru": "• не сохранено ({reason}): {n}", "en": "• not saved ({reason}): {n}"},
-    # --- documents we cannot use ---
-    "not_media_document": {
-        "ru": "Файл «{name}» — не картинка и не видео, такое я не храню. Присылайте фото, "
-        "видео, GIF или картинки файлами — их можно будет найти по описанию.",
-        "en": "“{name}” is neither a picture nor a video, so I can't keep it. Send photos, "
-        "videos, GIFs or image files, and you can find them later by describing them.",
-    },
-}
-
-# Error code -> (short phrase for lists, full sentence for one item).
-REASONS: dict[str, dict[str, tuple[str, str]]] = {
-    "image_truncated": {
-        "ru": ("файл повреждён", "картинка повреждена или обрезана. Пришлите оригинал ещё раз."),
-        "en": ("damaged file", "the picture is damaged or cut off. Try sending it again."),
-    },
-    "image_unsupported": {
-        "ru": ("формат не читается", "не могу прочитать это как картинку: формат не поддержан."),
-        "en": ("unreadable format", "I can't read this as a picture: the format isn't supported."),
-    },
-    "image_empty": {
-        "ru": ("пустой файл", "файл пустой."),
-        "en": ("empty file", "the file is empty."),
-    },
-    "image_too_large": {
-        "ru": ("слишком много пикселей", "картинка слишком большая (слишком много пикселей)."),
-        "en": ("too many pixels", "the picture is too big (more pixels than I accept)."),
-    },
-    "image_too_complex": {
-        "ru": (
-            "файл слишком сложный",
-            "эту картинку слишком долго раскодировать: в файле тысячи лишних частей — "
-            "похоже, он повреждён. Пришлите её в обычном формате (JPEG или PNG).",
-        ),
-        "en": (
-            "file too complex",
-            "this picture would take too long to decode: the file has thousands of needless "
-            "parts, so it is probably damaged. Send it as an ordinary JPEG or PNG.",
-        ),
-    },
-    "video_too_large": {
-        "ru": (
-            "слишком большие кадры",
-            "кадры этого видео или GIF слишком большие (слишком много пикселей).",
-        ),
-        "en": (
-            "frames too large",
-            "the frames of this video or GIF are too big (more pixels than I accept).",
-        ),
-    },
-    "video_too_complex": {
-        "ru": (
-            "GIF слишком сложный",
-            "эту анимацию слишком долго раскодировать: файл устроен необычно или повреждён. "
-            "Пришлите её как видео (MP4).",
-        ),
-        "en": (
-            "GIF too complex",
-            "this animation would take too long to decode: the file is unusual or damaged. "
-            "Send it as a video (MP4).",
-        ),
-    },
-    "video_unreadable": {
-        "ru": (
-            "видео не читается",
-            "не могу прочитать это видео: формат неизвестен или файл повреждён.",
-        ),
-        "en": ("unreadable video", "I couldn't read this video: unknown format or damaged file."),
-    },
-    "video_empty": {
-        "ru": ("в видео нет кадров", "в этом видео нет кадров, которые я мог бы прочитать."),
-        "en": ("no frames", "this video has no frames I could read."),
-    },
-    "file_too_large": {
-        "ru": (
-            "больше 20 МБ",
-            "файл больше 20 МБ, а больше бот скачать из Telegram не может. "
-            + LOCAL_SERVER_HINT["ru"],
-        ),
-        "en": (
-            "over 20 MB",
-            "the file is over 20 MB, the most a bot can download from "
-            "Telegram. " + LOCAL_SERVER_HINT["en"],
-        ),
-    },
-    "thumbnail_unreadable": {
-        "ru": (
-            "обложка не читается",
-            "файл больше 20 МБ, а его обложку прочитать не удалось. " + LOCAL_SERVER_HINT["ru"],
-        ),
-        "en": (
-            "unreadable cover",
-            "the file is over 20 MB and its cover could not be read. " + LOCAL_SERVER_HINT["en"],
-        ),
-    },
-    "file_gone": {
-        "ru": ("файл недоступен", "Telegram больше не отдаёт этот файл. Пришлите его ещё раз."),
-        "en": ("file unavailable", "Telegram no longer serves this file. Please send it again."),
-    },
-    "fetch": {
-        "ru": ("не скачалось", "не удалось скачать файл из Telegram. Попробуйте позже."),
-        "en": ("download failed", "I couldn't download it from Telegram. Please try later."),
-    },
-    "quota": {
-        "ru": ("коллекция заполнена", "коллекция заполнена."),
-        "en": ("collection full", "your collection is full."),
-    },
-    "not_media": {
-        "ru": ("не картинка и не видео", "это не картинка и не видео."),
-        "en": ("not a picture or video", "this is neither a picture nor a video."),
-    },
-}
-DEFAULT_REASON = {
-    "ru": ("ошибка", "что-то пошло не так с моей стороны. Попробуйте ещё раз."),
-    "en": ("error", "something went wrong on my side. Please try again."),
-}
-
-FRAME_WORDS = {"ru": ("кадр", "кадра", "кадров"), "en": ("moment", "moments", "moments")}
-ITEM_WORDS = {"ru": ("элемент", "элемента", "элементов"), "en": ("item", "items", "items")}
+def reason_key(code: str | None) -> str | None:
+    """The text id of an error code's short phrase ("image_truncated" ->
+    "reports-reason-image-truncated"; its full sentence adds "-sentence"), None if unknown."""
+    key = f"reports-reason-{(code or '').replace('_', '-')}"
+    return key if code and catalog.has(key) else None
 
 
-def _plural(n: int, lang: str, words: dict[str, tuple[str, str, str]]) -> str:
-    return plural(n, lang, *words.get(lang, words["en"]))
+def has_reason(code: str | None) -> bool:
+    """Whether an error code has its own phrases (else users read the generic ones)."""
+    return reason_key(code) is not None
 
 
 def reason_text(code: str | None, lang: str, *, short: bool) -> str:
     """The user-facing phrase for an error code (codes are "image_truncated", "fetch", ...)."""
-    variants = REASONS.get(code or "", DEFAULT_REASON)
-    pair = variants.get(lang) or variants["en"]
-    return pair[0] if short else pair[1]
+    key = reason_key(code) or "reports-reason-default"
+    return t(key if short else f"{key}-sentence", lang)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,26 +84,18 @@ def item_text(result: ItemResult, lang: str, *, is_video: bool | None = None) ->
         return result.note
     video = not result.still and (result.is_video if is_video is None else is_video)
     if result.status == "duplicate":
-        return tr(TEXTS, "duplicate", lang)
+        return t("reports-duplicate", lang)
     if result.status == "failed":
-        return tr(TEXTS, "failed", lang, reason=reason_text(result.reason, lang, short=False))
+        return t("reports-failed", lang, reason=reason_text(result.reason, lang, short=False))
     if result.thumbnail_only:
-        text = tr(TEXTS, "saved_thumbnail", lang)
+        text = t("reports-saved-thumbnail", lang)
     elif video:
-        key = {"animation": "saved_animation", "video_note": "saved_video_note"}.get(
-            result.kind, "saved_video"
-        )
-        text = tr(
-            TEXTS,
-            key,
-            lang,
-            frames=result.frames,
-            frames_word=_plural(result.frames, lang, FRAME_WORDS),
-        )
+        key = {"animation": "reports-saved-animation", "video_note": "reports-saved-video-note"}
+        text = t(key.get(result.kind, "reports-saved-video"), lang, frames=result.frames)
     else:
-        text = tr(TEXTS, "saved_photo", lang)
+        text = t("reports-saved-photo", lang)
     if result.near_duplicate:
-        text += "\n" + tr(TEXTS, "near_duplicate", lang)
+        text += "\n" + t("reports-near-duplicate", lang)
     return text
 
 
@@ -322,35 +105,35 @@ def detail_lines(results: Iterable[ItemResult], lang: str, *, with_saved: bool) 
     saved = [r for r in items if r.status == "saved"]
     lines: list[str] = []
     if with_saved and saved:
-        lines.append(tr(TEXTS, "line_saved", lang, n=len(saved)))
+        lines.append(t("reports-line-saved", lang, n=len(saved)))
     duplicates = sum(r.status == "duplicate" for r in items)
     if duplicates:
-        lines.append(tr(TEXTS, "line_duplicate", lang, n=duplicates))
+        lines.append(t("reports-line-duplicate", lang, n=duplicates))
     near = sum(r.near_duplicate for r in saved)
     if near:
-        lines.append(tr(TEXTS, "line_near", lang, n=near))
+        lines.append(t("reports-line-near", lang, n=near))
     thumbs = sum(r.thumbnail_only for r in saved)
     if thumbs:
-        lines.append(tr(TEXTS, "line_thumbnail", lang, n=thumbs))
+        lines.append(t("reports-line-thumbnail", lang, n=thumbs))
     failures = Counter(
         reason_text(r.reason, lang, short=True) for r in items if r.status == "failed"
     )
     for reason, n in failures.items():
-        lines.append(tr(TEXTS, "line_failed", lang, reason=reason, n=n))
+        lines.append(t("reports-line-failed", lang, reason=reason, n=n))
     return lines
 
 
 def _footnotes(results: list[ItemResult], lang: str) -> list[str]:
     notes = []
     if any(r.status == "saved" and r.near_duplicate for r in results):
-        notes.append(tr(TEXTS, "near_duplicate", lang))
+        notes.append(t("reports-near-duplicate", lang))
     too_large = any(
         (r.status == "saved" and r.thumbnail_only)
         or (r.status == "failed" and r.reason == "file_too_large")
         for r in results
     )
     if too_large:
-        notes.append(LOCAL_SERVER_HINT.get(lang, LOCAL_SERVER_HINT["en"]))
+        notes.append(t("reports-local-server-hint", lang))
     return notes
 
 
@@ -368,15 +151,14 @@ def album_text(results: list[ItemResult], total: int, lang: str, *, burst: bool 
     prefix = "batch" if burst else "album"
     done = len(results)
     if done < total:
-        return tr(TEXTS, f"{prefix}_progress", lang, done=done, total=total)
+        return t(f"reports-{prefix}-progress", lang, done=done, total=total)
     saved = sum(r.status == "saved" for r in results)
     if total and all(r.status == "duplicate" for r in results):
-        return tr(TEXTS, f"{prefix}_all_duplicates", lang, total=total)
+        return t(f"reports-{prefix}-all-duplicates", lang, total=total)
     if saved == total:
-        words = _plural(total, lang, ITEM_WORDS)
-        head = tr(TEXTS, f"{prefix}_saved_all", lang, total=total, items_word=words)
+        head = t(f"reports-{prefix}-saved-all", lang, total=total)
     else:
-        head = tr(TEXTS, f"{prefix}_saved_some", lang, saved=saved, total=total)
+        head = t(f"reports-{prefix}-saved-some", lang, saved=saved, total=total)
     return _compose(head, results, lang)
 
 
@@ -384,5 +166,5 @@ def resumed_text(results: list[ItemResult], lang: str) -> str:
     """Work finished after a restart, for items whose acknowledgement the old process owed."""
     total = len(results)
     saved = sum(r.status == "saved" for r in results)
-    head = tr(TEXTS, "resumed_header", lang, saved=saved, total=total)
+    head = t("reports-resumed-header", lang, saved=saved, total=total)
     return _compose(head, results, lang)

@@ -35,7 +35,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
-from core.search.service import Hit
+from core.search.results import Hit
 
 if TYPE_CHECKING:
     from aiogram import Bot

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
-from bot.i18n import tr
+from bot.i18n import t
 from core.settings import Settings
 from storage.records import Owner
 
@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from aiogram import Bot
 
     from core.engine.engine import Engine
-    from core.search.service import Strictness
+    from core.search.query import Strictness
 
 log = logging.getLogger(__name__)
 
-# Owner settings keys and their defaults (stored with OwnerStore.update_settings).
+# Owner settings keys and their defaults (stored with OwnerProfile.update_settings).
 PAGE_SIZES: tuple[int, ...] = (5, 10, 20)
 STRICTNESS: tuple[str, ...] = ("strict", "normal", "loose")
 DEFAULT_STRICTNESS = "normal"
@@ -42,35 +42,17 @@ class BotServices:
     live_jobs: set[int] = field(default_factory=set)
     bot_username: str | None = None
 
-    def store(self, owner: Owner | int) -> Any:
-        """The owner's repository (every read and write scoped to that owner)."""
-        return self.engine.db.owner(owner.id if isinstance(owner, Owner) else int(owner))
-
     async def page_size(self, owner: Owner) -> int:
         """Results per page: the owner's choice, else ``SEARCH_DEFAULT_LIMIT``."""
-        value = (await self.store(owner).settings()).get("page_size")
+        value = (await self.engine.owners.settings(owner.id)).get("page_size")
         if isinstance(value, int) and value in PAGE_SIZES:
             return value
         return self.settings.search_default_limit
 
     async def strictness(self, owner: Owner) -> Strictness:
         """Relevance strictness: "strict" | "normal" | "loose" (owner setting, else normal)."""
-        value = (await self.store(owner).settings()).get("strictness")
+        value = (await self.engine.owners.settings(owner.id)).get("strictness")
         return cast("Strictness", value if value in STRICTNESS else DEFAULT_STRICTNESS)
-
-
-QUOTA_TEXTS = {
-    "items": {
-        "ru": "Коллекция заполнена: {limit} элементов — это предел. Удалите лишнее (/delete "
-        "в ответ на элемент или /forget), чтобы добавить новое.",
-        "en": "Your collection is full: {limit} items is the limit. Delete some (/delete as a "
-        "reply to an item, or /forget) to add more.",
-    },
-    "video": {
-        "ru": "Предел видео в коллекции — {limit} мин. Это видео уже не поместится.",
-        "en": "Your collection's video limit is {limit} min. This video does not fit any more.",
-    },
-}
 
 
 async def check_quota(
@@ -85,22 +67,15 @@ async def check_quota(
     would exceed the owner's quota, else None. Items waiting in the ingest queue count as
     stored, so a flood of forwards cannot overshoot the limit."""
     settings = services.settings
-    store = services.store(owner)
     limit = settings.quota_items_per_user
     if limit:
-        stats = await store.stats()
+        stats = await services.engine.owners.stats(owner.id)
         queued = stats.jobs_by_state.get("pending", 0) + stats.jobs_by_state.get("running", 0)
         if stats.media_total + queued + items > limit:
-            return tr(QUOTA_TEXTS, "items", lang, limit=limit)
+            return t("quota-items", lang, limit=limit)
     video_limit = settings.quota_video_seconds
     if video_limit and video_seconds > 0:
-        async with services.engine.db.read() as conn:
-            rows = await conn.execute_fetchall(
-                "SELECT coalesce(sum(duration), 0) FROM media "
-                "WHERE owner_id = ? AND kind IN ('video', 'animation', 'video_note')",
-                (owner.id,),
-            )
-        used = float(rows[0][0] or 0.0)
+        used = await services.engine.db.owner(owner.id).media.video_seconds()
         if used + video_seconds > video_limit:
-            return tr(QUOTA_TEXTS, "video", lang, limit=max(1, round(video_limit / 60)))
+            return t("quota-video", lang, limit=max(1, round(video_limit / 60)))
     return None

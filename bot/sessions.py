@@ -20,20 +20,14 @@ from collections.abc import Callable
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import tr
-from core.search.service import SearchResult, Strictness
+from bot.i18n import t
+from core.search.query import Strictness
+from core.search.results import SearchResult
 
 # Largest offset a button may ask for: more than anyone pages through, small enough to be cheap.
 MAX_OFFSET = 10_000
 MODES: dict[str, Strictness] = {"s": "strict", "n": "normal", "l": "loose"}
 MODE_OF: dict[str, str] = {v: k for k, v in MODES.items()}
-
-TEXTS = {
-    "more": {"ru": "Ещё ▸", "en": "More ▸"},
-    "strict": {"ru": "Строже", "en": "Strict"},
-    "loose": {"ru": "Шире", "en": "Loose"},
-    "active": {"ru": "✓ {label}", "en": "✓ {label}"},
-}
 
 
 class ResultsPage(CallbackData, prefix="res"):
@@ -65,17 +59,17 @@ def results_keyboard(session_id: int, result: SearchResult, lang: str) -> Inline
         rows.append(
             [
                 InlineKeyboardButton(
-                    text=tr(TEXTS, "more", lang),
+                    text=t("sessions-more", lang),
                     callback_data=page_data(session_id, current, result.next_offset),
                 )
             ]
         )
     toggles = []
     for mode in ("strict", "loose"):
-        label = tr(TEXTS, mode, lang)
+        label = t(f"sessions-{mode}", lang)
         target = "normal" if current == mode else mode
         if current == mode:
-            label = tr(TEXTS, "active", lang, label=label)
+            label = t("sessions-active", lang, label=label)
         toggles.append(
             InlineKeyboardButton(text=label, callback_data=page_data(session_id, target, 0))
         )

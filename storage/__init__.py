@@ -2,14 +2,25 @@
 their media, embeddable units, vectors and ingest jobs.
 
     db = await Database.open(default_database_path(settings.data_dir))
-    owner = await db.ensure_owner("user", telegram_user_id)
+    owner = await db.owners.ensure("user", telegram_user_id)
     store = db.owner(owner.id)          # every query below is scoped by this owner
-    result = await store.commit_media(NewMedia("photo", unique_id, file_id=...),
+    result = await store.media.commit(NewMedia("photo", unique_id, file_id=...),
                                       [NewUnit.image()], {"clip@1": vectors})
 """
 
+from storage.active_models import ActiveModels
+from storage.connection import Connections
 from storage.db import Database, default_database_path
+from storage.job_queue import JobQueue
+from storage.local_files import LocalFiles
 from storage.migrations import MIGRATIONS_DIR, migrate
+from storage.model_registry import ModelRegistry
+from storage.owner_jobs import OwnerJobs
+from storage.owner_media import OwnerMedia
+from storage.owner_profile import OwnerProfile
+from storage.owner_units import OwnerUnits
+from storage.owner_vectors import OwnerVectors
+from storage.owners import OwnerRegistry
 from storage.records import (
     CommitResult,
     DeleteResult,
@@ -30,28 +41,41 @@ from storage.records import (
     VectorSnapshot,
 )
 from storage.repositories import OwnerStore
+from storage.vector_source import VectorSource
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "ActiveModels",
     "CommitResult",
+    "Connections",
     "Database",
     "DeleteResult",
     "Job",
+    "JobQueue",
     "JobState",
     "LocalFile",
+    "LocalFiles",
     "Media",
     "MediaKind",
     "MissingVectors",
+    "ModelRegistry",
     "NewMedia",
     "NewUnit",
     "Owner",
+    "OwnerJobs",
     "OwnerKind",
+    "OwnerMedia",
+    "OwnerProfile",
+    "OwnerRegistry",
     "OwnerStats",
     "OwnerStore",
+    "OwnerUnits",
+    "OwnerVectors",
     "PurgeResult",
     "Unit",
     "UnitKind",
     "VectorSnapshot",
+    "VectorSource",
     "default_database_path",
     "migrate",
 ]

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 DAY_S = 24 * 3600
 
-# Jobs in these states are purged (through Database.purge_jobs); pending and running stay.
+# Jobs in these states are purged (through JobQueue.purge); pending and running stay.
 FINISHED: tuple[JobState, ...] = ("done", "failed")
 # One statement per results table: delete up to ``?`` rows older than ``?``, oldest first.
 _PURGE_RESULT_MESSAGES = """
@@ -88,7 +88,7 @@ async def purge_expired(db: Database, retention: Retention, *, chunk: int = 1000
     now = db.now()
 
     async def jobs(limit: int) -> int:
-        return await db.purge_jobs(older_than=now - retention.jobs_s, states=FINISHED, limit=limit)
+        return await db.queue.purge(older_than=now - retention.jobs_s, states=FINISHED, limit=limit)
 
     def rows(sql: str) -> Callable[[int], Awaitable[int]]:
         async def delete(limit: int) -> int:

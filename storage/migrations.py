@@ -28,7 +28,7 @@ from pathlib import Path
 import aiosqlite
 
 import migrations
-from core.errors import MigrationError
+from storage.errors import MigrationError
 
 # A package beside storage/, so the files ship inside a wheel as well as in a checkout.
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -17,6 +17,8 @@ JobState = Literal["pending", "running", "done", "failed"]
 OWNER_KINDS: tuple[str, ...] = ("user", "chat", "local")
 MEDIA_KINDS: tuple[str, ...] = ("photo", "video", "animation", "video_note", "document")
 JOB_STATES: tuple[str, ...] = ("pending", "running", "done", "failed")
+# Kinds sampled into frames rather than decoded as one picture.
+VIDEO_KINDS: tuple[str, ...] = ("video", "animation", "video_note")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,68 @@ class LocalFile:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaFacts:
+    """One item as its message describes it, before anything is fetched: defined once, so the
+    bot's reading of a message, the durable ingest job and the stored row all carry the same
+    description instead of copying fields by hand.
+
+    ``file_unique_id`` is the idempotency key within the owner. The sizes are the message's
+    claims, only a hint (clients send 0 for "unknown"; :meth:`measured` lets the file win).
+    ``mime`` and ``thumbnail_file_unique_id`` steer the fetch and are not stored with the item.
+    """
+
+    kind: MediaKind
+    file_unique_id: str
+    file_id: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None  # seconds
+    caption: str | None = None
+    forward_origin: str | None = None
+    message_id: int | None = None
+    message_date: int | None = None  # unix seconds
+    album_id: str | None = None
+    mime: str | None = None
+    thumbnail_file_id: str | None = None
+    thumbnail_file_unique_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in MEDIA_KINDS:
+            raise ValueError(f"unknown media kind {self.kind!r}; expected one of {MEDIA_KINDS}")
+        if not self.file_unique_id:
+            raise ValueError("file_unique_id must not be empty")
+
+    @property
+    def is_video(self) -> bool:
+        """Sampled into frames rather than decoded as one picture."""
+        if self.kind in VIDEO_KINDS:
+            return True
+        mime = (self.mime or "").lower()
+        return self.kind == "document" and (mime.startswith("video/") or mime == "image/gif")
+
+    @property
+    def has_thumbnail(self) -> bool:
+        return self.thumbnail_file_id is not None
+
+    def measured(self, **measured: float | None) -> MediaFacts:
+        """These facts with what the file says (``width``, ``height``, ``duration``) winning
+        over the message's values, which are only a hint; zero or negative means unknown."""
+        values: dict[str, float | None] = {
+            "width": self.width,
+            "height": self.height,
+            "duration": self.duration,
+        }
+        for key, value in measured.items():
+            if value is not None and value > 0:  # what the file says beats what the message says
+                values[key] = value
+        for key, value in values.items():
+            if value is not None and value <= 0:  # clients and forwards send 0 for "unknown"
+                values[key] = None
+        return replace(self, **values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
 class NewMedia:
     """An item about to be stored; everything except ``kind`` and ``file_unique_id`` may be
     unknown. For a local file pass ``local`` (and ``file_unique_id=local.file_unique_id``)."""
@@ -69,6 +133,26 @@ class NewMedia:
             raise ValueError(f"unknown media kind {self.kind!r}; expected one of {MEDIA_KINDS}")
         if not self.file_unique_id:
             raise ValueError("file_unique_id must not be empty")
+
+    @classmethod
+    def from_facts(cls, facts: MediaFacts, *, local: LocalFile | None = None) -> NewMedia:
+        """The row for an item its message described (``facts``, measured already)."""
+        return cls(
+            facts.kind,
+            facts.file_unique_id,
+            file_id=facts.file_id,
+            size=facts.size,
+            width=facts.width,
+            height=facts.height,
+            duration=facts.duration,
+            caption=facts.caption,
+            forward_origin=facts.forward_origin,
+            message_id=facts.message_id,
+            message_date=facts.message_date,
+            album_id=facts.album_id,
+            thumbnail_file_id=facts.thumbnail_file_id,
+            local=local,
+        )
 
 
 @dataclass(frozen=True, slots=True)

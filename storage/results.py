@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from storage.records import Media
-from storage.repositories import MEDIA_SELECT
+from storage.sql import MEDIA_SELECT, fetch_all
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -30,6 +30,16 @@ SESSION_TTL_S = 30 * 24 * 3600
 RESULT_TTL_S = SESSION_TTL_S
 # Session ids are random below 2**53 (16 digits in callback data, exact in JSON and SQLite).
 _SESSION_ID_BITS = 53
+# The extended result codes of a duplicate key (told apart by code, not by message text).
+_DUPLICATE_KEY_CODES = frozenset(
+    {sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE}
+)
+
+
+def is_id_collision(exc: sqlite3.IntegrityError) -> bool:
+    """True when an insert failed only because its key exists already (a random id drawn
+    twice), False for a CHECK, NOT NULL or foreign key violation."""
+    return getattr(exc, "sqlite_errorcode", None) in _DUPLICATE_KEY_CODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +123,8 @@ class ResultStore:
     async def result(self, chat_id: int, message_id: int) -> ResultMessage | None:
         """The item a result message in this chat shows, if it is still the owner's."""
         async with self._db.read() as conn:
-            rows = await conn.execute_fetchall(
+            rows = await fetch_all(
+                conn,
                 """
                 SELECT chat_id, message_id, media_id, unit_id, created_at FROM result_messages
                 WHERE owner_id = ? AND chat_id = ? AND message_id = ?
@@ -125,7 +136,8 @@ class ResultStore:
     async def media_by_message(self, message_id: int) -> Media | None:
         """The owner's item saved from their message ``message_id`` (in the owner's chat)."""
         async with self._db.read() as conn:
-            rows = await conn.execute_fetchall(
+            rows = await fetch_all(
+                conn,
                 f"{MEDIA_SELECT} WHERE m.owner_id = ? AND m.message_id = ? ORDER BY m.id LIMIT 1",
                 (self.owner_id, int(message_id)),
             )
@@ -164,7 +176,7 @@ class ResultStore:
                     )
                     break
                 except sqlite3.IntegrityError as exc:
-                    if "UNIQUE" not in str(exc) and "PRIMARY KEY" not in str(exc):
+                    if not is_id_collision(exc):
                         raise  # a CHECK or the owner's foreign key: the caller's mistake
             else:  # pragma: no cover - 8 collisions in 2**53 ids
                 raise RuntimeError("could not allocate a search session id")
@@ -173,7 +185,8 @@ class ResultStore:
     async def session(self, session_id: int) -> SearchSession | None:
         """The owner's session, or None (unknown, expired, or another owner's)."""
         async with self._db.read() as conn:
-            rows = await conn.execute_fetchall(
+            rows = await fetch_all(
+                conn,
                 """
                 SELECT id, owner_id, kind, text, file_id, media_id, unit_id, created_at
                 FROM search_sessions WHERE owner_id = ? AND id = ? AND created_at >= ?

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.errors import VectorError
+from storage.errors import VectorError
 
 STORED_DTYPE = np.dtype("<f2")
 

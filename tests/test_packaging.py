@@ -61,3 +61,15 @@ def test_make_run_installs_the_runtime_only_and_every_install_uses_the_lock() ->
         if re.search(r"pip\b.*\binstall\b.*-e ", line):
             assert "$(PIP_FLAGS)" in line, f"install without the lock: {line.strip()}"
     assert "-c requirements.lock" in makefile
+
+
+def test_offline_tooling_runs_from_tools_and_ships_in_no_package() -> None:
+    """export, quantize and train-fixture are ``python -m tools`` commands of a checkout."""
+    makefile = (ROOT / "Makefile").read_text("utf-8")
+    assert re.search(r"^fixtures:.*\n\t\$\(EBIN\)/python -m tools train-fixture ", makefile, re.M)
+    moved = re.compile(r"-m core\.models (export|quantize|train-fixture)\b")
+    for name in ("Makefile", "README.md", "bot/config.py"):
+        assert not moved.search((ROOT / name).read_text("utf-8")), name
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
+    assert {"tools*", "tests*"} <= set(setuptools["packages"]["find"]["exclude"])
+    assert all(not v.startswith("tools") for v in PROJECT["scripts"].values())

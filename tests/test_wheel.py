@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.core.test_cli import MODELS, shape_jpeg
+from tests.test_runtime_imports import RUNTIME_PACKAGES, banned_imports
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("image-finder", "image-finder-bot", "image-finder-models")
@@ -93,10 +94,19 @@ def test_wheel_carries_migrations_and_data_but_no_tests(wheel: Path) -> None:
     shipped = sorted(n for n in names if n.startswith("migrations/") and n.endswith(".sql"))
     assert shipped == sorted(f"migrations/{p.name}" for p in (ROOT / "migrations").glob("*.sql"))
     assert any(n.startswith("core/models/text/data/") for n in names)
-    assert not any(n.startswith(("tests/", "bench/")) for n in names)
+    assert not any(n.startswith(("tests/", "bench/", "tools/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert all(f"{c} =" in text for c in COMMANDS)
+
+
+def test_wheel_holds_only_runtime_modules_free_of_torch_and_tooling(wheel: Path) -> None:
+    """The offline tooling stays in the checkout: no shipped module imports torch, open_clip,
+    ruclip, onnx, ``tools`` or ``tests``, wherever the import statement sits."""
+    with zipfile.ZipFile(wheel) as whl:
+        modules = [n for n in whl.namelist() if n.endswith(".py")]
+        assert {n.split("/")[0] for n in modules} <= set(RUNTIME_PACKAGES)
+        assert banned_imports((n, whl.read(n).decode("utf-8")) for n in modules) == {}
 
 
 def test_installed_cli_indexes_and_searches_a_folder(installed: Path, tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Export open_clip and ruCLIP models to bundles: ``config.json``, two ONNX towers, a tokenizer.
 
 Tooling only: needs the ``export`` extra (torch, open_clip_torch, ruclip, youtokentome, onnx,
-onnxscript). The runtime never imports this module; ``python -m core.models export`` loads it
-on demand.
+onnxscript). The runtime never imports this module (it is not in the wheel); ``python -m tools
+export`` runs it.
 
 Graph contract (see :mod:`core.models.config`): ``visual.onnx`` maps ``image`` float32
 [N, 3, S, S] to ``embedding`` [N, D]; ``textual.onnx`` maps ``text`` int64 [N, L] to

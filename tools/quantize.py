@@ -292,8 +292,6 @@ def _match_attention(g: _Graph, softmax: onnx.NodeProto) -> _Attention | None:
     """The unmasked multi-head self-attention block around ``softmax``, as torch's dynamo
     exporter writes ``nn.MultiheadAttention``: one q|k|v projection, per-head scores, softmax,
     mix, output projection, with reshapes and transposes in between. Anything else: None."""
-    from onnx import helper
-
     scores = g.producer.get(softmax.input[0])
     mix = g.user(softmax.output[0], "MatMul")
     if (
@@ -320,7 +318,43 @@ def _match_attention(g: _Graph, softmax: onnx.NodeProto) -> _Attention | None:
         return None
     if head < 1 or width % head:
         return None
-    merged = mix.output[0]
+    projection = _match_out_projection(g, mix.output[0], width)
+    if projection is None:
+        return None
+    w_out, b_out, end = projection
+    # The block reads x: [N, L, D], possibly through one transpose to [L, N, D] (open_clip),
+    # or [L, N, D] itself (ruCLIP runs the whole transformer sequence-first). It ends at the
+    # first tensor after the output projection that has x's shape again.
+    x = proj.input[0]
+    first = g.producer.get(x)
+    if g.shapes.get(x, [])[1:] != [length, width] and first and first.op_type == "Transpose":
+        x = first.input[0] if g.shapes.get(first.input[0], [])[1:] == [length, width] else x
+    shape = g.shapes.get(x)
+    if not shape or len(shape) != 3 or shape[2] != width:
+        return None
+    if shape[1] == length:
+        seq_first = False
+    elif shape[0] == length:
+        seq_first = True
+    else:
+        return None
+    while g.shapes.get(end) != shape and (step := g.user(end, *_RESHAPES)) is not None:
+        end = step.output[0]
+    if g.shapes.get(end) != shape:
+        return None
+    return _Attention(
+        x, end, shape, seq_first, width // head, w_in, b_in, np.ascontiguousarray(w_out), b_out
+    )
+
+
+def _match_out_projection(
+    g: _Graph, mixed: str, width: int
+) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+    """The output projection after the heads' mix (past its reshapes): weight [D, D], the
+    bias when there is one, and the tensor it ends in; None for anything else."""
+    from onnx import helper
+
+    merged = mixed
     while (step := g.user(merged, *_RESHAPES)) is not None:
         merged = step.output[0]
     out = g.user(merged, "Gemm", "MatMul")
@@ -347,29 +381,7 @@ def _match_attention(g: _Graph, softmax: onnx.NodeProto) -> _Attention | None:
             end = bias.output[0]
         else:
             b_out = None
-    # The block reads x: [N, L, D], possibly through one transpose to [L, N, D] (open_clip),
-    # or [L, N, D] itself (ruCLIP runs the whole transformer sequence-first). It ends at the
-    # first tensor after the output projection that has x's shape again.
-    x = proj.input[0]
-    first = g.producer.get(x)
-    if g.shapes.get(x, [])[1:] != [length, width] and first and first.op_type == "Transpose":
-        x = first.input[0] if g.shapes.get(first.input[0], [])[1:] == [length, width] else x
-    shape = g.shapes.get(x)
-    if not shape or len(shape) != 3 or shape[2] != width:
-        return None
-    if shape[1] == length:
-        seq_first = False
-    elif shape[0] == length:
-        seq_first = True
-    else:
-        return None
-    while g.shapes.get(end) != shape and (step := g.user(end, *_RESHAPES)) is not None:
-        end = step.output[0]
-    if g.shapes.get(end) != shape:
-        return None
-    return _Attention(
-        x, end, shape, seq_first, width // head, w_in, b_in, np.ascontiguousarray(w_out), b_out
-    )
+    return w_out, b_out, end
 
 
 def fuse_attention(model: onnx.ModelProto) -> int:

@@ -31,7 +31,7 @@ from aiogram.types import (
 )
 
 from bot import keyboards as kb
-from bot.i18n import LANGS, plural, tr
+from bot.i18n import LANGS, t
 from bot.services import DEFAULT_STRICTNESS, PAGE_SIZES, STRICTNESS
 
 if TYPE_CHECKING:
@@ -44,198 +44,8 @@ log = logging.getLogger(__name__)
 # A /forget confirmation is valid this long after the command.
 FORGET_TTL_S = 15 * 60
 
-TEXTS = {
-    "start": {
-        "ru": "Привет, {name}! Я нахожу картинки в ваших собственных фото и видео.\n\n"
-        "• Перешлите или отправьте мне фото, альбомы и видео — я их запомню.\n"
-        "• Потом напишите, что ищете, например <i>кот на диване</i>, или ответьте фотографией "
-        "на любое сообщение, чтобы найти похожие.\n"
-        "/help — подробности.",
-        "en": "Hi {name}! I find pictures in your own photos and videos.\n\n"
-        "• Forward or send me photos, albums and videos: I will remember them.\n"
-        "• Then type what you are looking for, e.g. <i>cat on a sofa</i>, or reply to any "
-        "message with a photo to find similar ones.\n"
-        "/help — all the details.",
-    },
-    "start_inline": {
-        "ru": "<b>Поиск из любого чата</b>\n\n"
-        "В любом чате напишите <code>@{bot}</code> и пару слов, например <code>@{bot} кот на "
-        "диване</code>. Над клавиатурой появятся подходящие фото из вашей коллекции — нажмите "
-        "на одно, чтобы отправить его в этот чат.\n\n"
-        "Ищу только в вашей коллекции, и список результатов видите только вы. Чтобы добавить "
-        "картинки, отправьте или перешлите их мне сюда.",
-        "en": "<b>Search from any chat</b>\n\n"
-        "In any chat, type <code>@{bot}</code> and a few words, e.g. <code>@{bot} cat on a "
-        "sofa</code>. Matching photos from your collection appear above the keyboard: tap one "
-        "to send it to that chat.\n\n"
-        "Only your own collection is searched, and only you see the list of results. To add "
-        "pictures, send or forward them to me here.",
-    },
-    "help": {
-        "ru": "<b>Как пользоваться</b>\n\n"
-        "<b>Добавить.</b> Перешлите или отправьте фото, альбом, видео, GIF, кружок или картинку "
-        "файлом. Повтор я узнаю («уже в коллекции»). Видео индексируется по кадрам; у файлов "
-        "больше 20 МБ — только по обложке (полный размер — со своим сервером Bot API, см. "
-        "README).\n\n"
-        "<b>Искать.</b> Просто напишите запрос по-русски или по-английски: <i>свадьба в "
-        "шатре</i>, <i>red car at night</i>. Слово с минусом исключает: <i>собака -пляж</i>.\n"
-        "• Фото в ответ на любое сообщение — поиск похожих (это фото не сохраняется).\n"
-        "• Фото с подписью, начинающейся с «?», — поиск по фото и тексту вместе: "
-        "<i>?такой же, но зимой</i>.\n"
-        "• /similar в ответ на свой элемент или результат — похожие на него.\n"
-        "• /delete в ответ на элемент или результат — удалить его.\n"
-        "• Кнопки под результатами: «Ещё», строже / мягче.\n\n"
-        "<b>В любом чате:</b> напишите <code>@{bot} запрос</code> — появятся ваши фото.\n\n"
-        "<b>Команды:</b> /stats — что в коллекции; /settings — результатов на странице, "
-        "строгость, язык; /forget — удалить всё.\n\n"
-        "<b>Приватность.</b> Видите свои элементы только вы (в группе — общая коллекция "
-        "группы). Я храню идентификаторы файлов Telegram и векторы для поиска, а не сами файлы. "
-        "/forget удаляет всё безвозвратно.",
-        "en": "<b>How to use me</b>\n\n"
-        "<b>Add.</b> Forward or send a photo, an album, a video, a GIF, a video note or an image "
-        'as a file. I recognise repeats ("already in your collection"). Videos are indexed '
-        "frame by frame; files over 20 MB only by their thumbnail (full size needs your own Bot "
-        "API server, see the README).\n\n"
-        "<b>Search.</b> Just type what you want, in English or Russian: <i>wedding in a "
-        "tent</i>, <i>red car at night</i>. A word with a minus excludes it: <i>dog "
-        "-beach</i>.\n"
-        "• A photo sent as a reply to any message searches by example (that photo is not "
-        "stored).\n"
-        '• A photo whose caption starts with "?" searches by photo and text together: '
-        "<i>?like this but in winter</i>.\n"
-        "• /similar as a reply to one of your items or results finds its neighbours.\n"
-        "• /delete as a reply to an item or a result deletes it.\n"
-        "• Buttons under results: More, stricter / looser.\n\n"
-        "<b>In any chat:</b> type <code>@{bot} query</code> to pick one of your photos.\n\n"
-        "<b>Commands:</b> /stats — what is in your collection; /settings — results per page, "
-        "strictness, language; /forget — delete everything.\n\n"
-        "<b>Privacy.</b> Only you can see your items (in a group, the group shares one "
-        "collection). I keep Telegram file ids and search vectors, not the files themselves. "
-        "/forget deletes everything for good.",
-    },
-    "stats_empty": {
-        "ru": "Коллекция пуста. Перешлите мне фото или видео, чтобы начать.\n\nМодели: {models}",
-        "en": "Your collection is empty. Forward me some photos or videos to start.\n\n"
-        "Models: {models}",
-    },
-    "stats": {
-        "ru": "<b>Ваша коллекция</b>: {total}\n{kinds}\n"
-        "Только по обложке (файл больше лимита): {thumbs}\n"
-        "Картинок и кадров видео в поиске: {units}\n"
-        "Индекс: {index}\n"
-        "{queue}Модели: {models}",
-        "en": "<b>Your collection</b>: {total}\n{kinds}\n"
-        "Indexed from a thumbnail only (file over the limit): {thumbs}\n"
-        "Searchable pictures and video frames: {units}\n"
-        "Index: {index}\n"
-        "{queue}Models: {models}",
-    },
-    "stats_queue": {
-        "ru": "Ещё обрабатывается: {n}\n",
-        "en": "Still being processed: {n}\n",
-    },
-    "stats_failed": {
-        "ru": "Не удалось прочитать: {n}\n",
-        "en": "Could not be read: {n}\n",
-    },
-    "forget_empty": {
-        "ru": "Ваша коллекция и так пуста.",
-        "en": "Your collection is already empty.",
-    },
-    "forget_ask": {
-        "ru": "Удалить всю коллекцию ({n}) и настройки? Это нельзя отменить.",
-        "en": "Delete your whole collection ({n}) and settings? This cannot be undone.",
-    },
-    "forget_admins_only": {
-        "ru": "Удалить коллекцию группы могут только её администраторы.",
-        "en": "Only the group's admins can delete the group's collection.",
-    },
-    "forget_yes": {"ru": "Да, удалить всё", "en": "Yes, delete everything"},
-    "forget_no": {"ru": "Отмена", "en": "Cancel"},
-    "forget_done": {
-        "ru": "Готово: удалено {n}. Коллекция пуста.",
-        "en": "Done: {n} deleted. Your collection is empty.",
-    },
-    "forget_cancelled": {
-        "ru": "Отменено, ничего не удалено.",
-        "en": "Cancelled, nothing was deleted.",
-    },
-    "forget_invalid": {
-        "ru": "Эта кнопка больше не действует. Отправьте /forget ещё раз.",
-        "en": "This button is no longer valid. Send /forget again.",
-    },
-    "settings": {
-        "ru": "<b>Настройки</b>\n"
-        "Результатов на странице: {page}\n"
-        "Строгость: {strictness}. Строже — только самые близкие совпадения, мягче — больше.\n"
-        "Язык: {language}",
-        "en": "<b>Settings</b>\n"
-        "Results per page: {page}\n"
-        "Strictness: {strictness}. Stricter shows only the closest matches, looser shows "
-        "more.\n"
-        "Language: {language}",
-    },
-    "strict": {"ru": "строго", "en": "strict"},
-    "normal": {"ru": "обычно", "en": "normal"},
-    "loose": {"ru": "мягко", "en": "loose"},
-    "saved": {"ru": "Сохранено", "en": "Saved"},
-    "button_invalid": {
-        "ru": "Эта кнопка больше не действует.",
-        "en": "This button is no longer valid.",
-    },
-    "button_stale": {
-        "ru": "Это сообщение устарело. Отправьте команду ещё раз.",
-        "en": "This message is too old. Send the command again.",
-    },
-    "unsupported_sticker": {
-        "ru": "Стикеры я не храню. Чтобы добавить картинку, отправьте её как фото.",
-        "en": "I do not keep stickers. To add a picture, send it as a photo.",
-    },
-    "unsupported_audio": {
-        "ru": "Я ищу по картинкам, а голосовые и аудио не содержат изображений. Пришлите фото "
-        "или видео.",
-        "en": "I search pictures, and voice messages or audio have none. Send photos or videos.",
-    },
-    "unsupported_document": {
-        "ru": "Этот файл не картинка и не видео ({name}). Я храню фото, видео и изображения "
-        "файлом (JPEG, PNG, WebP, GIF...).",
-        "en": "This file is not a picture or a video ({name}). I keep photos, videos and image "
-        "files (JPEG, PNG, WebP, GIF...).",
-    },
-    "unsupported_command": {
-        "ru": "Не знаю такой команды. Список — в /help.",
-        "en": "I do not know that command. See /help.",
-    },
-    "unsupported_text": {
-        "ru": "Поиск сейчас недоступен. Попробуйте позже.",
-        "en": "Search is not available right now. Please try later.",
-    },
-    "unsupported": {
-        "ru": "Такое я не храню. Пришлите фото, альбом, видео или картинку файлом — а потом "
-        "ищите текстом. Подробнее: /help.",
-        "en": "I cannot keep this. Send a photo, an album, a video or an image file, then search "
-        "with words. More in /help.",
-    },
-}
-
-KINDS = (
-    ("photo", {"ru": ("фото", "фото", "фото"), "en": ("photo", "photos", "photos")}),
-    ("video", {"ru": ("видео", "видео", "видео"), "en": ("video", "videos", "videos")}),
-    ("animation", {"ru": ("GIF", "GIF", "GIF"), "en": ("GIF", "GIFs", "GIFs")}),
-    (
-        "video_note",
-        {"ru": ("кружок", "кружка", "кружков"), "en": ("video note", "video notes", "video notes")},
-    ),
-    (
-        "document",
-        {
-            "ru": ("картинка файлом", "картинки файлом", "картинок файлом"),
-            "en": ("image file", "image files", "image files"),
-        },
-    ),
-)
-ITEMS = {"ru": ("элемент", "элемента", "элементов"), "en": ("item", "items", "items")}
-LANGUAGE_NAMES = {"ru": "Русский", "en": "English"}
+# Media kinds in the order /stats lists them (each counted by its commands-kind-<kind> text).
+KINDS: tuple[str, ...] = ("photo", "video", "animation", "video_note", "document")
 
 
 class ForgetCB(CallbackData, prefix="forget"):
@@ -248,10 +58,6 @@ class SettingsCB(CallbackData, prefix="set"):
     value: str
 
 
-def count(n: int, lang: str, forms: dict[str, tuple[str, str, str]]) -> str:
-    return f"{n} {plural(n, lang, *forms[lang])}"
-
-
 def models_line(engine: Engine) -> str:
     return ", ".join(
         f"{html.escape(model_id)} ({'/'.join(cfg.languages)})"
@@ -260,12 +66,14 @@ def models_line(engine: Engine) -> str:
 
 
 def human_bytes(n: float, lang: str) -> str:
-    units = ("Б", "КБ", "МБ", "ГБ") if lang == "ru" else ("B", "KB", "MB", "GB")
-    for unit in units[:-1]:
+    """``n`` bytes in B/KB/MB/GB: whole bytes, one decimal above (the unit names are
+    translated, the number is not: "1.5", never "1,5")."""
+    for unit in ("b", "kb", "mb"):
         if n < 1024:
-            return f"{n:.0f} {unit}" if unit in ("B", "Б") else f"{n:.1f} {unit}"
+            value = f"{n:.0f}" if unit == "b" else f"{n:.1f}"
+            return t("commands-size", lang, value=value, unit=unit)
         n /= 1024
-    return f"{n:.1f} {units[-1]}"
+    return t("commands-size", lang, value=f"{n:.1f}", unit="gb")
 
 
 # --- /start /help /stats ------------------------------------------------------------------------
@@ -279,17 +87,17 @@ def router(services: BotServices) -> Router:
     async def start_inline(message: Message, lang: str) -> None:
         """The inline mode's "open the bot" button: how to search from any chat."""
         me = await services.bot.me()
-        await message.answer(tr(TEXTS, "start_inline", lang, bot=html.escape(me.username or "")))
+        await message.answer(t("commands-start-inline", lang, bot=html.escape(me.username or "")))
 
     @r.message(CommandStart())  # no payload, or one we do not know: the welcome
     async def start(message: Message, lang: str) -> None:
         name = message.from_user.first_name if message.from_user else ""
-        await message.answer(tr(TEXTS, "start", lang, name=html.escape(name or "")))
+        await message.answer(t("commands-start", lang, name=html.escape(name or "")))
 
     @r.message(Command("help"))
     async def help_(message: Message, lang: str) -> None:
         me = await services.bot.me()
-        await message.answer(tr(TEXTS, "help", lang, bot=html.escape(me.username or "bot")))
+        await message.answer(t("commands-help", lang, bot=html.escape(me.username or "bot")))
 
     @r.message(Command("stats"))
     async def stats(message: Message, owner: Owner, lang: str, engine: Engine) -> None:
@@ -314,27 +122,28 @@ def router(services: BotServices) -> Router:
     @r.message(Command("forget"))
     async def forget(message: Message, owner: Owner, lang: str) -> None:
         if not await may_forget(message.chat, message.from_user):
-            await message.answer(tr(TEXTS, "forget_admins_only", lang))
+            await message.answer(t("commands-forget-admins-only", lang))
             return
-        store = services.store(owner)
-        stats = await store.stats()
+        owners = services.engine.owners
+        stats = await owners.stats(owner.id)
         queued = stats.jobs_by_state.get("pending", 0) + stats.jobs_by_state.get("running", 0)
         if stats.media_total == 0 and queued == 0:
-            await message.answer(tr(TEXTS, "forget_empty", lang))
+            await message.answer(t("commands-forget-empty", lang))
             return
         token = secrets.token_urlsafe(9)
         issuer = message.from_user.id if message.from_user else 0
-        await store.update_settings({"forget": {"token": token, "by": issuer, "at": time.time()}})
+        pending = {"token": token, "by": issuer, "at": time.time()}
+        await owners.update_settings(owner.id, {"forget": pending})
         markup = kb.keyboard(
             [
                 [
-                    (tr(TEXTS, "forget_yes", lang), ForgetCB(action="yes", token=token)),
-                    (tr(TEXTS, "forget_no", lang), ForgetCB(action="no", token=token)),
+                    (t("commands-forget-yes", lang), ForgetCB(action="yes", token=token)),
+                    (t("commands-forget-no", lang), ForgetCB(action="no", token=token)),
                 ]
             ]
         )
-        n = count(stats.media_total, lang, ITEMS)
-        await message.answer(tr(TEXTS, "forget_ask", lang, n=n), reply_markup=markup)
+        ask = t("commands-forget-ask", lang, n=stats.media_total)
+        await message.answer(ask, reply_markup=markup)
 
     @r.callback_query(ForgetCB.filter())
     async def forget_button(
@@ -342,28 +151,27 @@ def router(services: BotServices) -> Router:
     ) -> None:
         message = kb.accessible(query)
         if message is None:
-            await kb.answer(query, tr(TEXTS, "button_stale", lang))
+            await kb.answer(query, t("commands-button-stale", lang))
             return
-        store = services.store(owner)
-        pending = (await store.settings()).get("forget")
+        owners = services.engine.owners
+        pending = (await owners.settings(owner.id)).get("forget")
         if not _forget_token_valid(pending, callback_data, query.from_user):
-            await kb.answer(query, tr(TEXTS, "forget_invalid", lang))
+            await kb.answer(query, t("commands-forget-invalid", lang))
             return
         if callback_data.action == "yes" and not await may_forget(message.chat, query.from_user):
-            await kb.answer(query, tr(TEXTS, "forget_admins_only", lang))
+            await kb.answer(query, t("commands-forget-admins-only", lang))
             return
         if callback_data.action == "yes":
-            result = await services.engine.search.collection.forget_owner(owner.id)
+            result = await owners.forget(owner.id)
             log.info("owner %s forgot %d item(s)", owner.id, result.media_count)
-            n = count(result.media_count, lang, ITEMS)
             await kb.answer(query)
-            await kb.edit(message, tr(TEXTS, "forget_done", lang, n=n))
+            await kb.edit(message, t("commands-forget-done", lang, n=result.media_count))
         elif callback_data.action == "no":
-            await store.update_settings({"forget": None})
+            await owners.update_settings(owner.id, {"forget": None})
             await kb.answer(query)
-            await kb.edit(message, tr(TEXTS, "forget_cancelled", lang))
+            await kb.edit(message, t("commands-forget-cancelled", lang))
         else:
-            await kb.answer(query, tr(TEXTS, "forget_invalid", lang))
+            await kb.answer(query, t("commands-forget-invalid", lang))
 
     # --- /settings ------------------------------------------------------------------------------
 
@@ -378,22 +186,22 @@ def router(services: BotServices) -> Router:
     ) -> None:
         message = kb.accessible(query)
         if message is None:
-            await kb.answer(query, tr(TEXTS, "button_stale", lang))
+            await kb.answer(query, t("commands-button-stale", lang))
             return
         change = _settings_change(callback_data)
         if change is None:
-            await kb.answer(query, tr(TEXTS, "button_invalid", lang))
+            await kb.answer(query, t("commands-button-invalid", lang))
             return
-        current = await services.store(owner).update_settings(change)
+        current = await services.engine.owners.update_settings(owner.id, change)
         lang = current.get("lang", lang) if current.get("lang") in LANGS else lang
         text, markup = settings_view(services, current, lang)
-        await kb.answer(query, tr(TEXTS, "saved", lang))
+        await kb.answer(query, t("commands-saved", lang))
         await kb.edit(message, text, markup)
 
     # --- a group became a supergroup: its collection follows the new chat id ---------------------
 
     async def move_group(old_chat_id: int, new_chat_id: int) -> None:
-        moved = await services.engine.db.move_owner("chat", old_chat_id, new_chat_id)
+        moved = await services.engine.owners.move("chat", old_chat_id, new_chat_id)
         if moved is not None:
             log.info("owner %s moved from chat %s to %s", moved.id, old_chat_id, new_chat_id)
 
@@ -413,7 +221,8 @@ def router(services: BotServices) -> Router:
     async def membership(update: ChatMemberUpdated, owner: Owner) -> None:
         status = update.new_chat_member.status
         blocked = status in ("kicked", "left")
-        await services.store(owner).update_settings({"blocked": True if blocked else None})
+        blocked_setting = {"blocked": True if blocked else None}
+        await services.engine.owners.update_settings(owner.id, blocked_setting)
         log.info("owner %s %s the bot", owner.id, "blocked" if blocked else "unblocked")
 
     return r
@@ -421,14 +230,14 @@ def router(services: BotServices) -> Router:
 
 async def stats_text(services: BotServices, owner: Owner, lang: str) -> str:
     engine = services.engine
-    stats = await services.store(owner).stats()
+    stats = await services.engine.owners.stats(owner.id)
     models = models_line(engine)
     queued = stats.jobs_by_state.get("pending", 0) + stats.jobs_by_state.get("running", 0)
     if stats.media_total == 0 and queued == 0:
-        return tr(TEXTS, "stats_empty", lang, models=models)
+        return t("commands-stats-empty", lang, models=models)
     kinds = " · ".join(
-        count(stats.media_by_kind[kind], lang, forms)
-        for kind, forms in KINDS
+        t(f"commands-kind-{kind.replace('_', '-')}", lang, n=stats.media_by_kind[kind])
+        for kind in KINDS
         if stats.media_by_kind.get(kind)
     )
     bytes_per = 2 if services.settings.index_exact_kind == "fp16" else 4
@@ -440,15 +249,14 @@ async def stats_text(services: BotServices, owner: Owner, lang: str) -> str:
             index_bytes += n * cfg.embed_dim * bytes_per
         per_model.append(f"{html.escape(model_id)} {n}")
     index = (", ".join(per_model) or "0") + f" (≈ {human_bytes(index_bytes, lang)})"
-    queue = tr(TEXTS, "stats_queue", lang, n=queued) if queued else ""
+    queue = t("commands-stats-queue", lang, n=queued) if queued else ""
     failed = stats.jobs_by_state.get("failed", 0)
     if failed:
-        queue += tr(TEXTS, "stats_failed", lang, n=failed)
-    return tr(
-        TEXTS,
-        "stats",
+        queue += t("commands-stats-failed", lang, n=failed)
+    return t(
+        "commands-stats",
         lang,
-        total=count(stats.media_total, lang, ITEMS),
+        total=stats.media_total,
         kinds=kinds or "—",
         thumbs=stats.thumbnail_only,
         units=stats.units,
@@ -491,13 +299,12 @@ def settings_view(
     strictness = settings.get("strictness")
     if strictness not in STRICTNESS:
         strictness = DEFAULT_STRICTNESS
-    text = tr(
-        TEXTS,
-        "settings",
+    text = t(
+        "commands-settings",
         lang,
         page=page,
-        strictness=tr(TEXTS, strictness, lang),
-        language=LANGUAGE_NAMES[lang],
+        strictness=t(f"commands-strictness-{strictness}", lang),
+        language=t("language-name", lang),
     )
     markup = kb.keyboard(
         [
@@ -506,11 +313,17 @@ def settings_view(
                 for n in PAGE_SIZES
             ],
             [
-                (kb.mark(tr(TEXTS, s, lang), s == strictness), SettingsCB(key="strict", value=s))
+                (
+                    kb.mark(t(f"commands-strictness-{s}", lang), s == strictness),
+                    SettingsCB(key="strict", value=s),
+                )
                 for s in STRICTNESS
             ],
             [
-                (kb.mark(LANGUAGE_NAMES[code], code == lang), SettingsCB(key="lang", value=code))
+                (
+                    kb.mark(t("language-name", code), code == lang),
+                    SettingsCB(key="lang", value=code),
+                )
                 for code in LANGS
             ],
         ]
@@ -529,32 +342,32 @@ def fallback_router(services: BotServices) -> Router:
 
     @r.message(private, F.sticker)
     async def sticker(message: Message, lang: str) -> None:
-        await message.answer(tr(TEXTS, "unsupported_sticker", lang))
+        await message.answer(t("commands-unsupported-sticker", lang))
 
     @r.message(private, F.voice | F.audio)
     async def audio(message: Message, lang: str) -> None:
-        await message.answer(tr(TEXTS, "unsupported_audio", lang))
+        await message.answer(t("commands-unsupported-audio", lang))
 
     @r.message(private, F.document)
     async def document(message: Message, lang: str) -> None:
         doc = message.document
         name = (doc.file_name or doc.mime_type or "?") if doc else "?"
-        await message.answer(tr(TEXTS, "unsupported_document", lang, name=html.escape(name)))
+        await message.answer(t("commands-unsupported-document", lang, name=html.escape(name)))
 
     @r.message(private, F.text.startswith("/"))
     async def unknown_command(message: Message, lang: str) -> None:
-        await message.answer(tr(TEXTS, "unsupported_command", lang))
+        await message.answer(t("commands-unsupported-command", lang))
 
     @r.message(private, F.text)
     async def text(message: Message, lang: str) -> None:
-        await message.answer(tr(TEXTS, "unsupported_text", lang))
+        await message.answer(t("commands-unsupported-text", lang))
 
     @r.message(private)
     async def other(message: Message, lang: str) -> None:
-        await message.answer(tr(TEXTS, "unsupported", lang))
+        await message.answer(t("commands-unsupported", lang))
 
     @r.callback_query()
     async def unknown_button(query: CallbackQuery, lang: str) -> None:
-        await kb.answer(query, tr(TEXTS, "button_invalid", lang))
+        await kb.answer(query, t("commands-button-invalid", lang))
 
     return r

@@ -25,13 +25,14 @@ from aiogram.types import (
     InlineQueryResultUnion,
 )
 
-from bot.i18n import tr
+from bot.i18n import t
 from bot.results import format_moment
 from core.errors import EmptyQueryError, ImageError, NotFoundError
-from core.search.service import Query
+from core.search.query import Query
 
 if TYPE_CHECKING:
     from bot.services import BotServices
+    from core.engine.engine import Engine
     from storage.records import Media, Owner
 
 log = logging.getLogger(__name__)
@@ -39,16 +40,6 @@ log = logging.getLogger(__name__)
 INLINE_PAGE = 50  # Telegram's maximum per answer
 CACHE_TIME_S = 5  # personal results change as the collection grows: keep Telegram's copy short
 MAX_OFFSET = 10_000
-
-TEXTS = {
-    "video": {"ru": "Видео {duration}", "en": "Video {duration}"},
-    "document": {"ru": "Файл-картинка", "en": "Image file"},
-    "add_photos": {
-        "ru": "Добавить фото в коллекцию",
-        "en": "Add photos to your collection",
-    },
-    "nothing": {"ru": "Ничего не нашлось — открыть бота", "en": "Nothing found — open the bot"},
-}
 
 
 def inline_result(media: Media, lang: str) -> InlineQueryResultUnion | None:
@@ -64,12 +55,12 @@ def inline_result(media: Media, lang: str) -> InlineQueryResultUnion | None:
         return InlineQueryResultCachedVideo(
             id=result_id,
             video_file_id=file_id,
-            title=tr(TEXTS, "video", lang, duration=duration),
+            title=t("inline-video", lang, duration=duration),
         )
     if media.kind == "animation":
         return InlineQueryResultCachedMpeg4Gif(id=result_id, mpeg4_file_id=file_id)
     if media.kind == "document":
-        title = (media.caption or "").strip()[:64] or tr(TEXTS, "document", lang)
+        title = (media.caption or "").strip()[:64] or t("inline-document", lang)
         return InlineQueryResultCachedDocument(id=result_id, title=title, document_file_id=file_id)
     return None  # video notes have no inline result type
 
@@ -95,77 +86,81 @@ def parse_offset(offset: str, prefix: str) -> int | None:
     return value if value <= (MAX_OFFSET if prefix == "s" else 2**63 - 1) else None
 
 
-class InlineFlow:
-    def __init__(self, services: BotServices) -> None:
-        self.services = services
+async def on_inline_query(
+    query: InlineQuery,
+    lang: str,
+    engine: Engine,
+    services: BotServices,
+    owner: Owner | None = None,
+) -> None:
+    me = await querying_owner(query, owner, engine)
+    text = query.query.strip()
+    results: list[InlineQueryResultUnion] = []
+    next_offset = ""
+    if me is not None:
+        if text:
+            results, next_offset = await search_page(services, me, text, query.offset, lang)
+        else:
+            results, next_offset = await newest_page(engine, me, query.offset, lang)
+    button = None
+    if not results and not query.offset:
+        key = "inline-nothing" if text and me is not None else "inline-add-photos"
+        button = InlineQueryResultsButton(text=t(key, lang), start_parameter="inline")
+    await query.answer(
+        results,
+        cache_time=CACHE_TIME_S,
+        is_personal=True,
+        next_offset=next_offset,
+        button=button,
+    )
 
-    async def owner_of(self, query: InlineQuery, owner: Owner | None) -> Owner | None:
-        """The querying user's own collection (never a chat's), without creating one."""
-        user_id = str(query.from_user.id)
-        if owner is not None and owner.kind == "user" and owner.external_id == user_id:
-            return owner
-        return await self.services.engine.db.find_owner("user", query.from_user.id)
 
-    async def on_query(self, query: InlineQuery, lang: str, owner: Owner | None = None) -> None:
-        me = await self.owner_of(query, owner)
-        text = query.query.strip()
-        results: list[InlineQueryResultUnion] = []
-        next_offset = ""
-        if me is not None:
-            if text:
-                results, next_offset = await self.search(me, text, query.offset, lang)
-            else:
-                results, next_offset = await self.newest(me, query.offset, lang)
-        button = None
-        if not results and not query.offset:
-            key = "nothing" if text and me is not None else "add_photos"
-            button = InlineQueryResultsButton(text=tr(TEXTS, key, lang), start_parameter="inline")
-        await query.answer(
-            results,
-            cache_time=CACHE_TIME_S,
-            is_personal=True,
-            next_offset=next_offset,
-            button=button,
+async def querying_owner(query: InlineQuery, owner: Owner | None, engine: Engine) -> Owner | None:
+    """The querying user's own collection (never a chat's), without creating one."""
+    user_id = str(query.from_user.id)
+    if owner is not None and owner.kind == "user" and owner.external_id == user_id:
+        return owner
+    return await engine.owners.find("user", query.from_user.id)
+
+
+async def search_page(
+    services: BotServices, owner: Owner, text: str, offset_text: str, lang: str
+) -> tuple[list[InlineQueryResultUnion], str]:
+    """One page of a text search, and the ``next_offset`` of the page after it."""
+    offset = parse_offset(offset_text, "s")
+    if offset is None:
+        return [], ""
+    limit = min(INLINE_PAGE, services.settings.search_max_limit)
+    try:
+        result = await services.engine.queries.search(
+            owner.id,
+            Query.from_text(
+                text,
+                strictness=await services.strictness(owner),
+                offset=offset,
+                limit=limit,
+            ),
         )
-
-    async def search(
-        self, owner: Owner, text: str, offset_text: str, lang: str
-    ) -> tuple[list[InlineQueryResultUnion], str]:
-        offset = parse_offset(offset_text, "s")
-        if offset is None:
-            return [], ""
-        services = self.services
-        limit = min(INLINE_PAGE, services.settings.search_max_limit)
-        try:
-            result = await services.engine.search.search(
-                owner.id,
-                Query.from_text(
-                    text,
-                    strictness=await services.strictness(owner),
-                    offset=offset,
-                    limit=limit,
-                ),
-            )
-        except (EmptyQueryError, ImageError, NotFoundError):
-            return [], ""
-        next_offset = f"s{result.next_offset}" if result.next_offset is not None else ""
-        return inline_results((h.media for h in result.hits), lang), next_offset
-
-    async def newest(
-        self, owner: Owner, offset_text: str, lang: str
-    ) -> tuple[list[InlineQueryResultUnion], str]:
-        before = parse_offset(offset_text, "r")
-        if before is None:
-            return [], ""
-        store = self.services.engine.db.owner(owner.id)
-        items = await store.list_media(limit=INLINE_PAGE, before_id=before or None)
-        next_offset = f"r{items[-1].id}" if len(items) == INLINE_PAGE else ""
-        return inline_results(items, lang), next_offset
+    except (EmptyQueryError, ImageError, NotFoundError):
+        return [], ""
+    next_offset = f"s{result.next_offset}" if result.next_offset is not None else ""
+    return inline_results((h.media for h in result.hits), lang), next_offset
 
 
-def router(services: BotServices) -> Router:
-    """The inline-mode router; one per dispatcher."""
-    flow = InlineFlow(services)
+async def newest_page(
+    engine: Engine, owner: Owner, offset_text: str, lang: str
+) -> tuple[list[InlineQueryResultUnion], str]:
+    """One page of the owner's newest items (an empty query), chained by item id."""
+    before = parse_offset(offset_text, "r")
+    if before is None:
+        return [], ""
+    items = await engine.library.newest(owner.id, limit=INLINE_PAGE, before_id=before or None)
+    next_offset = f"r{items[-1].id}" if len(items) == INLINE_PAGE else ""
+    return inline_results(items, lang), next_offset
+
+
+def build_router() -> Router:
+    """The inline-mode router; a new one per dispatcher."""
     r = Router(name="inline")
-    r.inline_query.register(flow.on_query)
+    r.inline_query.register(on_inline_query)
     return r

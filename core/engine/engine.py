@@ -14,18 +14,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.engine.folders import FolderSync
+from core.engine.library import Library
+from core.engine.owners import OwnerService
+from core.engine.queries import Queries
 from core.errors import BundleError
-from core.index.owner_index import IndexManager
+from core.index.manager import IndexManager
 from core.ingest.pipeline import Fetch, IngestPipeline, OutcomeCallback
 from core.ingest.reembed import Reembedder
 from core.models.bundle import Bundle, load_bundle
 from core.models.config import BundleConfig
 from core.models.embedder import AsyncEmbedder, OnnxEmbedder
 from core.models.routing import TextRouter
+from core.search.collection import CollectionService
 from core.search.service import SearchService
 from core.settings import Settings
 from storage import Database
 from storage.db import default_database_path
+from storage.housekeeping import Housekeeper, Retention
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +59,12 @@ def load_bundles(dirs: Sequence[Path]) -> list[Bundle]:
 
 @dataclass
 class Engine:
-    """Everything a front end needs; build it with :meth:`open`, release it with :meth:`close`."""
+    """Everything a front end needs; build it with :meth:`open`, release it with :meth:`close`.
+
+    Front ends call the application services (``owners``, ``library``, ``folders``,
+    ``queries``); the components below them (``db``, ``index``, ``search``, ``pipeline``) are
+    the wiring, public for tests, benchmarks and maintenance tools.
+    """
 
     settings: Settings
     db: Database
@@ -64,7 +75,19 @@ class Engine:
     search: SearchService
     pipeline: IngestPipeline | None = None
     reembedder: Reembedder | None = None
+    owners: OwnerService = field(init=False, repr=False)
+    library: Library = field(init=False, repr=False)
+    folders: FolderSync = field(init=False, repr=False)
+    queries: Queries = field(init=False, repr=False)
     _closed: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Wire the application services over the components (no I/O)."""
+        collection = CollectionService(self.db, self.index)
+        self.owners = OwnerService(self.db, collection)
+        self.library = Library(self.db, collection, self.pipeline)
+        self.folders = FolderSync(self.db, self.library)
+        self.queries = Queries(self.db, self.search)
 
     @property
     def configs(self) -> dict[str, BundleConfig]:
@@ -99,18 +122,20 @@ class Engine:
         db = await Database.open(default_database_path(settings.data_dir))
         try:
             for b in bundles:
-                await db.register_model(b.model_id, b.config.embed_dim)
+                await db.models.register(b.model_id, b.config.embed_dim)
             embedder = AsyncEmbedder(embedders, image_batch_size=settings.embed_batch_size)
-            index = IndexManager.from_settings(db, settings)
+            index = IndexManager.from_settings(db.vectors, settings)
             router = TextRouter([b.config for b in bundles])
             configs = {b.model_id: b.config for b in bundles}
             search = SearchService(db, embedder, index, router, configs, settings)
-            engine = cls(settings, db, bundles, embedder, index, router, search)
-            if fetch is not None:
-                engine.pipeline = IngestPipeline(
-                    db, embedder, index, settings, fetch, on_outcome=on_outcome
-                )
-                await engine.pipeline.start()
+            pipeline = (
+                IngestPipeline(db, embedder, index, settings, fetch, on_outcome=on_outcome)
+                if fetch is not None
+                else None
+            )
+            engine = cls(settings, db, bundles, embedder, index, router, search, pipeline)
+            if pipeline is not None:
+                await pipeline.start()
         except BaseException:
             await db.close()
             raise
@@ -129,6 +154,11 @@ class Engine:
         )
         self.reembedder.start()
         return self.reembedder
+
+    def housekeeper(self, retention: Retention, *, interval_s: float, chunk: int) -> Housekeeper:
+        """The periodic purge of old jobs, results and sessions over this engine's database;
+        the caller starts and stops it with its own lifecycle."""
+        return Housekeeper(self.db, retention, interval_s=interval_s, chunk=chunk)
 
     async def close(self) -> None:
         """Finish in-flight work, write indexes, close the database. Safe to call twice."""

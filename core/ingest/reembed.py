@@ -3,15 +3,15 @@
     reembedder = Reembedder(db, embedder, index, fetch, settings=settings, pipeline=pipeline)
     reembedder.start()          # background task; ``await reembedder.wait()`` -> report
 
-Which models answer for an owner is stored as *slots* (``OwnerStore.active_models()``): slot =
-the bundle's ``name`` (:func:`core.ingest.pipeline.model_slot`), value = ``name@version``. The
+Which models answer for an owner is stored as *slots* (``ActiveModels.active()``): slot =
+the bundle's ``name`` (:func:`core.ingest.slots.model_slot`), value = ``name@version``. The
 search service uses exactly the loaded models named there. The *targets* are the loaded models, one
 per slot (when two loaded models share a name, the one listed last is the target: list a new version
 after the old one). For every owner whose slots differ from the targets:
 
 1. an owner with no slot at all first gets each target whose vectors are already complete
    (nothing to fetch for an owner whose items were all ingested with every loaded model);
-2. every item with a unit lacking a target's vector (``OwnerStore.missing_vectors``) is fetched
+2. every item with a unit lacking a target's vector (``OwnerVectors.missing``) is fetched
    again through the same callback as ingest (``IngestRequest.from_media``), decoded in a
    thread, embedded in small batches on the embedder's image lane, stored with
    ``add_vectors`` (bumping the index version) and added to the index. Vectors for the other
@@ -21,10 +21,11 @@ after the old one). For every owner whose slots differ from the targets:
    old slots keep answering with the old vectors, which stay in SQLite (dropping them, and the
    old bundle, is the operator's call once :attr:`ReembedReport.complete`).
 
-Video frames are re-embedded at their stored timestamps: :func:`frames_at` reads the video with
-the sampler's own clock (frame index / fps, or each GIF frame's own duration), so a timestamp
-gives back exactly the frame that was embedded, whatever the sampling settings are now. This
-keeps unit ids (and with them every index, and the old model's answers) unchanged.
+Video frames are re-embedded at their stored timestamps: :func:`core.media.frame_clock.frames_at`
+reads the video on the sampler's own frame clock (frame index / fps, or each GIF frame's own
+duration), so a timestamp gives back exactly the frame that was embedded, whatever the sampling
+settings are now. This keeps unit ids (and with them every index, and the old model's answers)
+unchanged.
 
 Resumable by construction: the work list is what SQLite says is missing, so a restart continues
 where the last run stopped. An item that cannot be fetched or decoded any more is reported in
@@ -42,50 +43,31 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image, ImageSequence
+from PIL import Image
 
 from core.errors import (
     ImageFinderError,
     IncompleteModelError,
     UnknownOwnerError,
     UnknownUnitError,
-    UnreadableVideoError,
 )
-from core.index.owner_index import IndexManager
-from core.ingest.pipeline import (
-    Fetch,
-    IngestPipeline,
-    IngestRequest,
-    activate_complete_models,
-    fetch_with_retry,
-    model_slot,
-    thumbnail_image,
-)
-from core.media.decode_guard import DECODE_TIMEOUT_S, DecodeDeadline, deadline
-from core.media.image import decode_image, to_rgb
-from core.media.video import (
-    _DEFAULT_GIF_FRAME_MS,
-    _TIME_TOLERANCE,
-    _as_path,
-    _bgr_picture,
-    _CaptureClock,
-    _check_canvas,
-    _check_source,
-    _is_pillow_animation,
-    _open_animation,
-    _shrink,
-)
+from core.index.manager import IndexManager
+from core.ingest.decode import thumbnail_image
+from core.ingest.fetch import Fetch, Fetcher
+from core.ingest.pipeline import IngestPipeline
+from core.ingest.request import IngestRequest
+from core.ingest.slots import activate_complete_models, model_slot
+from core.media.frame_clock import frames_at
+from core.media.image import decode_image
 from core.models.embedder import AsyncEmbedder
 from core.settings import Settings
 from storage import Database, MissingVectors, OwnerStore, Unit
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ItemFailure", "OwnerReembed", "ReembedReport", "Reembedder", "frames_at"]
+__all__ = ["ItemFailure", "OwnerReembed", "ReembedReport", "Reembedder"]
 
 # Rounds per owner: a second one only runs when the switch found new gaps (another process).
 MAX_ROUNDS = 3
@@ -156,13 +138,13 @@ class Reembedder:
         self._db = db
         self._embedder = embedder
         self._index = index
-        self._fetch = fetch
         self.batch_size = batch_size or settings.ingest_batch_size
         self.workers = workers or settings.ingest_workers
         self.max_attempts = max_attempts or settings.ingest_max_attempts
         self.retry_backoff_s = (
             retry_backoff_s if retry_backoff_s is not None else settings.ingest_retry_backoff_s
         )
+        self._fetch = Fetcher(fetch, attempts=self.max_attempts, backoff_s=self.retry_backoff_s)
         self._pipeline = pipeline
         self.yield_s = yield_s
         self._on_switch = on_switch
@@ -199,7 +181,7 @@ class Reembedder:
         report = ReembedReport()
         after = 0
         while True:
-            owner_ids = await self._db.owner_ids(after=after, limit=OWNER_PAGE)
+            owner_ids = await self._db.owners.ids(after=after, limit=OWNER_PAGE)
             if not owner_ids:
                 break
             after = owner_ids[-1]
@@ -230,10 +212,10 @@ class Reembedder:
         """Fill in and switch one owner (see the module docstring)."""
         store = self._db.owner(owner_id)
         result = OwnerReembed(owner_id)
-        active = await store.active_models()
+        active = await store.models.active()
         if not active:
             result.activated = await activate_complete_models(store, self.targets)
-            active = await store.active_models()
+            active = await store.models.active()
         wanted = {s: m for s, m in self.targets.items() if active.get(s) != m}
         for _ in range(MAX_ROUNDS):
             if not wanted:
@@ -244,11 +226,11 @@ class Reembedder:
                 await self._fill(store, model_id, others, result, failed)
             ready = {}
             for slot, model_id in wanted.items():
-                if not await store.missing_vectors(model_id, limit=1):
+                if not await store.vectors.missing(model_id, limit=1):
                     ready[slot] = model_id
             if ready:
                 try:
-                    await store.set_active_models(ready)
+                    await store.models.set_active(ready)
                 except IncompleteModelError:
                     continue  # items arrived without these vectors meanwhile: another round
                 except UnknownOwnerError:
@@ -286,7 +268,7 @@ class Reembedder:
         ``others`` where those lack it too)."""
         cursor = 0
         while True:
-            items = await store.missing_vectors(
+            items = await store.vectors.missing(
                 model_id, limit=self.batch_size, after_media_id=cursor
             )
             if not items:
@@ -305,7 +287,7 @@ class Reembedder:
             await self._add(store, model_id, pairs, result, failed)
             for other in others:
                 ids = [u.id for u, _ in pairs]
-                have_ids, _ = await store.vectors_for_units(other, ids)
+                have_ids, _ = await store.vectors.of_units(other, ids)
                 have = set(have_ids.tolist())
                 lacking = [(u, img) for u, img in pairs if u.id not in have]
                 if lacking:
@@ -347,29 +329,22 @@ class Reembedder:
         kinds = {u.kind for u in item.units}
         got: dict[int, Image.Image] = {}
         if "thumbnail" in kinds:
-            data = await self._fetch_bytes(request, thumbnail=True)
+            data = await self._fetch(request, thumbnail=True)
             img = await asyncio.to_thread(thumbnail_image, data, self.target_size)
             got.update({u.id: img for u in item.units if u.kind == "thumbnail"})
         if kinds & {"image", "frame"}:
-            data = await self._fetch_bytes(request, thumbnail=False)
+            data = await self._fetch(request, thumbnail=False)
             frames = [u for u in item.units if u.kind == "frame"]
             if frames:
                 times = [float(u.timestamp or 0.0) for u in frames]
-                imgs = await asyncio.to_thread(frames_at, data, times, target_size=self.target_size)
-                got.update({u.id: im for u, im in zip(frames, imgs, strict=True)})
+                found = await asyncio.to_thread(
+                    frames_at, data, times, target_size=self.target_size
+                )
+                got.update({u.id: f.image for u, f in zip(frames, found, strict=True)})
             if "image" in kinds:
                 img = await asyncio.to_thread(decode_image, data, target_size=self.target_size)
                 got.update({u.id: img for u in item.units if u.kind == "image"})
         return [got[u.id] for u in item.units]
-
-    async def _fetch_bytes(self, request: IngestRequest, *, thumbnail: bool) -> bytes | Path:
-        return await fetch_with_retry(
-            self._fetch,
-            request,
-            thumbnail,
-            attempts=self.max_attempts,
-            backoff_s=self.retry_backoff_s,
-        )
 
     async def _add(
         self,
@@ -416,7 +391,7 @@ class Reembedder:
         vecs: np.ndarray,
         result: OwnerReembed,
     ) -> None:
-        version = await store.add_vectors(model_id, unit_ids, vecs)
+        version = await store.vectors.add(model_id, unit_ids, vecs)
         ids = np.asarray(unit_ids, dtype=np.int64)
         try:
             await self._index.add(store.owner_id, model_id, ids, vecs, version)
@@ -425,97 +400,3 @@ class Reembedder:
             with contextlib.suppress(Exception):
                 await self._index.drop(store.owner_id, model_id)
         result.embedded[model_id] = result.embedded.get(model_id, 0) + len(unit_ids)
-
-
-# --- frames at known timestamps -----------------------------------------------------------------
-
-
-def frames_at(
-    source: Path | bytes, timestamps: Sequence[float], *, target_size: int | None = None
-) -> list[Image.Image]:
-    """The frames at ``timestamps`` (seconds), in that order, as RGB pictures shrunk like the
-    sampler's (:func:`core.media.video.sample_video`) so the same time gives the same picture.
-
-    Each timestamp maps to the first frame whose time (by the sampler's clock) reaches it
-    within half a frame. Blocking and CPU-bound: call in a thread. Raises
-    ``EmptyVideoError`` / ``UnreadableVideoError``, the latter also when the video ends before
-    a timestamp.
-    """
-    wanted = sorted({float(t) for t in timestamps})
-    head = _check_source(source)
-    if _is_pillow_animation(head):
-        found = _animation_frames_at(source, wanted, target_size)
-    else:
-        with _as_path(source, head) as path:
-            cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-            try:
-                if not cap.isOpened():
-                    raise UnreadableVideoError("not a video format we can read, or damaged")
-                found = _capture_frames_at(cap, wanted, target_size)
-            finally:
-                cap.release()
-    missing = [t for t in wanted if t not in found]
-    if missing:
-        raise UnreadableVideoError(
-            f"the video ends before {missing[0]:.2f} s, a moment that was indexed"
-        )
-    return [found[float(t)] for t in timestamps]
-
-
-def _capture_frames_at(
-    cap: cv2.VideoCapture, wanted: list[float], target_size: int | None
-) -> dict[float, Image.Image]:
-    """Sequential decode (seeking is slow and imprecise) on the sampler's own clock."""
-    clock = _CaptureClock(cap)
-    found: dict[float, Image.Image] = {}
-    i = 0
-    while i < len(wanted) and cap.grab():
-        clock.tick(cap)
-        if not clock.reached(wanted[i]):
-            continue
-        ok, bgr = cap.retrieve()
-        if not ok or bgr is None or not bgr.size:
-            continue
-        img = _bgr_picture(bgr, target_size)
-        while i < len(wanted) and clock.reached(wanted[i]):
-            found[wanted[i]] = img
-            i += 1
-    return found
-
-
-def _animation_frames_at(
-    source: Path | bytes, wanted: list[float], target_size: int | None
-) -> dict[float, Image.Image]:
-    """GIF / animated WebP through Pillow, each frame lasting its own duration; opened, checked
-    and bounded in time as the sampler does, since the file is no more trusted now."""
-    try:
-        with deadline(DECODE_TIMEOUT_S), _open_animation(source) as img:
-            _check_canvas(img)
-            return _walk_animation(img, wanted, target_size)
-    except DecodeDeadline as e:
-        raise UnreadableVideoError("the animation takes too long to decode") from e
-
-
-def _walk_animation(
-    img: Image.Image, wanted: list[float], target_size: int | None
-) -> dict[float, Image.Image]:
-    found: dict[float, Image.Image] = {}
-    i = 0
-    t = 0.0
-    frames = ImageSequence.Iterator(img)
-    while i < len(wanted):
-        try:
-            frame = next(frames)
-            frame.load()
-        except StopIteration:
-            break
-        except Exception:  # a damaged frame: what came before it is all there is
-            break
-        duration = frame.info.get("duration") or _DEFAULT_GIF_FRAME_MS
-        if t + _TIME_TOLERANCE >= wanted[i]:
-            picture = Image.fromarray(_shrink(np.asarray(to_rgb(frame)), target_size))
-            while i < len(wanted) and t + _TIME_TOLERANCE >= wanted[i]:
-                found[wanted[i]] = picture
-                i += 1
-        t += float(duration) / 1000.0
-    return found

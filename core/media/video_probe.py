@@ -85,13 +85,14 @@ def _probe(path: str) -> Probe:
     try:
         if not cap.isOpened():
             return Probe(False, *_growth(before, reserved))
-        props = [cap.get(p) for p in (_W, _H, _FPS, _COUNT)]
+        width, height, fps, count = (cap.get(p) for p in (_W, _H, _FPS, _COUNT))
         shape = None
         if cap.grab():
             ok, frame = cap.retrieve()
             if ok and frame is not None:
                 shape = (int(frame.shape[0]), int(frame.shape[1]))
-        return Probe(True, *_growth(before, reserved), *props, first_frame=shape)
+        growth = _growth(before, reserved)
+        return Probe(True, *growth, width, height, fps, count, first_frame=shape)
     finally:
         cap.release()
 

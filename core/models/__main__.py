@@ -1,14 +1,11 @@
-"""Model tooling: ``python -m core.models <command>``.
+"""Runtime model commands: ``python -m core.models <command>`` (``image-finder-models``).
 
-    export clip   --arch ViT-B-32 --pretrained openai --out DIR [--random-weights]
-    export ruclip --name ruclip-vit-base-patch32-384 --out DIR [--random-weights]
-    quantize DIR --out DIR          int8 copy of a bundle (a new model id: name + "-int8")
     pull NAME [--out DIR]           download a ready bundle (e.g. immich-app/ViT-B-32__openai)
     check DIR [DIR ...]             load a bundle and run one dummy inference per tower
-    train-fixture [ARGS ...]        train the small test models (tests.fixtures.tooling.train)
 
-Each command imports its module only when it runs: ``export`` needs torch (the ``export``
-extra), ``quantize`` needs onnx; ``pull`` and ``check`` work with the runtime alone.
+Both work with the runtime alone. The offline tooling that makes bundles (``export``,
+``quantize``, ``train-fixture``) needs torch or onnx, so it lives outside the runtime package:
+``python -m tools <command>`` from a source checkout; its old names here only say so.
 """
 
 from __future__ import annotations
@@ -21,60 +18,16 @@ from pathlib import Path
 
 from core.errors import ImageFinderError
 
-EXPORT_HINT = (
-    "export needs the export extra (make install-export; run with .venv-export/bin/python)"
-)
+# Commands that moved to ``python -m tools``; asking for one here explains where it went.
+MOVED_TO_TOOLS = ("export", "quantize", "train-fixture")
 
 
-def _export_clip(args: argparse.Namespace) -> int:
-    from tools.export import export_clip
-
-    out = export_clip(
-        args.arch,
-        args.pretrained,
-        args.out,
-        random_weights=args.random_weights,
-        seed=args.seed,
-        name=args.bundle_name,
-        version=args.version,
-        languages=args.languages or ("en",),
-        relevance_floor=args.relevance_floor,
-        opset=args.opset,
+def moved_message(command: str) -> str:
+    """One line saying where a moved command runs now."""
+    return (
+        f"error: {command} moved to `python -m tools {command}` (from a source checkout with "
+        f"the export extra: .venv-export/bin/python -m tools {command} ...)"
     )
-    print(out)
-    return 0
-
-
-def _export_ruclip(args: argparse.Namespace) -> int:
-    from tools.export import export_ruclip
-
-    out = export_ruclip(
-        args.name,
-        args.out,
-        random_weights=args.random_weights,
-        seed=args.seed,
-        name=args.bundle_name,
-        version=args.version,
-        languages=args.languages or ("ru",),
-        relevance_floor=args.relevance_floor,
-        opset=args.opset,
-    )
-    print(out)
-    return 0
-
-
-def _quantize(args: argparse.Namespace) -> int:
-    from tools.quantize import quantize_bundle
-
-    report = quantize_bundle(
-        args.src,
-        args.out,
-        per_channel=not args.per_tensor,
-        reduce_range=not args.full_range,
-        threads=args.threads,
-    )
-    print("\n".join(report.lines()))
-    return 0
 
 
 def hub_url(args: argparse.Namespace) -> str | None:
@@ -95,7 +48,7 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from core.models.bundle import check_bundle
+    from core.models.check import check_bundle
 
     for path in args.bundles:
         bundle = check_bundle(path)
@@ -108,63 +61,14 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_fixture(argv: Sequence[str]) -> int:
-    from tests.fixtures.tooling.train import main as fixture_main
-
-    return int(fixture_main(list(argv)) or 0)
-
-
-def _add_export_options(p: argparse.ArgumentParser, default_floor: float) -> None:
-    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
-    p.add_argument(
-        "--random-weights",
-        action="store_true",
-        help="same architecture, untrained (offline; for tests and benchmarks)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="torch seed for --random-weights")
-    p.add_argument("--bundle-name", help="config name (default: derived from the model)")
-    p.add_argument("--version", help='config version (default "1", or "random-seed<N>")')
-    p.add_argument("--languages", nargs="+", help="ISO 639-1 codes, or * for multilingual")
-    p.add_argument("--relevance-floor", type=float, default=default_floor)
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m core.models", description="Model bundle tooling."
+        prog="python -m core.models",
+        description="Model bundle commands.",
+        epilog="export, quantize and train-fixture: python -m tools (source checkout)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    export = sub.add_parser("export", help="export open_clip / ruCLIP to a bundle (needs torch)")
-    kinds = export.add_subparsers(dest="kind", required=True)
-    clip = kinds.add_parser("clip", help="an open_clip model")
-    clip.add_argument("--arch", default="ViT-B-32", help="open_clip architecture")
-    clip.add_argument("--pretrained", default="openai", help="open_clip pretrained tag")
-    _add_export_options(clip, 0.2)
-    clip.set_defaults(func=_export_clip)
-    ruclip = kinds.add_parser("ruclip", help="a ruCLIP checkpoint")
-    ruclip.add_argument(
-        "--name", default="ruclip-vit-base-patch32-384", help="ruCLIP checkpoint name"
-    )
-    _add_export_options(ruclip, 0.2)
-    ruclip.set_defaults(func=_export_ruclip)
-
-    quantize = sub.add_parser("quantize", help="int8 (dynamic) copy of a bundle")
-    quantize.add_argument("src", type=Path, help="bundle directory (ours or Immich's)")
-    quantize.add_argument("--out", type=Path, required=True, help="new bundle directory")
-    quantize.add_argument(
-        "--per-tensor",
-        action="store_true",
-        help="one weight scale per tensor (default: per channel)",
-    )
-    quantize.add_argument(
-        "--full-range",
-        action="store_true",
-        help="8-bit weights (default 7-bit: full range saturates on AVX2 CPUs without VNNI)",
-    )
-    quantize.add_argument("--threads", type=int, default=0, help="threads for the comparison")
-    quantize.set_defaults(func=_quantize)
 
     pull = sub.add_parser("pull", help="download a ready bundle")
     pull.add_argument("name", help="owner/name, an Immich model name, or an alias")
@@ -180,30 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate bundles (loads and runs both towers)")
     check.add_argument("bundles", nargs="+", type=Path)
     check.set_defaults(func=_check)
-
-    # Its options belong to tests.fixtures.tooling.train; everything after the command goes there.
-    sub.add_parser("train-fixture", help="train the fixture models (tests.fixtures.tooling.train)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["train-fixture"]:
-        return _train_fixture(args_list[1:])
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    if command in MOVED_TO_TOOLS:
+        print(moved_message(command), file=sys.stderr)
+        return 2
     args = build_parser().parse_args(args_list)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.verbose:  # our own progress only; the exporter's INFO logs run to thousands of lines
+    if args.verbose:
         logging.getLogger("core").setLevel(logging.INFO)
     try:
         return int(args.func(args))
     except ImageFinderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except ImportError as exc:
-        if args.command == "export":
-            print(f"error: {exc}; {EXPORT_HINT}", file=sys.stderr)
-            return 1
-        raise
 
 
 if __name__ == "__main__":

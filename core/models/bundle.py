@@ -27,7 +27,8 @@ Two layouts are accepted, told apart by what ``config.json`` holds:
 session. The checks that need a session (input/output names, ranks, dtypes, static dims) live
 here as :func:`inspect_visual` / :func:`inspect_textual` / :func:`check_dims`, and are run by the
 embedder when it creates its sessions and by ``OnnxEmbedder.validate()`` (see
-:func:`check_bundle`). Every failure is a :class:`~core.errors.BundleError` naming the file.
+:func:`core.models.check.check_bundle`, which sits above both modules so this one never imports
+the embedder). Every failure is a :class:`~core.errors.BundleError` naming the file.
 """
 
 from __future__ import annotations
@@ -162,14 +163,7 @@ def immich_config(
     if not isinstance(text_cfg, dict) or not isinstance(vision_cfg, dict):
         raise BundleError(cfg_path, "text_cfg and vision_cfg must be JSON objects")
 
-    size = preprocess_cfg.get("size", vision_cfg.get("image_size"))
-    if isinstance(size, list | tuple):
-        if len(size) != 2 or size[0] != size[1]:
-            raise BundleError(pre_path, f"size {size} is not square; only square inputs work")
-        size = size[0]
-    if size is None:
-        raise BundleError(pre_path, "no image size (neither 'size' nor vision_cfg.image_size)")
-
+    size = _immich_image_size(pre_path, preprocess_cfg, vision_cfg)
     hf_names = [str(text_cfg.get(k, "")) for k in ("hf_tokenizer_name", "hf_model_name")]
     tokenizer_class = str(tokenizer_cfg.get("tokenizer_class", ""))
     # Immich's M-CLIP repositories carry the *image* model's open_clip config (a plain CLIP
@@ -211,6 +205,21 @@ def immich_config(
         "source": f"Immich model directory {root.name}",
     }
     return _parse_config(cfg_path, raw, origin=(cfg_path, pre_path))
+
+
+def _immich_image_size(
+    pre_path: Path, preprocess_cfg: dict[str, Any], vision_cfg: dict[str, Any]
+) -> Any:
+    """The square input side: preprocess_cfg's ``size`` (an int or ``[S, S]``), else
+    ``vision_cfg.image_size``; pydantic checks the type when the config is parsed."""
+    size = preprocess_cfg.get("size", vision_cfg.get("image_size"))
+    if isinstance(size, list | tuple):
+        if len(size) != 2 or size[0] != size[1]:
+            raise BundleError(pre_path, f"size {size} is not square; only square inputs work")
+        size = size[0]
+    if size is None:
+        raise BundleError(pre_path, "no image size (neither 'size' nor vision_cfg.image_size)")
+    return size
 
 
 def open_clip_clean(cfg_path: Path, text_cfg: dict[str, Any], *, siglip: bool) -> str:
@@ -345,7 +354,7 @@ def _require_file(root: Path, rel: str, what: str) -> Path:
 
 # --- ONNX input/output checks (need a session, so the embedder runs them) ----------------------
 
-_ORT_DTYPES = {
+_ORT_DTYPES: dict[str, np.dtype[Any]] = {
     "tensor(float)": np.dtype(np.float32),
     "tensor(int64)": np.dtype(np.int64),
     "tensor(int32)": np.dtype(np.int32),
@@ -499,12 +508,3 @@ def check_dims(bundle: Bundle, visual_dim: int, textual_dim: int) -> None:
             f"({bundle.visual_path.name}) gives {visual_dim}; the towers do not match",
         )
     check_width(bundle, "visual", visual_dim)
-
-
-def check_bundle(path: str | Path, *, threads: int = 1) -> Bundle:
-    """Load a bundle and prove it works: sessions, I/O, tokenizer, one dummy inference each."""
-    from core.models.embedder import OnnxEmbedder
-
-    bundle = load_bundle(path)
-    OnnxEmbedder(bundle, threads=threads).validate()
-    return bundle

@@ -13,11 +13,11 @@ schema by the loader, see :mod:`core.models.bundle`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FORMAT = "image-finder-bundle/1"
+FORMAT: Final = "image-finder-bundle/1"
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -96,7 +96,8 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length; an all-zero row stays zero instead of becoming NaN."""
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, _NORM_EPS)
+    unit: np.ndarray = x / np.maximum(norms, _NORM_EPS)
+    return unit
 
 
 def session_options(

@@ -35,8 +35,8 @@ def tune_allocator() -> bool:
     libc = _libc()
     if libc is None:
         return False
-    ok = libc.mallopt(_M_ARENA_MAX, ARENA_MAX) == 1
-    return libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and ok
+    ok = bool(libc.mallopt(_M_ARENA_MAX, ARENA_MAX) == 1)  # ctypes: the C int, untyped
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1) and ok
 
 
 def release_free_memory() -> None:

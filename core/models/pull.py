@@ -366,18 +366,18 @@ def progress_class(stream: TextIO, total: int) -> type:
     """huggingface_hub's bars on a terminal; elsewhere (a pipe, a log file) no redraws, one line
     per 10 % of the ``total`` bytes to fetch instead, so logs stay short. (The bar's own total
     grows as files start, so a small first file would read as 100 %.)"""
-    from huggingface_hub.utils import tqdm as hf_tqdm
+    from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 
     tty = bool(getattr(stream, "isatty", None) and stream.isatty())
 
-    class PullProgress(hf_tqdm):  # type: ignore[misc, valid-type]
+    class PullProgress(hf_tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self._lines = not tty and kwargs.get("name") == _BYTES_BAR
             self._tenth = 0  # tenths of the total reported so far
             kwargs["file"] = stream
             if not tty:
                 kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
+            super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]  # hf: no hints
 
         def update(self, n: float | None = 1) -> bool | None:
             if not self._lines:

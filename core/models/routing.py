@@ -14,11 +14,14 @@ whose text tower understands the query best:
    majority and goes to the English model;
 4. when the preferred language has no model, the default model answers: the first model that
    lists ``en``, else the first model given.
+
+An owner may have only some of the loaded models active (during a model change the old model
+keeps answering until the switch): :class:`ActiveModelRouter` routes among those.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from core.models.config import BundleConfig
 
@@ -81,3 +84,27 @@ class TextRouter:
     def route_id(self, text: str) -> str:
         """``model_id`` of the model that should embed ``text``."""
         return self.route(text).model_id
+
+
+class ActiveModelRouter:
+    """Routes a text among the models active for an owner, a subset of the loaded ones.
+
+    The router over every loaded model decides when its pick is active; otherwise a router
+    over just the active models does (built once per distinct set, so routing stays a lookup).
+    """
+
+    def __init__(self, router: TextRouter, configs: Mapping[str, BundleConfig]) -> None:
+        self._router = router
+        self._configs = dict(configs)
+        self._routers: dict[tuple[str, ...], TextRouter] = {}
+
+    def route_id(self, text: str, active: Sequence[str]) -> str:
+        """``model_id`` of the model among ``active`` that should embed ``text``."""
+        routed = self._router.route_id(text)
+        if routed in active:
+            return routed
+        key = tuple(active)
+        router = self._routers.get(key)
+        if router is None:
+            router = self._routers[key] = TextRouter(self._configs[m] for m in key)
+        return router.route_id(text)

@@ -72,7 +72,7 @@ def test_operator_warnings_follow_get_me(caplog: pytest.LogCaptureFixture) -> No
 
 
 def outcome(kind: str, timestamps: tuple[float | None, ...], **fields: Any) -> IngestOutcome:
-    request = IngestRequest(1, kind, "u1", file_id="f1", mime="video/mp4")  # type: ignore[arg-type]
+    request = IngestRequest.of(1, kind, "u1", file_id="f1", mime="video/mp4")  # type: ignore[arg-type]
     units = tuple(range(1, len(timestamps) + 1))
     return IngestOutcome(
         "saved", 1, request, media_id=5, unit_ids=units, timestamps=timestamps, **fields

@@ -8,7 +8,7 @@ import pytest
 
 from bot.results import format_moment, plan_parcels, split_evenly, start_second, video_caption
 from bot.sessions import MAX_OFFSET, PhotoCache, ResultsPage, page_data, results_keyboard
-from core.search.service import Hit, SearchResult
+from core.search.results import Hit, SearchResult
 from storage.records import Media
 
 _ids = itertools.count(1)

@@ -12,13 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from core.index.owner_index import IndexManager
-from core.ingest.pipeline import (
-    IngestOutcome,
-    IngestPipeline,
-    IngestRequest,
-    local_fetcher,
-)
+from core.index.manager import IndexManager
+from core.ingest.fetch import local_fetcher
+from core.ingest.pipeline import IngestPipeline
+from core.ingest.request import IngestOutcome, IngestRequest
 from storage import Database
 from tests.core.ingest_fakes import GridEmbedder, make_embedder, settings
 
@@ -30,11 +27,11 @@ def gate(n: int) -> None:
 
 async def main(db_path: Path, images: Path, n: int) -> None:
     db = await Database.open(db_path, max_attempts=3)
-    owner = (await db.ensure_owner("user", 1)).id
+    owner = (await db.owners.ensure("user", 1)).id
     a, b = GridEmbedder("grid", "1"), GridEmbedder("gridb", "1", project=32, seed=1)
     a.before_call = gate
     embedder = make_embedder(a, b)
-    index = IndexManager(db, db_path.parent / "indexes")
+    index = IndexManager(db.vectors, db_path.parent / "indexes")
     s = settings(db_path.parent, ingest_batch_size=2, ingest_queue_size=4)
 
     def acknowledge(outcome: IngestOutcome) -> None:
@@ -43,7 +40,8 @@ async def main(db_path: Path, images: Path, n: int) -> None:
     pipeline = IngestPipeline(db, embedder, index, s, local_fetcher(images), on_outcome=acknowledge)
     await pipeline.start()
     requests = [
-        IngestRequest(owner, "photo", f"u{i}", file_id=f"f{i}", path=f"{i}.png") for i in range(n)
+        IngestRequest.of(owner, "photo", f"u{i}", file_id=f"f{i}", path=f"{i}.png")
+        for i in range(n)
     ]
     await pipeline.submit_many(requests)
     await pipeline.join()  # not reached: the parent kills the process long before

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from core.ingest.pipeline import IngestRequest
+from core.ingest.request import IngestRequest
 from core.media.image import decode_image
 from core.models.config import BundleConfig, ImageConfig, TextConfig
 from core.models.embedder import AsyncEmbedder
@@ -167,7 +167,7 @@ class Files:
         self.free = 0
 
     async def __call__(self, request: IngestRequest, thumbnail: bool) -> bytes:
-        key = request.file_id or request.file_unique_id
+        key = request.facts.file_id or request.file_unique_id
         self.calls.append((key, thumbnail))
         if len(self.calls) >= self.wait_for:
             self.fetched.set()

@@ -1,6 +1,6 @@
 """End-to-end retrieval with the committed fixture bundles, through the runtime only.
 
-The fixture models are small but trained (``python -m core.models train-fixture``), so these
+The fixture models are small but trained (``python -m tools train-fixture``), so these
 tests check what the real thing must do: a query in either language ranks the right photo
 first, and a re-sized, re-compressed copy of a photo finds the original.
 """
@@ -19,7 +19,7 @@ from PIL import Image
 
 from core.models.bundle import load_bundle
 from core.models.embedder import OnnxEmbedder
-from tests.fixtures.tooling.train import render_shape_photo
+from tests.fixtures.tooling.shapes import render_shape_photo
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 BUNDLES = ("clip-fixture", "ruclip-fixture")

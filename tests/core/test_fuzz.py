@@ -338,7 +338,7 @@ def test_many_chunks_are_cut_by_the_deadline() -> None:
 
 
 def test_every_decode_error_has_a_precise_reply() -> None:
-    from bot.reports import REASONS
+    from bot.reports import has_reason, reason_text
     from core.errors import ImageError, VideoError
 
     def family(cls: type) -> list[type]:
@@ -346,5 +346,6 @@ def test_every_decode_error_has_a_precise_reply() -> None:
 
     for cls in family(ImageError) + family(VideoError):
         for lang in ("ru", "en"):
-            short, sentence = REASONS[cls.code][lang]
+            assert has_reason(cls.code), cls.code
+            short, sentence = (reason_text(cls.code, lang, short=s) for s in (True, False))
             assert short and sentence.endswith("."), (cls.code, lang)

@@ -13,7 +13,11 @@ import numpy as np
 import pytest
 
 from core.errors import IndexFileError, VectorIndexError
-from core.index.owner_index import IndexManager, OwnerIndex, choose_nlist, index_path
+from core.index.file_format import index_path, read_index_file
+from core.index.manager import IndexManager
+from core.index.owner_index import OwnerIndex
+from core.index.tuning import choose_nlist
+from core.index.versions import MAX_AHEAD, VersionTracker
 
 MODEL = "clip-vit-b-32@1.0"
 OTHER_MODEL = "ruclip/vit-b-32-384@2"
@@ -567,3 +571,37 @@ async def test_fp32_exact_kind(source: FakeSource, tmp_path: Path) -> None:
     other = manager(source, tmp_path, exact_kind="fp16")
     assert (await other.get(1, MODEL)).kind == "exact-fp16"
     assert other.stats.rebuild_reasons == ["exact kind changed"]
+
+
+# --- seams: versions and the file format --------------------------------------------------------
+
+
+def test_version_tracker_advances_over_contiguous_runs_only() -> None:
+    versions = VersionTracker(3)
+    assert versions.accept(3) == (False, False)  # already reflected
+    versions.advance(5)
+    assert versions.version == 3 and versions.ahead == {5}
+    assert versions.accept(5) == (False, False)  # applied ahead already
+    versions.advance(4)
+    assert versions.version == 5 and not versions.ahead
+
+
+def test_version_tracker_dedupes_inside_the_uncertain_window() -> None:
+    versions = VersionTracker(2, uncertain_upto=4)
+    assert versions.accept(3) == (True, True) and versions.accept(5) == (True, False)
+    assert not VersionTracker(0, ahead=range(2, 2 + MAX_AHEAD)).broken
+    assert VersionTracker(0, ahead=range(2, 3 + MAX_AHEAD)).broken
+
+
+def test_a_file_restores_pending_versions_and_the_uncertain_window(tmp_path: Path) -> None:
+    ids, vecs = np.arange(10, dtype=np.int64), clustered(10, seed=40)
+    idx = OwnerIndex.build(1, MODEL, ids, vecs, 2, uncertain_upto=4)
+    assert idx.add([100], clustered(1, seed=41), version=6)
+    path = tmp_path / "one.faiss"
+    idx.write_file(path)
+    contents = read_index_file(path, 1, MODEL)
+    assert contents.state.ntotal == 11 and contents.versions.version == 2
+    assert contents.versions.ahead == {6} and contents.versions.uncertain_upto == 4
+    again = OwnerIndex.read_file(path, 1, MODEL)
+    assert again.pending_versions == {6} and again.add([3], vecs[3:4], version=3)
+    assert again.ntotal == 11  # inside the uncertain window: replaced, not duplicated

@@ -22,13 +22,11 @@ from core.errors import (
     FileTooLargeError,
     IngestInterruptedError,
 )
-from core.index.owner_index import IndexManager
-from core.ingest.pipeline import (
-    IngestOutcome,
-    IngestPipeline,
-    IngestRequest,
-    local_fetcher,
-)
+from core.index.manager import IndexManager
+from core.ingest.fetch import local_fetcher
+from core.ingest.pipeline import IngestPipeline
+from core.ingest.request import IngestOutcome, IngestRequest
+from core.ingest.tickets import TicketBook
 from core.models.bundle import load_bundle
 from core.models.embedder import AsyncEmbedder, OnnxEmbedder
 from storage import Database, LocalFile
@@ -54,7 +52,7 @@ class Env:
     def __init__(self, tmp: Path, db: Database) -> None:
         self.tmp = tmp
         self.db = db
-        self.index = IndexManager(db, tmp / "indexes")
+        self.index = IndexManager(db.vectors, tmp / "indexes")
         self.files = Files()
         self.a = GridEmbedder("grid", "1")
         self.b = GridEmbedder("gridb", "1", project=48, seed=1)
@@ -62,7 +60,7 @@ class Env:
         self.pipelines: list[IngestPipeline] = []
 
     async def owner(self, external: int) -> int:
-        return (await self.db.ensure_owner("user", external)).id
+        return (await self.db.owners.ensure("user", external)).id
 
     async def start(self, **kw: Any) -> IngestPipeline:
         overrides = {k: kw.pop(k) for k in list(kw) if k.startswith(("ingest_", "near_"))}
@@ -75,7 +73,7 @@ class Env:
 
     def photo(self, owner: int, uid: str, img: Image.Image | bytes, **kw: Any) -> IngestRequest:
         self.files.data[f"f-{uid}"] = img if isinstance(img, bytes) else png(img)
-        return IngestRequest(owner, kw.pop("kind", "photo"), uid, file_id=f"f-{uid}", **kw)
+        return IngestRequest.of(owner, kw.pop("kind", "photo"), uid, file_id=f"f-{uid}", **kw)
 
 
 @pytest.fixture
@@ -124,26 +122,54 @@ async def test_photo_is_committed_with_every_model_then_indexed(env: Env) -> Non
     assert out.saved and out.media_id is not None and len(out.unit_ids) == 1
     assert out.near_duplicate_of is None and not out.thumbnail_only and out.timestamps == (None,)
     store = env.db.owner(owner)
-    media = await store.get_media(out.media_id)
+    media = await store.media.get(out.media_id)
     assert media is not None
     assert (media.kind, media.status, media.file_id, media.caption) == (
         "photo", "ready", "f-p1", "the sea"
     )  # fmt: skip
     assert (media.album_id, media.message_id, media.forward_origin) == ("alb", 7, "channel:42")
-    assert await store.vector_counts() == {A: 1, B: 1}
-    job = await store.get_job(ticket.job_id)
+    assert await store.vectors.counts() == {A: 1, B: 1}
+    job = await store.jobs.get(ticket.job_id)
     assert job is not None and job.state == "done" and job.media_id == out.media_id
     for model_id, emb in ((A, env.a), (B, env.b)):
         hits = await env.index.search(owner, model_id, emb.features(img)[None], 3)
         assert hits[0][0][0] == out.unit_ids[0] and hits[0][0][1] > 0.99
     assert progress == [1.0]
     # The owner's slots name every loaded model once its vectors are complete.
-    assert await store.active_models() == {"grid": A, "gridb": B}
+    assert await store.models.active() == {"grid": A, "gridb": B}
+
+
+async def test_payload_is_one_flat_object_of_the_item_facts() -> None:
+    """Jobs written before the item's facts had a type of their own still read back."""
+    request = IngestRequest.of(5, "photo", "u", file_id="f", caption="c", path="p")
+    payload = request.to_payload()
+    assert payload == {"kind": "photo", "file_unique_id": "u", "file_id": "f", "caption": "c",
+                       "path": "p", "v": 1}  # fmt: skip
+    assert IngestRequest.from_payload(5, payload).facts == request.facts
+
+
+async def test_tickets_resolve_once_and_make_room() -> None:
+    book = TicketBook(limit=1)
+    book.open()
+    seen: list[float] = []
+    first = book.issue(1, IngestRequest.of(1, "photo", "a"), seen.append)
+    second = book.issue(2, IngestRequest.of(1, "photo", "b"), None)
+    room = asyncio.create_task(book.wait_for_room())
+    await asyncio.sleep(0)
+    assert not room.done()  # two unfinished tickets, room for one
+    outcome = IngestOutcome("saved", 1, first.request, media_id=7)
+    assert await book.settle(outcome)
+    await room
+    assert await first.result() == outcome and seen == [1.0]
+    assert not await book.settle(outcome)  # already resolved: nothing held for it
+    await book.close()
+    with pytest.raises(IngestInterruptedError):
+        await second.result()
 
 
 async def test_payload_round_trips_every_field() -> None:
     local = LocalFile("a/b.jpg", 10, 123, "0" * 64)
-    request = IngestRequest(
+    request = IngestRequest.of(
         5, "video", "u", file_id="f", size=9, width=3, height=4, duration=1.5, caption="c",
         forward_origin="o", message_id=1, message_date=2, album_id="a", mime="video/mp4",
         too_large=True, thumbnail_file_id="t", thumbnail_file_unique_id="tu", path="a/b.jpg",
@@ -153,7 +179,7 @@ async def test_payload_round_trips_every_field() -> None:
     assert payload["v"] == 1 and "owner_id" not in payload
     assert IngestRequest.from_payload(5, {**payload, "from_the_future": 1}) == request
     with pytest.raises(ValueError):
-        IngestRequest(1, "sticker", "u")  # type: ignore[arg-type]
+        IngestRequest.of(1, "sticker", "u")  # type: ignore[arg-type]
 
 
 async def test_batches_mix_items_of_several_owners(env: Env) -> None:
@@ -165,9 +191,7 @@ async def test_batches_mix_items_of_several_owners(env: Env) -> None:
     requests = [env.photo(o1, f"a{i}", solid((200, 20 * i, 30))) for i in range(3)]
     requests += [env.photo(o2, f"b{i}", solid((30, 20 * i, 200))) for i in range(3)]
     tickets = await p.submit_many(requests)
-    assert p._ready_cond is not None
-    async with p._ready_cond:  # all six fetched and decoded while the embedder was held
-        await p._ready_cond.wait_for(lambda: p._ready_images == 6)
+    await p.ready.wait_holding(6)  # all six fetched and decoded while the embedder was held
     release.set()
 
     outcomes = await results([first, *tickets])
@@ -187,14 +211,14 @@ async def test_same_file_twice_is_stored_once_and_not_fetched_again(env: Env) ->
     owner = await env.owner(1)
     p = await env.start()
     first = await (await p.submit(env.photo(owner, "p1", photo_like(40, 40, seed=2)))).result()
-    again = IngestRequest(owner, "photo", "p1", file_id="f-p1-forwarded", message_id=99)
+    again = IngestRequest.of(owner, "photo", "p1", file_id="f-p1-forwarded", message_id=99)
     second = await (await p.submit(again)).result()
 
     assert first.saved and second.duplicate and second.media_id == first.media_id
     assert env.files.count("f-p1-forwarded") == 0  # known before any download
     store = env.db.owner(owner)
     assert (await store.stats()).media_total == 1
-    jobs = await store.jobs()
+    jobs = await store.jobs.all()
     assert [(j.state, j.duplicate, j.media_id) for j in jobs] == [
         ("done", False, first.media_id),
         ("done", True, first.media_id),
@@ -212,7 +236,7 @@ async def test_same_file_submitted_concurrently_is_stored_once(env: Env) -> None
     p = await env.start(workers=2)
     img = photo_like(40, 40, seed=5)
     r1 = env.photo(owner, "same", img)
-    r2 = IngestRequest(owner, "photo", "same", file_id="f-same")
+    r2 = IngestRequest.of(owner, "photo", "same", file_id="f-same")
     tickets = await p.submit_many([r1, r2])
     await env.files.fetched.wait()  # both passed the duplicate check before either commit
     release.set()
@@ -222,9 +246,9 @@ async def test_same_file_submitted_concurrently_is_stored_once(env: Env) -> None
     assert outcomes[0].media_id == outcomes[1].media_id
     store = env.db.owner(owner)
     assert (await store.stats()).media_total == 1
-    assert await store.vector_counts() == {A: 1, B: 1}
+    assert await store.vectors.counts() == {A: 1, B: 1}
     assert (await env.index.get(owner, A)).ntotal == 1
-    assert [j.state for j in await store.jobs()] == ["done", "done"]
+    assert [j.state for j in await store.jobs.all()] == ["done", "done"]
 
 
 async def test_near_duplicate_is_reported_and_still_saved(env: Env) -> None:
@@ -279,7 +303,7 @@ async def test_bad_images_fail_with_typed_reasons_and_the_worker_goes_on(env: En
     ]
     assert all(o.message for o in outcomes[:3])
     store = env.db.owner(owner)
-    jobs = await store.jobs()
+    jobs = await store.jobs.all()
     assert [j.state for j in jobs] == ["failed", "failed", "failed", "done"]
     assert jobs[0].last_error is not None and jobs[0].last_error.startswith("image_truncated")
     assert (await store.stats()).media_total == 1
@@ -296,9 +320,7 @@ async def test_an_item_the_model_refuses_fails_alone(env: Env) -> None:
     tickets = await p.submit_many(
         [env.photo(owner, f"c{i}", solid(c)) for i, c in enumerate(colours)]
     )
-    assert p._ready_cond is not None
-    async with p._ready_cond:
-        await p._ready_cond.wait_for(lambda: p._ready_images == 3)
+    await p.ready.wait_holding(3)
     release.set()
     outcomes = await results([held, *tickets])
     assert [o.status for o in outcomes] == ["saved", "saved", "failed", "saved"]
@@ -323,7 +345,7 @@ async def test_fetch_gives_up_after_max_attempts(env: Env) -> None:
     out = await (await p.submit(request)).result()
     assert out.failed and out.reason == "fetch" and "network is down" in (out.message or "")
     assert env.files.count("f-down") == 3
-    job = (await env.db.owner(owner).jobs())[0]
+    job = (await env.db.owner(owner).jobs.all())[0]
     assert job.state == "failed" and (job.last_error or "").startswith("fetch")
 
 
@@ -347,23 +369,23 @@ async def test_video_frames_are_stored_with_timestamps_and_progress(env: Env) ->
     p = await env.start()
     progress: list[float] = []
     ticket = await p.submit(
-        IngestRequest(owner, "video", "v", file_id="f-v", mime="video/mp4"),
+        IngestRequest.of(owner, "video", "v", file_id="f-v", mime="video/mp4"),
         progress=progress.append,
     )
     out = await ticket.result()
 
     assert out.saved and len(out.unit_ids) >= 4
     store = env.db.owner(owner)
-    units = await store.units_of_media(out.media_id or 0)
+    units = await store.units.of_media(out.media_id or 0)
     assert [u.kind for u in units] == ["frame"] * len(units)
     times = [u.timestamp for u in units]
     assert times == list(out.timestamps) and times == sorted(times)  # type: ignore[type-var]
     for change in (0.0, 3.0, 7.0, 25.0):  # every scene has a frame at its start
         assert any(abs((t or 0) - change) <= 0.25 for t in times), (change, times)
-    media = await store.get_media(out.media_id or 0)
+    media = await store.media.get(out.media_id or 0)
     assert media is not None and media.duration == pytest.approx(27.0, abs=0.2)
     assert (media.width, media.height) == (160, 90)
-    assert await store.vector_counts() == {A: len(units), B: len(units)}
+    assert await store.vectors.counts() == {A: len(units), B: len(units)}
     assert progress[-1] == 1.0 and progress == sorted(progress)
     assert len(set(progress)) == len(progress)
     assert any(0.0 < f < 1.0 for f in progress)
@@ -388,7 +410,7 @@ async def test_unreadable_videos_fail_cleanly(env: Env, data: bytes, reason: str
     owner = await env.owner(1)
     env.files.data["f-bad"] = data
     p = await env.start()
-    out = await (await p.submit(IngestRequest(owner, "video", "bad", file_id="f-bad"))).result()
+    out = await (await p.submit(IngestRequest.of(owner, "video", "bad", file_id="f-bad"))).result()
     assert (out.status, out.reason) == ("failed", reason)
     assert (await env.db.owner(owner).stats()).media_total == 0
 
@@ -397,15 +419,15 @@ async def test_too_large_video_is_indexed_from_its_thumbnail(env: Env) -> None:
     owner = await env.owner(1)
     env.files.thumbs["f-big"] = jpeg(photo_like(90, 160, seed=9))
     p = await env.start()
-    request = IngestRequest(owner, "video", "big", file_id="f-big", size=3 * 2**30,
+    request = IngestRequest.of(owner, "video", "big", file_id="f-big", size=3 * 2**30,
                             duration=3600.0, too_large=True, thumbnail_file_id="t-big")  # fmt: skip
     out = await (await p.submit(request)).result()
     assert out.saved and out.thumbnail_only and out.timestamps == (None,)
     assert env.files.calls == [("f-big", True)]  # the video itself was never asked for
     store = env.db.owner(owner)
-    media = await store.get_media(out.media_id or 0)
+    media = await store.media.get(out.media_id or 0)
     assert media is not None and media.status == "thumbnail" and media.duration == 3600.0
-    assert [u.kind for u in await store.units_of_media(media.id)] == ["thumbnail"]
+    assert [u.kind for u in await store.units.of_media(media.id)] == ["thumbnail"]
     assert (await store.stats()).thumbnail_only == 1
 
 
@@ -415,8 +437,8 @@ async def test_file_too_large_falls_back_to_the_thumbnail_when_there_is_one(env:
     env.files.always[("f-big", False)] = FileTooLargeError("file is too big")
     env.files.always[("f-nothumb", False)] = FileTooLargeError("file is too big")
     p = await env.start()
-    with_thumb = IngestRequest(owner, "video", "big", file_id="f-big", thumbnail_file_id="t")
-    without = IngestRequest(owner, "video", "nothumb", file_id="f-nothumb")
+    with_thumb = IngestRequest.of(owner, "video", "big", file_id="f-big", thumbnail_file_id="t")
+    without = IngestRequest.of(owner, "video", "nothumb", file_id="f-nothumb")
     a, b = await results(await p.submit_many([with_thumb, without]))
     assert a.saved and a.thumbnail_only
     assert (b.status, b.reason) == ("failed", "file_too_large")
@@ -426,7 +448,7 @@ async def test_file_too_large_falls_back_to_the_thumbnail_when_there_is_one(env:
 
 
 async def test_local_files_are_read_from_disk_and_keyed_by_content(env: Env) -> None:
-    owner = (await env.db.ensure_owner("local", "default")).id
+    owner = (await env.db.owners.ensure("local", "default")).id
     root = env.tmp / "photos"
     root.mkdir()
     (root / "a.png").write_bytes(png(photo_like(40, 30, seed=11)))
@@ -444,7 +466,7 @@ async def test_local_files_are_read_from_disk_and_keyed_by_content(env: Env) -> 
         await p.submit_many([IngestRequest.for_local_file(owner, f) for f in files])
     )
     assert a.saved and copy.duplicate and copy.media_id == a.media_id and b.saved
-    known = await env.db.owner(owner).local_files()
+    known = await env.db.owner(owner).local_files.indexed()
     assert {k: v.media_id for k, v in known.items()} == {
         "a.png": a.media_id, "copy of a.png": a.media_id, "b.png": b.media_id,
     }  # fmt: skip
@@ -461,15 +483,15 @@ async def test_jobs_left_by_a_stopped_process_resume_at_start(env: Env) -> None:
     owner = await env.owner(1)
     store = env.db.owner(owner)
     requests = [env.photo(owner, f"r{i}", solid((40 * i, 100, 20))) for i in range(3)]
-    await store.enqueue_jobs([r.to_payload() for r in requests])
-    await env.db.claim_jobs(2)  # two were running when the last process died
+    await store.jobs.enqueue_many([r.to_payload() for r in requests])
+    await env.db.queue.claim(2)  # two were running when the last process died
     seen: list[IngestOutcome] = []
     p = await env.start(on_outcome=seen.append)
     await p.join()
     assert p.requeued == (2, 0)
     assert sorted(o.request.file_unique_id for o in seen) == ["r0", "r1", "r2"]
     assert all(o.saved for o in seen)
-    assert [j.state for j in await store.jobs()] == ["done"] * 3
+    assert [j.state for j in await store.jobs.all()] == ["done"] * 3
 
 
 async def test_stop_interrupts_waiting_callers_and_the_job_resumes(env: Env) -> None:
@@ -483,7 +505,7 @@ async def test_stop_interrupts_waiting_callers_and_the_job_resumes(env: Env) -> 
     with pytest.raises(IngestInterruptedError):
         await ticket.result()
     store = env.db.owner(owner)
-    assert [j.state for j in await store.jobs()] == ["running"]
+    assert [j.state for j in await store.jobs.all()] == ["running"]
     assert (await store.stats()).media_total == 0
 
     env.a.before_call = None
@@ -503,7 +525,7 @@ async def test_submit_waits_while_the_queue_is_full(env: Env) -> None:
     t2 = await p.submit(env.photo(owner, "q2", solid((2, 100, 2))))
     third = asyncio.create_task(p.submit(env.photo(owner, "q3", solid((3, 100, 3)))))
     store = env.db.owner(owner)
-    while len(await store.jobs()) < 3:  # the third job is durable before submit waits
+    while len(await store.jobs.all()) < 3:  # the third job is durable before submit waits
         await asyncio.sleep(0)
     await asyncio.to_thread(entered.wait)
     for _ in range(20):
@@ -519,7 +541,7 @@ async def test_a_failed_submit_leaves_the_pipeline_usable(env: Env) -> None:
 
     p = await env.start()
     with pytest.raises(UnknownOwnerError):
-        await p.submit(IngestRequest(12345, "photo", "nobody", file_id="x"))
+        await p.submit(IngestRequest.of(12345, "photo", "nobody", file_id="x"))
     await p.join()  # nothing pending: returns
     owner = await env.owner(1)
     out = await (await p.submit(env.photo(owner, "ok", solid((5, 150, 5))))).result()
@@ -530,7 +552,7 @@ async def test_a_failed_submit_leaves_the_pipeline_usable(env: Env) -> None:
 async def test_submit_needs_a_running_pipeline(env: Env) -> None:
     p = IngestPipeline(env.db, env.embedder, env.index, settings(env.tmp), env.files)
     with pytest.raises(RuntimeError):
-        await p.submit(IngestRequest(1, "photo", "x"))
+        await p.submit(IngestRequest.of(1, "photo", "x"))
 
 
 CHILD_N = 24
@@ -569,18 +591,18 @@ async def test_killed_process_loses_nothing_acknowledged_and_resumes(tmp_path: P
         proc.wait()
 
     async with await Database.open(db_path, max_attempts=3) as db:
-        owner = await db.find_owner("user", 1)
+        owner = await db.owners.find("user", 1)
         assert owner is not None
         store = db.owner(owner.id)
-        before = await store.media_by_ids(acked.values())
+        before = await store.media.by_ids(acked.values())
         assert {m.file_unique_id: m.id for m in before.values()} == acked
-        jobs = await store.jobs(limit=1000)
+        jobs = await store.jobs.all(limit=1000)
         assert len(jobs) == CHILD_N  # every submitted job was durable
         assert any(j.state != "done" for j in jobs)  # killed mid-way
 
         a, b = GridEmbedder("grid", "1"), GridEmbedder("gridb", "1", project=32, seed=1)
         embedder = make_embedder(a, b)
-        index = IndexManager(db, tmp_path / "indexes")
+        index = IndexManager(db.vectors, tmp_path / "indexes")
         s = settings(tmp_path)
         pipeline = IngestPipeline(db, embedder, index, s, local_fetcher(images))
         await pipeline.start()
@@ -589,13 +611,13 @@ async def test_killed_process_loses_nothing_acknowledged_and_resumes(tmp_path: P
         finally:
             await pipeline.stop()
             embedder.close()
-        stored = await store.list_media(limit=1000)
+        stored = await store.media.page(limit=1000)
         uids = sorted(m.file_unique_id for m in stored)
         assert uids == sorted(f"u{i}" for i in range(CHILD_N))  # all there, each once
         for uid, media_id in acked.items():
             assert next(m.id for m in stored if m.file_unique_id == uid) == media_id
-        assert {j.state for j in await store.jobs(limit=1000)} == {"done"}
-        assert await store.vector_counts() == {"grid@1": CHILD_N, "gridb@1": CHILD_N}
+        assert {j.state for j in await store.jobs.all(limit=1000)} == {"done"}
+        assert await store.vectors.counts() == {"grid@1": CHILD_N, "gridb@1": CHILD_N}
         for model_id in ("grid@1", "gridb@1"):
             assert (await index.get(owner.id, model_id)).ntotal == CHILD_N
 
@@ -625,8 +647,8 @@ async def test_real_models_end_to_end(tmp_path: Path, bundles: Any) -> None:
     embedder = AsyncEmbedder(loaded)
     db = await Database.open(tmp_path / "real.db")
     try:
-        owner = (await db.ensure_owner("user", 1)).id
-        index = IndexManager(db, tmp_path / "indexes")
+        owner = (await db.owners.ensure("user", 1)).id
+        index = IndexManager(db.vectors, tmp_path / "indexes")
         pictures = {f"p{i}": jpeg(photo_like(320, 240, seed=20 + i)) for i in range(3)}
         path = write_video(tmp_path / "v.mp4", scenes, 9)
 
@@ -636,15 +658,15 @@ async def test_real_models_end_to_end(tmp_path: Path, bundles: Any) -> None:
         pipeline = IngestPipeline(db, embedder, index, settings(tmp_path), fetch)
         await pipeline.start()
         try:
-            requests = [IngestRequest(owner, "photo", uid) for uid in pictures]
-            requests.append(IngestRequest(owner, "video", "v"))
+            requests = [IngestRequest.of(owner, "photo", uid) for uid in pictures]
+            requests.append(IngestRequest.of(owner, "video", "v"))
             outcomes = await results(await pipeline.submit_many(requests))
         finally:
             await pipeline.stop()
         assert all(o.saved for o in outcomes)
         store = db.owner(owner)
         n_units = sum(len(o.unit_ids) for o in outcomes)
-        assert await store.vector_counts() == {e.model_id: n_units for e in loaded}
+        assert await store.vectors.counts() == {e.model_id: n_units for e in loaded}
         for emb in loaded:
             expected = emb.encode_images([pictures["p1"]])
             hits = await index.search(owner, emb.model_id, expected, 1)
@@ -657,18 +679,20 @@ async def test_real_models_end_to_end(tmp_path: Path, bundles: Any) -> None:
 
 def test_thumbnail_file_id_survives_storage_for_reembedding() -> None:
     """A thumbnail-only video must be fetchable again when the model changes."""
-    req = IngestRequest(1, "video", "u1", file_id="f1", too_large=True, thumbnail_file_id="thumb1")
+    req = IngestRequest.of(
+        1, "video", "u1", file_id="f1", too_large=True, thumbnail_file_id="thumb1"
+    )
     media = req.new_media()
     assert media.thumbnail_file_id == "thumb1"
 
 
 def test_message_sizes_are_hints_the_file_overrides_and_zero_means_unknown() -> None:
     """Clients and forwards send width/height/duration 0: never stored, the file's values win."""
-    req = IngestRequest(1, "video", "u2", file_id="f2", width=0, height=0, duration=0.0)
+    req = IngestRequest.of(1, "video", "u2", file_id="f2", width=0, height=0, duration=0.0)
     unknown = req.new_media()
     assert (unknown.width, unknown.height, unknown.duration) == (None, None, None)
     measured = req.new_media(width=96, height=64, duration=2.0)
     assert (measured.width, measured.height, measured.duration) == (96, 64, 2.0)
-    told = IngestRequest(1, "video", "u3", width=640, height=360, duration=10.0)
+    told = IngestRequest.of(1, "video", "u3", width=640, height=360, duration=10.0)
     assert told.new_media(width=96, height=0, duration=None).width == 96
     assert told.new_media(width=96, height=0, duration=None).height == 360

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.models.config import BundleConfig
-from core.models.routing import TextRouter, mostly_cyrillic
+from core.models.routing import ActiveModelRouter, TextRouter, mostly_cyrillic
 from tests.core.onnx_builders import bundle_config
 
 
@@ -111,3 +111,22 @@ def test_mostly_cyrillic() -> None:
     assert mostly_cyrillic("Hi, мир!!")  # 3 vs 2
     assert not mostly_cyrillic("Hello, мир")  # 3 vs 5
     assert not mostly_cyrillic("123 !?")
+
+
+def _by_id(*configs: BundleConfig) -> dict[str, BundleConfig]:
+    return {c.model_id: c for c in configs}
+
+
+def test_active_router_keeps_the_global_pick_when_it_is_active() -> None:
+    configs = _by_id(CLIP, RUCLIP)
+    router = ActiveModelRouter(TextRouter(configs.values()), configs)
+    assert router.route_id("кот", list(configs)) == RUCLIP.model_id
+    assert router.route_id("a cat", list(configs)) == CLIP.model_id
+
+
+def test_active_router_routes_among_the_active_models_only() -> None:
+    configs = _by_id(CLIP, RUCLIP, UKR)
+    router = ActiveModelRouter(TextRouter(configs.values()), configs)
+    # Cyrillic while Russian is not active: the Ukrainian model is the Cyrillic one then.
+    assert router.route_id("кот", [CLIP.model_id, UKR.model_id]) == UKR.model_id
+    assert router.route_id("кот", [CLIP.model_id]) == CLIP.model_id  # one active model

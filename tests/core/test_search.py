@@ -18,14 +18,19 @@ import numpy as np
 import pytest
 
 from core.errors import EmptyQueryError, NotFoundError, OnlyExclusionsError
-from core.index.owner_index import IndexManager
+from core.index.manager import IndexManager
 from core.models.config import BundleConfig, ImageConfig, TextConfig
 from core.models.embedder import AsyncEmbedder
 from core.models.routing import TextRouter
-from core.search.service import Query, SearchResult, SearchService, parse_query
+from core.search.collection import CollectionService
+from core.search.query import Query, parse_query
+from core.search.relevance import relevance_cut
+from core.search.results import SearchResult
+from core.search.service import SearchService
 from core.settings import Settings
 from storage import Database, NewMedia, NewUnit, OwnerStore
-from tests.fixtures.tooling.train import PHOTO_SET
+from storage.records import Unit
+from tests.fixtures.tooling.shapes import PHOTO_SET
 
 DIM = 16
 EN = "en-fake@1"
@@ -132,6 +137,7 @@ class Env:
     ru: FakeEmbedder
     owner: int
     other: int
+    collection: CollectionService
 
     @property
     def store(self) -> OwnerStore:
@@ -156,7 +162,7 @@ class Env:
         else:
             media = NewMedia("video", uid, file_id=f"f-{uid}", duration=max(times) + 1)
             units = [NewUnit.frame(t) for t in times]
-        result = await self.db.owner(owner).commit_media(media, units, {m: arr for m in models})
+        result = await self.db.owner(owner).media.commit(media, units, {m: arr for m in models})
         for m in models:
             await self.index.add(owner, m, np.array(result.unit_ids), arr, result.versions[m])
         return result.media_id, result.unit_ids
@@ -177,7 +183,7 @@ def make_settings(**overrides: object) -> Settings:
 
 async def make_env(tmp_path: Path, **settings: object) -> AsyncIterator[Env]:
     db = await Database.open(tmp_path / "search.db")
-    index = IndexManager(db, tmp_path / "indexes")
+    index = IndexManager(db.vectors, tmp_path / "indexes")
     en_cfg, ru_cfg = fake_config("en-fake", ("en",)), fake_config("ru-fake", ("ru",))
     en = FakeEmbedder(en_cfg, TEXTS, IMAGES)
     ru = FakeEmbedder(ru_cfg, TEXTS, IMAGES)
@@ -186,10 +192,10 @@ async def make_env(tmp_path: Path, **settings: object) -> AsyncIterator[Env]:
     service = SearchService(
         db, embedder, index, TextRouter(configs.values()), configs, make_settings(**settings)
     )
-    owner = (await db.ensure_owner("user", 1)).id
-    other = (await db.ensure_owner("user", 2)).id
+    owner = (await db.owners.ensure("user", 1)).id
+    other = (await db.owners.ensure("user", 2)).id
     try:
-        yield Env(db, index, service, en, ru, owner, other)
+        yield Env(db, index, service, en, ru, owner, other, CollectionService(db, index))
     finally:
         embedder.close()
         await db.close()
@@ -263,7 +269,7 @@ async def test_video_frames_collapse_to_the_best_frame_and_its_timestamp(env: En
     assert uids(result) == ["video", "photo"]
     video, photo = result.hits
     assert video.timestamp == 5.0 and video.score == pytest.approx(0.9, abs=2e-3)
-    frame_units = await env.store.units_of_media(video.media.id)
+    frame_units = await env.store.units.of_media(video.media.id)
     assert video.unit_id == frame_units[1].id
     assert photo.timestamp is None and photo.unit_id == photo_unit
     assert result.model_id == EN and result.elapsed_ms > 0
@@ -413,7 +419,7 @@ async def test_text_is_routed_by_language_and_falls_back_to_an_active_model(env:
     assert ("text", ("кот",)) in env.ru.calls
 
     # During a model change only the English model is active for this owner.
-    await env.store.set_active_models({"main": EN})
+    await env.store.models.set_active({"main": EN})
     fallback = await env.service.search_text(env.owner, "кот")
     assert fallback.model_id == EN and uids(fallback) == ["cat"]
     assert await env.service.active_models(env.owner) == [EN]
@@ -425,7 +431,7 @@ async def test_image_query_uses_the_primary_model(env: Env) -> None:
     await env.add("cat", axis("cat"))
     result = await env.service.search_image(env.owner, b"photo:sea")
     assert result.model_id == EN and uids(result) == ["sea"]
-    await env.store.set_active_models({"main": RU})
+    await env.store.models.set_active({"main": RU})
     assert (await env.service.search_image(env.owner, b"photo:sea")).model_id == RU
 
 
@@ -439,11 +445,38 @@ async def test_text_and_image_are_combined_in_the_texts_model(env: Env) -> None:
     # Both the text and the photo went through the Russian model, nothing through English.
     assert [c[0] for c in env.ru.calls] == ["text", "image"] and env.en.calls == []
 
-    # The weight moves the combination: all text finds the cat, all photo finds the sea.
-    env.service._settings = make_settings(search_text_weight=1.0)
-    assert uids(await env.service.search_image(env.owner, b"photo:sea", text="cat"))[0] == "cat"
-    env.service._settings = make_settings(search_text_weight=0.0)
-    assert uids(await env.service.search_image(env.owner, b"photo:sea", text="cat"))[0] == "sea"
+
+@pytest.mark.parametrize(("weight", "first"), [(1.0, "cat"), (0.0, "sea")])
+async def test_the_text_weight_moves_the_combination(
+    tmp_path: Path, weight: float, first: str
+) -> None:
+    """All text finds the cat, all photo finds the sea."""
+    async for env in make_env(tmp_path, search_text_weight=weight):
+        await env.add("cat-at-sea", mix("cat", "sea"))
+        await env.add("cat", axis("cat"))
+        await env.add("sea", axis("sea"))
+        result = await env.service.search_image(env.owner, b"photo:sea", text="cat")
+        assert uids(result)[0] == first
+
+
+# --- relevance cut (no storage) ----------------------------------------------------------------
+
+
+def _scored(*pairs: tuple[int, float]) -> list[tuple[Unit, float]]:
+    """(unit id, score) pairs; unit ``u`` belongs to media ``u // 10`` (frames of one video)."""
+    return [(Unit(uid, uid // 10, "frame", float(uid % 10)), score) for uid, score in pairs]
+
+
+def test_the_relevance_cut_counts_only_hits_above_the_fetch_boundary() -> None:
+    kept = _scored((10, 0.9), (11, 0.85), (20, 0.8), (30, 0.7))
+    # Not exhausted and the last fetched score (0.7) is above the cut: 0.7 may tie unfetched units.
+    partial = relevance_cut(kept, floor=0.1, margin=0.5, last=0.7, exhausted=False, want=1)
+    assert partial is not None and not partial.complete
+    assert [(u.media_id, s) for u, s in partial.items] == [(1, 0.9), (2, 0.8)]
+    assert relevance_cut(kept, floor=0.1, margin=0.5, last=0.7, exhausted=False, want=2) is None
+    done = relevance_cut(kept, floor=0.1, margin=0.15, last=0.7, exhausted=False, want=9)
+    assert done is not None and done.complete and done.best == 0.9
+    assert [u.media_id for u, _ in done.items] == [1, 2]  # 0.7 is below 0.9 - 0.15
 
 
 # --- exclusions ---------------------------------------------------------------------------------
@@ -534,26 +567,26 @@ async def test_deleting_an_item_removes_rows_vectors_and_index_entries(env: Env)
     await env.add("cat2", scored(0.8))
     assert {m: (await env.index.get(env.owner, m)).ntotal for m in (EN, RU)} == {EN: 3, RU: 3}
 
-    result = await env.service.delete_media(env.owner, video)
+    result = await env.collection.delete_media(env.owner, video)
     assert result.media_ids == (video,) and set(result.unit_ids) == set(frames)
-    assert await env.store.get_media(video) is None
-    assert await env.store.units(frames) == {}
+    assert await env.store.media.get(video) is None
+    assert await env.store.units.by_ids(frames) == {}
     for m in (EN, RU):
-        ids, _ = await env.store.vectors_for_units(m, frames)
+        ids, _ = await env.store.vectors.of_units(m, frames)
         assert len(ids) == 0
         idx = await env.index.get(env.owner, m)
-        assert idx.ntotal == 1 and idx.version == await env.store.index_version(m)
+        assert idx.ntotal == 1 and idx.version == await env.store.vectors.index_version(m)
     assert uids(await env.service.search_text(env.owner, "cat", strictness="loose")) == ["cat2"]
 
     with pytest.raises(NotFoundError):
-        await env.service.delete_media(env.owner, video)
+        await env.collection.delete_media(env.owner, video)
 
 
 async def test_deleting_another_owners_item_is_not_found_and_changes_nothing(env: Env) -> None:
     theirs, _ = await env.add("theirs", axis("cat"), owner=env.other)
     with pytest.raises(NotFoundError):
-        await env.service.delete_media(env.owner, theirs)
-    assert await env.db.owner(env.other).get_media(theirs) is not None
+        await env.collection.delete_media(env.owner, theirs)
+    assert await env.db.owner(env.other).media.get(theirs) is not None
     assert (await env.index.get(env.other, EN)).ntotal == 1
 
 
@@ -564,13 +597,13 @@ async def test_clearing_a_collection_removes_everything_but_the_owner(env: Env) 
     await env.index.flush()
     assert env.index.path(env.owner, EN).exists()
 
-    purge = await env.service.clear(env.owner)
+    purge = await env.collection.clear(env.owner)
     assert purge.media_count == 2 and set(purge.models) == {EN, RU}
     stats = await env.store.stats()
     assert stats.media_total == 0 and stats.units == 0 and stats.vectors_by_model == {}
     assert not env.index.path(env.owner, EN).exists()
     assert (await env.service.search_text(env.owner, "cat")).reason == "empty"
-    assert await env.db.get_owner(env.owner) is not None
+    assert await env.db.owners.get(env.owner) is not None
     assert uids(await env.service.search_text(env.other, "cat")) == ["theirs"]
 
     await env.add("again", axis("cat"))  # the collection works afterwards
@@ -580,8 +613,8 @@ async def test_clearing_a_collection_removes_everything_but_the_owner(env: Env) 
 async def test_forgetting_an_owner_removes_the_owner_too(env: Env) -> None:
     await env.add("cat", axis("cat"))
     await env.index.flush()
-    await env.service.forget_owner(env.owner)
-    assert await env.db.get_owner(env.owner) is None
+    await env.collection.forget_owner(env.owner)
+    assert await env.db.owners.get(env.owner) is None
     assert not (env.index.index_dir / str(env.owner)).exists()
     assert (await env.service.search_text(env.owner, "cat")).reason == "empty"
 
@@ -606,9 +639,7 @@ class Quality:
 @pytest.fixture(scope="module")
 def fixture_embedders() -> list[Any]:
     if not _fixtures_present():
-        pytest.skip(
-            f"fixture bundles not found in {FIXTURES} (python -m core.models train-fixture)"
-        )
+        pytest.skip(f"fixture bundles not found in {FIXTURES} (python -m tools train-fixture)")
     from core.models.bundle import load_bundle
     from core.models.embedder import OnnxEmbedder
 
@@ -617,18 +648,19 @@ def fixture_embedders() -> list[Any]:
 
 @pytest.fixture
 async def quality(tmp_path: Path, fixture_embedders: list[Any]) -> AsyncIterator[Quality]:
-    from tests.fixtures.tooling.train import render_shape_photo
+    from tests.fixtures.tooling.shapes import render_shape_photo
 
     db = await Database.open(tmp_path / "q.db")
-    index = IndexManager(db, tmp_path / "indexes")
+    index = IndexManager(db.vectors, tmp_path / "indexes")
     configs = {e.model_id: e.config for e in fixture_embedders}
     embedder = AsyncEmbedder(fixture_embedders)
     service = SearchService(
         db, embedder, index, TextRouter(configs.values()), configs, make_settings()
     )
-    owner = (await db.ensure_owner("user", 1)).id
-    other = (await db.ensure_owner("user", 2)).id
-    env = Env(db, index, service, None, None, owner, other)  # type: ignore[arg-type]
+    owner = (await db.owners.ensure("user", 1)).id
+    other = (await db.owners.ensure("user", 2)).id
+    collection = CollectionService(db, index)
+    env = Env(db, index, service, None, None, owner, other, collection)  # type: ignore[arg-type]
     photos: dict[tuple[str, str], bytes] = {}
     for seed, obj in enumerate(SHAPE_SET):
         buf = io.BytesIO()
@@ -638,7 +670,7 @@ async def quality(tmp_path: Path, fixture_embedders: list[Any]) -> AsyncIterator
     vectors = {m: await embedder.encode_images(data, model_id=m) for m in configs}
     store = db.owner(owner)
     for i, obj in enumerate(photos):
-        result = await store.commit_media(
+        result = await store.media.commit(
             NewMedia("photo", "-".join(obj), file_id=f"f{i}"),
             [NewUnit.image()],
             {m: v[i : i + 1] for m, v in vectors.items()},

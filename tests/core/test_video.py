@@ -20,12 +20,12 @@ from core.errors import (
     VideoError,
 )
 from core.media.image import preprocess
+from core.media.shots import Selector
 from core.media.video import (
     Frame,
     VideoInfo,
     _Progress,
     _read_capture,
-    _Selector,
     frame_from_thumbnail,
     sample_frames,
     sample_video,
@@ -436,7 +436,7 @@ class FakeCapture:
 
 def read_fake(cap: FakeCapture) -> tuple[VideoInfo, list[float], list[float]]:
     progress: list[float] = []
-    selector = _Selector(1.0, 10.0, 120, 0.1)
+    selector = Selector(1.0, 10.0, 120, 0.1)
     info = _read_capture(
         cap, selector, _Progress(progress.append), analysis_fps=5.0, target_size=None
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.ingest.pipeline import distinct_moments
+from core.ingest.moments import distinct_moments
 from core.media.video import Frame, sample_frames, sample_video
 from tests.core.test_video import solid, times, write_video
 
@@ -227,10 +227,11 @@ async def test_the_second_shot_of_a_clip_is_found_by_what_it_shows(tmp_path: Pat
     if not (bundle / "config.json").is_file():
         pytest.skip("fixture models missing")
     from core.engine.engine import Engine
-    from core.ingest.pipeline import IngestRequest, local_fetcher
-    from core.search.service import Query
+    from core.ingest.fetch import local_fetcher
+    from core.ingest.request import IngestRequest
+    from core.search.query import Query
     from core.settings import Settings
-    from tests.fixtures.tooling.train import render_shape_photo
+    from tests.fixtures.tooling.shapes import render_shape_photo
 
     first, second = two_shots()
     path = write_video(
@@ -246,10 +247,10 @@ async def test_the_second_shot_of_a_clip_is_found_by_what_it_shows(tmp_path: Pat
     )
     async with await Engine.open(settings, fetch=local_fetcher()) as engine:
         assert engine.pipeline is not None
-        owner = (await engine.db.ensure_owner("local", "test")).id
+        owner = (await engine.db.owners.ensure("local", "test")).id
         saved = []
         for kind, file in (("video", path), ("photo", photo)):
-            request = IngestRequest(owner, kind, file.name, path=str(file))  # type: ignore[arg-type]
+            request = IngestRequest.of(owner, kind, file.name, path=str(file))  # type: ignore[arg-type]
             saved.append(await (await engine.pipeline.submit(request)).result())
         video = saved[0]
         assert video.saved and len(video.unit_ids) >= 2, video
@@ -265,7 +266,7 @@ async def test_the_second_shot_of_a_clip_is_found_by_what_it_shows(tmp_path: Pat
 
 def two_shots() -> tuple[np.ndarray, np.ndarray]:
     """A red star, then a blue square in its place before the very same background (BGR)."""
-    from tests.fixtures.tooling.train import render_shape_photo
+    from tests.fixtures.tooling.shapes import render_shape_photo
 
     size = (480, 240)
     star = np.asarray(render_shape_photo("red", "star", seed=1, size=size))

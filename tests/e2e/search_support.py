@@ -58,7 +58,7 @@ def model_dirs(work: Path, *, quality: bool) -> list[Path]:
     if quality:
         if not fixture_models_present():
             pytest.skip(
-                f"fixture models missing in {FIXTURES} (python -m core.models train-fixture)"
+                f"fixture models missing in {FIXTURES} (python -m tools train-fixture)"
             )
         return [FIXTURES / name for name in BUNDLES]
     from tests.core.onnx_builders import write_bundle
@@ -73,7 +73,7 @@ def shape_jpeg(
     colour: str, shape: str, *, seed: int = 0, size: tuple[int, int] = (320, 240)
 ) -> bytes:
     """A photo of one coloured shape, as a camera (or Telegram) would deliver it: JPEG."""
-    from tests.fixtures.tooling.train import render_shape_photo
+    from tests.fixtures.tooling.shapes import render_shape_photo
 
     buf = io.BytesIO()
     render_shape_photo(colour, shape, seed=seed, size=size).save(buf, "JPEG", quality=92)
@@ -135,7 +135,7 @@ class BotApp:
     # --- collections ----------------------------------------------------------------------------
 
     async def owner_id(self, user: FakeUser) -> int:
-        return (await self.engine.db.ensure_owner("user", user.id)).id
+        return (await self.engine.db.owners.ensure("user", user.id)).id
 
     async def count(self, user: FakeUser) -> int:
         return (await self.engine.db.owner(await self.owner_id(user)).stats()).media_total
@@ -154,7 +154,7 @@ class BotApp:
         stored = self.register_photo(data)
         owner = user if isinstance(user, int) else await self.owner_id(user)
         outcome = await self.submit(
-            IngestRequest(
+            IngestRequest.of(
                 owner,
                 "photo",
                 stored.file_unique_id,
@@ -191,7 +191,7 @@ class BotApp:
             mime_type="video/mp4",
         )
         outcome = await self.submit(
-            IngestRequest(
+            IngestRequest.of(
                 await self.owner_id(user),
                 "video",
                 stored.file_unique_id,
@@ -208,7 +208,7 @@ class BotApp:
         return Seeded(stored, outcome.media_id)
 
     async def set_owner(self, user: FakeUser, **settings: Any) -> None:
-        await self.engine.db.owner(await self.owner_id(user)).update_settings(settings)
+        await self.engine.db.owner(await self.owner_id(user)).profile.update_settings(settings)
 
     # --- answers --------------------------------------------------------------------------------
 
@@ -229,7 +229,7 @@ class BotApp:
 
     async def chat_owner_id(self, chat_id: int) -> int:
         """The collection of a group: the chat's owner, whoever posted."""
-        return (await self.engine.db.ensure_owner("chat", chat_id)).id
+        return (await self.engine.db.owners.ensure("chat", chat_id)).id
 
     async def chat_count(self, chat_id: int) -> int:
         owner = await self.chat_owner_id(chat_id)

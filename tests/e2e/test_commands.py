@@ -30,10 +30,10 @@ async def photo_fetch(request: IngestRequest, thumbnail: bool) -> bytes:
 
 async def ingest_photo(app: BotApp, user: FakeUser, unique: str = "u1") -> int:
     """Store one photo for ``user`` straight through the engine (not through a chat)."""
-    owner = await app.engine.db.ensure_owner("user", user.id)
+    owner = await app.engine.db.owners.ensure("user", user.id)
     assert app.engine.pipeline is not None
     ticket = await app.engine.pipeline.submit(
-        IngestRequest(owner.id, "photo", unique, file_id=f"file-{unique}", width=320, height=240)
+        IngestRequest.of(owner.id, "photo", unique, file_id=f"file-{unique}", width=320, height=240)
     )
     outcome = await ticket.result()
     assert outcome.saved, outcome
@@ -95,7 +95,7 @@ async def test_settings_buttons_change_and_show_the_settings(
         query = telegram.press_button(alice, panel, text="20")
         answer = await telegram.wait_callback_answer(query)
         await telegram.wait_edit(panel)
-        owner = await app.engine.db.find_owner("user", alice.id)
+        owner = await app.engine.db.owners.find("user", alice.id)
         assert owner is not None and owner.settings["page_size"] == 20
         assert answer.get("text") == "Saved"
         assert "Results per page: 20" in (panel.text or "")
@@ -118,7 +118,7 @@ async def test_settings_buttons_change_and_show_the_settings(
             alice, panel, SettingsCB(key="page", value="5").pack(), stale=True
         )
         assert "устарело" in (await telegram.wait_callback_answer(stale))["text"]
-        owner = await app.engine.db.find_owner("user", alice.id)
+        owner = await app.engine.db.owners.find("user", alice.id)
         assert owner is not None
         assert owner.settings == {"page_size": 20, "strictness": "loose", "lang": "ru"}
         # The chosen language now wins over the Telegram client's.
@@ -172,9 +172,9 @@ async def test_forget_needs_a_fresh_confirmation(
         await telegram.wait_for(lambda _: "Done" in (second.text or ""), what="forget done")
         assert "1 item deleted" in (second.text or "")
         assert (await store.stats()).media_total == 0
-        assert await app.engine.db.get_owner(owner_id) is None
+        assert await app.engine.db.owners.get(owner_id) is None
 
-        boris_owner = await app.engine.db.find_owner("user", boris.id)
+        boris_owner = await app.engine.db.owners.find("user", boris.id)
         assert boris_owner is not None
         assert (await app.engine.db.owner(boris_owner.id).stats()).media_total == 1
         assert "empty" in await ask(telegram, alice, "stats")
@@ -205,11 +205,11 @@ async def test_blocked_user_is_remembered_and_nothing_crashes(
             lambda s: any(c.status == 403 for c in s.calls_of("sendMessage")), what="a 403"
         )
         await app.settle(message, telegram)
-        owner = await app.engine.db.find_owner("user", alice.id)
+        owner = await app.engine.db.owners.find("user", alice.id)
         assert owner is not None
 
         async def blocked() -> object:
-            return (await app.engine.db.owner(owner.id).settings()).get("blocked")
+            return (await app.engine.db.owner(owner.id).profile.settings()).get("blocked")
 
         assert await blocked() is True
 
@@ -271,7 +271,7 @@ async def test_allow_list_refuses_strangers_politely(
         refusal = await ask(telegram, boris, "start")
         query = telegram.inline_query(boris, "cat")
         answer = await telegram.wait_inline_answer(query)
-        assert await app.engine.db.find_owner("user", boris.id) is None
+        assert await app.engine.db.owners.find("user", boris.id) is None
     assert "частный бот" in refusal and str(boris.id) in refusal
     assert answer["results"] == [] and answer.get("is_personal") is True
 
@@ -283,13 +283,13 @@ async def test_quota_check_counts_stored_and_queued_items(
         telegram, tmp_path, fetch=photo_fetch, quota_items_per_user=2, quota_video_seconds=60
     ) as app:
         await ingest_photo(app, alice, "a1")
-        owner = await app.engine.db.ensure_owner("user", alice.id)
+        owner = await app.engine.db.owners.ensure("user", alice.id)
         assert await check_quota(app.services, owner) is None
         refusal = await check_quota(app.services, owner, lang="ru", items=2)
         assert refusal is not None and "2" in refusal and "Коллекция заполнена" in refusal
         too_long = await check_quota(app.services, owner, video_seconds=61)
         assert too_long is not None and "1 min" in too_long
-        other = await app.engine.db.ensure_owner("user", boris.id)
+        other = await app.engine.db.owners.ensure("user", boris.id)
         assert await check_quota(app.services, other, items=2) is None
 
 

@@ -16,8 +16,8 @@ from aiogram.types import ReactionTypeEmoji
 from PIL import Image
 
 from bot.app import run
-from bot.courtesy import TEXTS, publish_profile
-from bot.i18n import tr
+from bot.courtesy import publish_profile
+from bot.i18n import t
 from tests.e2e.botapp import bot_settings
 from tests.e2e.fake_telegram import ApiCall, FakeTelegramServer, FakeUser
 from tests.e2e.search_support import BotApp, running_bot, scenes_mp4, shape_jpeg
@@ -191,7 +191,7 @@ async def test_descriptions_are_set_per_language_only_when_they_changed(
     texts = telegram.descriptions
     assert texts[("description", "")] == texts[("description", "en")]
     assert "@finder_bot" in texts[("description", "en")]
-    assert texts[("short_description", "ru")] == tr(TEXTS, "short_description", "ru")
+    assert texts[("short_description", "ru")] == t("courtesy-short-description", "ru")
     assert "картинки" in texts[("description", "ru")]
     assert all(len(t) <= 512 for t in texts.values())
     assert all(len(texts[("short_description", c)]) <= 120 for c in ("", "en", "ru"))

@@ -50,6 +50,8 @@ from tests.e2e.fake_telegram import (
     make_jpeg,
     origin_channel,
 )
+from tests.e2e.fake_telegram.dispatch import MethodTable
+from tests.e2e.fake_telegram.records import ApiCall
 from tests.e2e.harness import BotProcess, bot_env, polling
 
 MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(200)  # the fake never decodes videos
@@ -93,6 +95,30 @@ async def test_get_me_and_raw_http_forms(telegram: FakeTelegramServer) -> None:
     with pytest.raises(AssertionError, match="noSuchMethod"):
         telegram.assert_clean()
     telegram.unknown_methods.clear()
+
+
+def test_a_method_is_served_by_one_part_only() -> None:
+    """Parts declare their methods separately; a name claimed twice would hide a handler."""
+
+    async def served(call: ApiCall) -> bool:
+        return True
+
+    methods = MethodTable(FakeTelegramServer())
+    methods.register({"getMe": served})
+    with pytest.raises(ValueError, match="getme"):
+        methods.register({"getme": served})
+    assert methods.canonical("GETME") == "getMe" and methods.canonical("noSuchMethod") is None
+
+
+async def test_server_re_exports_its_parts(telegram: FakeTelegramServer, alice: FakeUser) -> None:
+    """The builders, fault controls and waits composed into the server share its records."""
+    pushed = telegram.send_text(alice, "hello")
+    assert telegram.update_record(pushed).update["message"] is pushed
+    assert telegram.pending_updates() == [telegram.update_record(pushed).update]
+    assert telegram.chat_history(alice.id) == [pushed]
+    fault = telegram.fail("sendMessage")
+    assert telegram.faults == [fault]
+    assert len(FakeTelegramServer.new_media_group_id()) == 17
 
 
 async def test_wrong_token_is_unauthorized(telegram: FakeTelegramServer) -> None:

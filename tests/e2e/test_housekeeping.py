@@ -18,12 +18,12 @@ async def seed(path: Path, user_id: int, *, age_s: float) -> tuple[int, int]:
     """A session and a done job of ``user_id``, made ``age_s`` seconds ago."""
     db = await Database.open(path, clock=lambda: time.time() - age_s)
     try:
-        owner = await db.ensure_owner("user", user_id)
+        owner = await db.owners.ensure("user", user_id)
         session = await ResultStore(db, owner.id).create_session("text", text="old sunset")
         store = db.owner(owner.id)
-        job_id = await store.enqueue_job({"kind": "photo"})
-        await db.claim_jobs(1)
-        await store.finish_job(job_id)
+        job_id = await store.jobs.enqueue({"kind": "photo"})
+        await db.queue.claim(1)
+        await store.jobs.finish(job_id)
         return session.id, job_id
     finally:
         await db.close()

@@ -104,10 +104,10 @@ class Running:
 
     async def media(self, user: FakeUser) -> list[Media]:
         """The user's collection, oldest first."""
-        owner = await self.engine.db.find_owner("user", user.id)
+        owner = await self.engine.db.owners.find("user", user.id)
         if owner is None:
             return []
-        items = await self.engine.db.owner(owner.id).list_media(limit=1000)
+        items = await self.engine.db.owner(owner.id).media.page(limit=1000)
         return sorted(items, key=lambda m: m.id)
 
     async def reply_to(self, user: FakeUser, sent: dict[str, Any]) -> SentMessage:
@@ -315,7 +315,7 @@ async def test_video_is_sampled_with_one_progress_message(
         assert len(reply.history) <= 2  # maybe one throttled percentage, then the result
         (item,) = await run.media(alice)
         assert item.kind == "video" and item.duration == pytest.approx(6, abs=0.5)
-        units = await run.engine.db.owner(item.owner_id).units_of_media(item.id)
+        units = await run.engine.db.owner(item.owner_id).units.of_media(item.id)
         times = sorted(u.timestamp or 0.0 for u in units)
         assert len(times) >= 2 and times[0] < 3.0 <= times[-1]  # both scenes
         assert reply.text == f"✅ Video saved: {len(units)} moments to search by."
@@ -456,7 +456,7 @@ async def test_fetch_turns_telegram_answers_into_typed_errors(
     fetch = make_fetch(telegram_bot, Settings(_env_file=None))  # type: ignore[call-arg]
     data = jpeg(picture(RED))
     photo = telegram.send_photo(alice, data)["photo"][-1]
-    request = IngestRequest(1, "photo", photo["file_unique_id"], file_id=photo["file_id"])
+    request = IngestRequest.of(1, "photo", photo["file_unique_id"], file_id=photo["file_id"])
     assert await fetch(request, False) == data
 
     telegram.fail("getFile", 502)
@@ -464,14 +464,14 @@ async def test_fetch_turns_telegram_answers_into_typed_errors(
         await fetch(request, False)
     assert transient.value.retryable and type(transient.value) is FetchError
 
-    gone = IngestRequest(1, "photo", "AQADgone", file_id=photo["file_id"][:-4] + "AAAA")
+    gone = IngestRequest.of(1, "photo", "AQADgone", file_id=photo["file_id"][:-4] + "AAAA")
     with pytest.raises(FileGoneError):
         await fetch(gone, False)
 
     cover = jpeg(picture(BLUE, (320, 180)))
     video = telegram.send_video(alice, b"\x00" * 32, thumbnail=cover)["video"]
     telegram.set_file_size(video["file_id"], DOWNLOAD_LIMIT + 1)  # the message did not say
-    big = IngestRequest(
+    big = IngestRequest.of(
         1,
         "video",
         video["file_unique_id"],
@@ -493,7 +493,7 @@ async def test_album_collector_hooks_flush_and_settle_without_waiting(
     loop = asyncio.get_running_loop()
     futures = []
     for job_id, sent in enumerate((first, second), 1):
-        request = IngestRequest(1, "photo", f"AQAD{job_id}", album_id="g1")
+        request = IngestRequest.of(1, "photo", f"AQAD{job_id}", album_id="g1")
         future: asyncio.Future[IngestOutcome] = loop.create_future()
         futures.append((future, request))
         ticket = Ticket(job_id, request, future, None)
@@ -648,7 +648,7 @@ async def test_lying_mime_types_and_a_broken_cover_get_a_precise_answer(
         reply = await run.final_reply(alice, as_mp4, lambda t: t[:1] in "✅❌")
         assert reply.text is not None and reply.text.startswith("✅"), reply.text
         still = (await run.media(alice))[-1]
-        (unit,) = await run.engine.db.owner(still.owner_id).units_of_media(still.id)
+        (unit,) = await run.engine.db.owner(still.owner_id).units.of_media(still.id)
         assert unit.timestamp is None  # decoded as the picture it is, not as a "video" frame
         big = telegram.send_video(
             alice, b"\x00" * 64, thumbnail=b"not a jpeg", file_size=DOWNLOAD_LIMIT + 1

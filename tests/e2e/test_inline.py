@@ -107,7 +107,7 @@ async def test_videos_and_gifs_are_offered_as_cached_results(
     basic_app: BotApp, alice: FakeUser, telegram: FakeTelegramServer, tmp_path: Path
 ) -> None:
     from core.ingest.pipeline import IngestRequest
-    from tests.fixtures.tooling.train import render_shape_photo
+    from tests.fixtures.tooling.shapes import render_shape_photo
 
     size = (160, 120)
     clip = scenes_mp4(
@@ -118,7 +118,7 @@ async def test_videos_and_gifs_are_offered_as_cached_results(
         "animation", clip, duration=2, width=size[0], height=size[1], mime_type="video/mp4"
     )
     outcome = await basic_app.submit(
-        IngestRequest(
+        IngestRequest.of(
             await basic_app.owner_id(alice),
             "animation",
             stored.file_unique_id,

@@ -82,7 +82,7 @@ async def test_photos_and_videos_share_albums_and_a_single_hit_is_sent_alone(
     assert len(answer.media) >= 2  # the generated model: every item is a hit
     assert None not in groups and all(m.method == "sendMediaGroup" for m in answer.media)
     # A collection of one photo answers with one sendPhoto, never a one-item album.
-    await basic_app.engine.search.collection.clear(await basic_app.owner_id(alice))
+    await basic_app.engine.library.clear(await basic_app.owner_id(alice))
     blue = await basic_app.seed_photo(alice, shape_jpeg("blue", "square", seed=7))
     single = await basic_app.ask(alice, "a blue square")
     assert [m.method for m in single.media] == ["sendPhoto"]
@@ -99,7 +99,7 @@ async def test_image_documents_come_back_as_documents(app: BotApp, alice: FakeUs
         "document", data, file_name="square.jpg", mime_type="image/jpeg"
     )
     outcome = await app.submit(
-        IngestRequest(
+        IngestRequest.of(
             await app.owner_id(alice),
             "document",
             stored.file_unique_id,
@@ -221,7 +221,7 @@ async def test_similar_on_a_saved_message_and_on_a_result(
     await app.answer(alice)  # "saved"
     saved_uid = saved["photo"][-1]["file_unique_id"]
     store = app.engine.db.owner(await app.owner_id(alice))
-    media = await store.find_media(saved_uid)
+    media = await store.media.find(saved_uid)
     assert media is not None and media.message_id == saved["message_id"]
 
     app.skip_sent(alice)
@@ -321,7 +321,7 @@ async def test_replies_and_buttons_work_after_a_restart(
 async def test_video_hit_starts_at_the_matched_second(
     app: BotApp, alice: FakeUser, tmp_path: Path
 ) -> None:
-    from tests.fixtures.tooling.train import render_shape_photo
+    from tests.fixtures.tooling.shapes import render_shape_photo
 
     await app.seed_shapes(alice, [("red", "circle"), ("yellow", "circle"), ("green", "triangle")])
     size = (320, 240)
@@ -574,7 +574,7 @@ async def test_query_is_answered_while_a_large_ingest_is_held(
     assert basic_app.engine.pipeline is not None
     tickets = [
         await basic_app.engine.pipeline.submit(
-            IngestRequest(
+            IngestRequest.of(
                 owner_id,
                 "photo",
                 s.file_unique_id,

@@ -244,7 +244,7 @@ async def final_reply(
 async def play(app: BotApp, telegram: FakeTelegramServer, user: FakeUser, work: Path) -> str:
     """The scripted session; returns the rendered transcript. Each step waits for its answer,
     and the answers that decide the story are checked here, whatever the README says."""
-    from tests.fixtures.tooling.train import render_shape_photo
+    from tests.fixtures.tooling.shapes import render_shape_photo
 
     depictions: dict[str, Depiction] = {}
 

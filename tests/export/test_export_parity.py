@@ -21,7 +21,8 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
 from core.errors import BundleError  # noqa: E402
-from core.models.bundle import check_bundle, load_bundle  # noqa: E402
+from core.models.bundle import load_bundle  # noqa: E402
+from core.models.check import check_bundle  # noqa: E402
 from tools import export  # noqa: E402
 from tools.export import (  # noqa: E402
     build_open_clip,
@@ -262,7 +263,7 @@ def test_a_diverging_export_fails_loudly_and_leaves_nothing(
 def test_cli_export_builds_the_named_architectures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from core.models.__main__ import main
+    from tools.__main__ import main
 
     calls: list[dict[str, Any]] = []
 

@@ -41,7 +41,7 @@ async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def store(db: Database) -> OwnerStore:
-    owner = await db.ensure_owner("user", 1001)
+    owner = await db.owners.ensure("user", 1001)
     return db.owner(owner.id)
 
 
@@ -57,7 +57,7 @@ def photo(uid: str, **kw: object) -> NewMedia:
 
 async def add_photo(store: OwnerStore, uid: str, seed: int = 0, **kw: object):
     """Commit a photo with one unit and vectors for both test models."""
-    return await store.commit_media(
+    return await store.media.commit(
         photo(uid, **kw),
         [NewUnit.image()],
         {CLIP: vecs(1, seed=seed), RUCLIP: vecs(1, dim=DIM * 2, seed=seed + 1)},
@@ -66,7 +66,7 @@ async def add_photo(store: OwnerStore, uid: str, seed: int = 0, **kw: object):
 
 async def add_video(store: OwnerStore, uid: str, times: list[float], seed: int = 0):
     n = len(times)
-    return await store.commit_media(
+    return await store.media.commit(
         NewMedia("video", uid, file_id=f"file-{uid}", duration=max(times) + 1),
         [NewUnit.frame(t) for t in times],
         {CLIP: vecs(n, seed=seed), RUCLIP: vecs(n, dim=DIM * 2, seed=seed + 1)},

@@ -21,14 +21,14 @@ WRITER = textwrap.dedent(
 
     async def main() -> None:
         db = await Database.open(sys.argv[1])
-        store = db.owner((await db.ensure_owner("user", 1)).id)
+        store = db.owner((await db.owners.ensure("user", 1)).id)
         rng = np.random.default_rng(0)
         i = 0
         while True:  # runs until killed
             i += 1
-            job = await store.enqueue_job({"n": i})
-            await db.claim_jobs(1)
-            r = await store.commit_media(
+            job = await store.jobs.enqueue({"n": i})
+            await db.queue.claim(1)
+            r = await store.media.commit(
                 NewMedia("video", f"v{i}"), [NewUnit.frame(t) for t in range(8)],
                 {"clip@1": rng.standard_normal((8, 64)).astype(np.float32)}, job_id=job,
             )
@@ -57,18 +57,18 @@ async def test_killed_writer_keeps_every_acknowledged_commit(tmp_path: Path) -> 
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     async with await Database.open(path) as db:
-        owner = await db.find_owner("user", 1)
+        owner = await db.owners.find("user", 1)
         assert owner is not None
         store = db.owner(owner.id)
-        found = await store.media_by_ids(acked)
+        found = await store.media.by_ids(acked)
         assert sorted(found) == sorted(acked)
-        ids, vectors = await store.load_vectors("clip@1")
-        units = await store.units(ids.tolist())
+        ids, vectors = await store.vectors.load("clip@1")
+        units = await store.units.by_ids(ids.tolist())
         assert {u.media_id for u in units.values()} >= set(acked)
         assert len(ids) % 8 == 0 and np.isfinite(vectors).all()  # whole items only
-        done = await store.jobs(states=["done"], limit=10_000)
+        done = await store.jobs.all(states=["done"], limit=10_000)
         assert {j.media_id for j in done} >= set(acked)
-        assert await store.index_version("clip@1") == len(ids) // 8
+        assert await store.vectors.index_version("clip@1") == len(ids) // 8
         async with db.read() as conn:
             assert (await conn.execute_fetchall("PRAGMA integrity_check"))[0][0] == "ok"
 

@@ -24,19 +24,19 @@ async def count(db: Database, table: str) -> int:
 
 async def finished_job(db: Database, store: OwnerStore, *, failed: bool = False) -> int:
     """A job enqueued, claimed and finished (or failed) now."""
-    job_id = await store.enqueue_job({"kind": "photo"})
-    (claimed,) = await db.claim_jobs(1)
+    job_id = await store.jobs.enqueue({"kind": "photo"})
+    (claimed,) = await db.queue.claim(1)
     assert claimed.id == job_id
     if failed:
-        await store.fail_job(job_id, "gone")
+        await store.jobs.fail(job_id, "gone")
     else:
-        await store.finish_job(job_id)
+        await store.jobs.finish(job_id)
     return job_id
 
 
 @pytest.fixture
 async def other(db: Database) -> OwnerStore:
-    owner = await db.ensure_owner("user", 2002)
+    owner = await db.owners.ensure("user", 2002)
     return db.owner(owner.id)
 
 
@@ -55,17 +55,17 @@ async def test_purge_removes_only_expired_rows(
     clock.now = start
     old_done = await finished_job(db, store)
     old_failed = await finished_job(db, other, failed=True)
-    old_running = await other.enqueue_job({"kind": "photo"})
-    await db.claim_jobs(5)
-    old_pending = await store.enqueue_job({"kind": "photo"})
+    old_running = await other.jobs.enqueue({"kind": "photo"})
+    await db.queue.claim(5)
+    old_pending = await store.jobs.enqueue({"kind": "photo"})
     await results.record(1001, [(1, mine.media_id, None)])
     old_session = await results.create_session("text", text="old")
-    await store.update_settings({"page_size": 5})
+    await store.profile.update_settings({"page_size": 5})
     clock.now = start + RETENTION.jobs_s + DAY_S
 
     counts = await purge_expired(db, RETENTION, chunk=2)
     assert counts == PurgeCounts(jobs=2, result_messages=1, search_sessions=1)
-    remaining = {j.id for j in await store.jobs()} | {j.id for j in await other.jobs()}
+    remaining = {j.id for j in await store.jobs.all()} | {j.id for j in await other.jobs.all()}
     assert old_done not in remaining and old_failed not in remaining
     assert {old_pending, old_running, fresh_done} <= remaining  # unfinished jobs never go
     assert await results.result(1001, 1) is None
@@ -74,7 +74,7 @@ async def test_purge_removes_only_expired_rows(
     assert await their_results.session(fresh_session.id) is not None
     # The collections themselves are untouched.
     assert await count(db, "media") == 2 and await count(db, "vectors") == 4
-    assert (await store.settings())["page_size"] == 5
+    assert (await store.profile.settings())["page_size"] == 5
     assert await purge_expired(db, RETENTION) == PurgeCounts()  # nothing left to do
 
 
@@ -86,14 +86,14 @@ async def test_purge_runs_in_bounded_chunks(
         await results.create_session("text", text=f"q{i}")
     clock.now += RETENTION.results_s + 1
     writes = 0
-    real_write = db.write
+    real_write = db.connections.write
 
     def counting_write():  # type: ignore[no-untyped-def]
         nonlocal writes
         writes += 1
         return real_write()
 
-    monkeypatch.setattr(db, "write", counting_write)
+    monkeypatch.setattr(db.connections, "write", counting_write)
     counts = await purge_expired(db, RETENTION, chunk=10)
     assert counts.search_sessions == 25
     assert writes == 3 + 1 + 1  # sessions in 10 + 10 + 5; jobs and results in one empty chunk

@@ -1,5 +1,6 @@
-"""Owner isolation: every OwnerStore method, called for owner A with owner B's ids, neither
-returns nor touches B's rows. The test fails when a public method is added without a check."""
+"""Owner isolation: every method of every OwnerStore repository, called for owner A with owner
+B's ids, neither returns nor touches B's rows. The test fails when a public method is added
+without a check."""
 
 from __future__ import annotations
 
@@ -36,12 +37,12 @@ async def populate(db: Database, store: OwnerStore, tag: str) -> dict:
     shared = await add_photo(store, "same-unique-id")  # both owners have this key
     video = await add_video(store, f"{tag}-video", [0.0, 5.0])
     f = LocalFile(f"/{tag}/x.jpg", 1, 1, tag[0] * 64)
-    local = await store.commit_media(
+    local = await store.media.commit(
         NewMedia("photo", f.file_unique_id, local=f), [NewUnit.image()], {CLIP: vecs(1)}
     )
-    await store.update_settings({"language": tag})
-    await store.set_active_models({"en": CLIP})
-    pending = await store.enqueue_job({"owner": tag})
+    await store.profile.update_settings({"language": tag})
+    await store.models.set_active({"en": CLIP})
+    pending = await store.jobs.enqueue({"owner": tag})
     return {
         "media": [photo.media_id, shared.media_id, video.media_id, local.media_id],
         "units": [*photo.unit_ids, *shared.unit_ids, *video.unit_ids, *local.unit_ids],
@@ -52,12 +53,12 @@ async def populate(db: Database, store: OwnerStore, tag: str) -> dict:
 
 
 async def test_owner_a_can_never_reach_owner_b(db: Database) -> None:
-    a = db.owner((await db.ensure_owner("user", 1)).id)
-    b = db.owner((await db.ensure_owner("user", 2)).id)
+    a = db.owner((await db.owners.ensure("user", 1)).id)
+    b = db.owner((await db.owners.ensure("user", 2)).id)
     mine = await populate(db, a, "alice")
     theirs = await populate(db, b, "bob")
-    running_b = await b.enqueue_job({"owner": "bob", "n": 2})
-    claimed = await db.claim_jobs(10)
+    running_b = await b.jobs.enqueue({"owner": "bob", "n": 2})
+    claimed = await db.queue.claim(10)
     assert running_b in {j.id for j in claimed}
     b_before = await snapshot(db, b.owner_id)
     b_units, b_media = theirs["units"], theirs["media"]
@@ -69,151 +70,155 @@ async def test_owner_a_can_never_reach_owner_b(db: Database) -> None:
         return fn
 
     @check
-    async def info() -> None:
-        owner = await a.info()
+    async def profile_info() -> None:
+        owner = await a.profile.info()
         assert owner is not None and owner.id == a.owner_id
 
     @check
-    async def settings() -> None:
-        assert await a.settings() == {"language": "alice"}
+    async def profile_settings() -> None:
+        assert await a.profile.settings() == {"language": "alice"}
 
     @check
-    async def update_settings() -> None:
-        await a.update_settings({"language": "alice"})
+    async def profile_update_settings() -> None:
+        await a.profile.update_settings({"language": "alice"})
 
     @check
-    async def get_media() -> None:
+    async def media_get() -> None:
         for m in b_media:
-            assert await a.get_media(m) is None
+            assert await a.media.get(m) is None
 
     @check
     async def media_by_ids() -> None:
-        assert await a.media_by_ids(b_media) == {}
+        assert await a.media.by_ids(b_media) == {}
 
     @check
-    async def find_media() -> None:
-        assert await a.find_media("bob-photo") is None
-        same = await a.find_media("same-unique-id")
+    async def media_find() -> None:
+        assert await a.media.find("bob-photo") is None
+        same = await a.media.find("same-unique-id")
         assert same is not None and same.owner_id == a.owner_id
 
     @check
-    async def list_media() -> None:
-        assert {m.owner_id for m in await a.list_media(limit=1000)} == {a.owner_id}
+    async def media_page() -> None:
+        assert {m.owner_id for m in await a.media.page(limit=1000)} == {a.owner_id}
 
     @check
-    async def units() -> None:
-        assert await a.units(b_units) == {}
+    async def units_by_ids() -> None:
+        assert await a.units.by_ids(b_units) == {}
 
     @check
     async def units_of_media() -> None:
         for m in b_media:
-            assert await a.units_of_media(m) == []
+            assert await a.units.of_media(m) == []
 
     @check
-    async def index_version() -> None:
-        assert await a.index_version(CLIP) == 4  # a's own four commits, not b's
+    async def vectors_index_version() -> None:
+        assert await a.vectors.index_version(CLIP) == 4  # a's own four commits, not b's
 
     @check
-    async def vector_snapshot() -> None:
-        snap = await a.vector_snapshot(CLIP)
+    async def vectors_snapshot() -> None:
+        snap = await a.vectors.snapshot(CLIP)
         assert set(snap.ids.tolist()) == set(mine["units"])
 
     @check
-    async def load_vectors() -> None:
-        ids, _ = await a.load_vectors(RUCLIP)
+    async def vectors_load() -> None:
+        ids, _ = await a.vectors.load(RUCLIP)
         assert not set(ids.tolist()) & set(b_units)
-        ids, _ = await db.load_vectors(a.owner_id, CLIP)
+        ids, _ = await db.vectors.load_vectors(a.owner_id, CLIP)
         assert set(ids.tolist()) == set(mine["units"])
-        assert await db.index_version(a.owner_id, CLIP) == 4
+        assert await db.vectors.index_version(a.owner_id, CLIP) == 4
 
     @check
-    async def vectors_for_units() -> None:
-        ids, v = await a.vectors_for_units(CLIP, b_units)
+    async def vectors_of_units() -> None:
+        ids, v = await a.vectors.of_units(CLIP, b_units)
         assert ids.size == 0 and v.shape[0] == 0
 
     @check
-    async def missing_vectors() -> None:
-        missing = await a.missing_vectors(RUCLIP)  # a's local item has no RUCLIP vector
+    async def vectors_missing() -> None:
+        missing = await a.vectors.missing(RUCLIP)  # a's local item has no RUCLIP vector
         assert [w.media.id for w in missing] == [mine["media"][3]]
-        assert {w.media.owner_id for w in await a.missing_vectors("other@1")} == {a.owner_id}
+        assert {w.media.owner_id for w in await a.vectors.missing("other@1")} == {a.owner_id}
 
     @check
-    async def vector_counts() -> None:
-        assert await a.vector_counts() == {CLIP: 5, RUCLIP: 4}
+    async def vectors_counts() -> None:
+        assert await a.vectors.counts() == {CLIP: 5, RUCLIP: 4}
 
     @check
-    async def active_models() -> None:
-        assert await a.active_models() == {"en": CLIP}
+    async def models_active() -> None:
+        assert await a.models.active() == {"en": CLIP}
 
     @check
-    async def set_active_models() -> None:
-        await a.set_active_models({"en": CLIP})
+    async def models_set_active() -> None:
+        await a.models.set_active({"en": CLIP})
 
     @check
-    async def get_job() -> None:
-        assert await a.get_job(theirs["pending_job"]) is None
-        assert await a.get_job(running_b) is None
+    async def jobs_get() -> None:
+        assert await a.jobs.get(theirs["pending_job"]) is None
+        assert await a.jobs.get(running_b) is None
 
     @check
-    async def jobs() -> None:
-        assert {j.owner_id for j in await a.jobs()} == {a.owner_id}
+    async def jobs_all() -> None:
+        assert {j.owner_id for j in await a.jobs.all()} == {a.owner_id}
 
     @check
-    async def job_counts() -> None:
-        assert sum((await a.job_counts()).values()) == 1
+    async def jobs_counts() -> None:
+        assert sum((await a.jobs.counts()).values()) == 1
 
     @check
-    async def enqueue_job() -> None:
-        job = await a.get_job(await a.enqueue_job({"x": 1}))
+    async def jobs_enqueue() -> None:
+        job = await a.jobs.get(await a.jobs.enqueue({"x": 1}))
         assert job is not None and job.owner_id == a.owner_id
 
     @check
-    async def enqueue_jobs() -> None:
-        for job_id in await a.enqueue_jobs([{"x": 2}]):
-            job = await a.get_job(job_id)
+    async def jobs_enqueue_many() -> None:
+        for job_id in await a.jobs.enqueue_many([{"x": 2}]):
+            job = await a.jobs.get(job_id)
             assert job is not None and job.owner_id == a.owner_id
 
     @check
-    async def finish_job() -> None:
+    async def jobs_finish() -> None:
         with pytest.raises(JobStateError):
-            await a.finish_job(running_b, media_id=b_media[0])
+            await a.jobs.finish(running_b, media_id=b_media[0])
 
     @check
-    async def fail_job() -> None:
+    async def jobs_fail() -> None:
         with pytest.raises(JobStateError):
-            await a.fail_job(running_b, "nope", retry=True)
+            await a.jobs.fail(running_b, "nope", retry=True)
 
     @check
-    async def commit_media() -> None:
+    async def media_commit() -> None:
         # B's idempotency key is not a duplicate for A: A gets its own item.
-        r = await a.commit_media(NewMedia("photo", "bob-photo"), [NewUnit.image()], {CLIP: vecs(1)})
+        r = await a.media.commit(NewMedia("photo", "bob-photo"), [NewUnit.image()], {CLIP: vecs(1)})
         assert not r.duplicate and r.media_id not in b_media
         with pytest.raises(JobStateError):
-            await a.commit_media(
+            await a.media.commit(
                 NewMedia("photo", "another"), [NewUnit.image()], {CLIP: vecs(1)},
                 job_id=running_b,
             )  # fmt: skip
 
     @check
-    async def add_vectors() -> None:
+    async def vectors_add() -> None:
         with pytest.raises(UnknownUnitError):
-            await a.add_vectors(CLIP, b_units[:1], vecs(1))
+            await a.vectors.add(CLIP, b_units[:1], vecs(1))
         with pytest.raises(UnknownUnitError):
-            await a.add_vectors("new@1", [mine["units"][0], b_units[0]], vecs(2))
+            await a.vectors.add("new@1", [mine["units"][0], b_units[0]], vecs(2))
 
     @check
-    async def local_files() -> None:
-        assert list(await a.local_files()) == [mine["path"]]
+    async def local_files_indexed() -> None:
+        assert list(await a.local_files.indexed()) == [mine["path"]]
 
     @check
-    async def put_local_file() -> None:
+    async def local_files_put() -> None:
         with pytest.raises(UnknownMediaError):
-            await a.put_local_file(LocalFile("/alice/y.jpg", 1, 1, "c" * 64), b_media[0])
+            await a.local_files.put(LocalFile("/alice/y.jpg", 1, 1, "c" * 64), b_media[0])
 
     @check
-    async def remove_local_files() -> None:
-        result = await a.remove_local_files([theirs["path"]])
+    async def local_files_remove() -> None:
+        result = await a.local_files.remove([theirs["path"]])
         assert result.media_ids == () and result.unit_ids == ()
+
+    @check
+    async def media_video_seconds() -> None:
+        assert await a.media.video_seconds() == 6.0  # a's own video only (duration 5 + 1)
 
     @check
     async def stats() -> None:
@@ -221,37 +226,33 @@ async def test_owner_a_can_never_reach_owner_b(db: Database) -> None:
         assert s.media_total == 5 and s.units == 6
 
     @check
-    async def delete_media() -> None:
+    async def media_delete() -> None:
         for m in b_media:
-            result = await a.delete_media(m)
+            result = await a.media.delete(m)
             assert result.media_ids == () and result.unit_ids == () and result.versions == {}
 
     @check
-    async def delete_media_many() -> None:
-        result = await a.delete_media_many([*b_media, mine["media"][0]])
+    async def media_delete_many() -> None:
+        result = await a.media.delete_many([*b_media, mine["media"][0]])
         assert result.media_ids == (mine["media"][0],)
         assert set(result.unit_ids) <= set(mine["units"])
 
     @check
-    async def delete_model_vectors() -> None:
-        result = await a.delete_model_vectors(RUCLIP)
+    async def vectors_delete_model() -> None:
+        result = await a.vectors.delete_model(RUCLIP)
         assert not set(result.unit_ids) & set(b_units)
 
     @check
-    async def delete_all_media() -> None:
-        await a.delete_all_media()
-        assert await a.list_media() == []
+    async def media_delete_all() -> None:
+        await a.media.delete_all()
+        assert await a.media.page() == []
 
     @check
-    async def delete_owner() -> None:
-        await a.delete_owner()
-        assert await a.info() is None
+    async def profile_delete() -> None:
+        await a.profile.delete()
+        assert await a.profile.info() is None
 
-    public = {
-        name
-        for name, fn in inspect.getmembers(OwnerStore, inspect.iscoroutinefunction)
-        if not name.startswith("_")
-    }
+    public = public_methods(a)
     assert set(checks) == public, f"unchecked methods: {public - set(checks)}"
 
     # Reads and harmless writes first; deletions of A last (dict order is insertion order).
@@ -259,3 +260,15 @@ async def test_owner_a_can_never_reach_owner_b(db: Database) -> None:
         await fn()
         assert await snapshot(db, b.owner_id) == b_before, f"{name} touched owner B's rows"
     assert len(b_before["media"]) == 4 and len(b_before["vectors"]) == 9
+
+
+def public_methods(store: OwnerStore) -> set[str]:
+    """``repository_method`` for every public coroutine method of every repository of the
+    store (and ``method`` for the store's own), named as the checks above are."""
+    names = {n for n, _ in inspect.getmembers(OwnerStore, inspect.iscoroutinefunction)}
+    for attr, repo in vars(store).items():
+        if attr.startswith("_") or not hasattr(repo, "owner_id"):
+            continue
+        members = inspect.getmembers(type(repo), inspect.iscoroutinefunction)
+        names |= {f"{attr}_{n}" for n, _ in members}
+    return {n for n in names if not n.startswith("_") and "__" not in n}

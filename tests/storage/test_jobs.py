@@ -20,60 +20,61 @@ PAYLOAD = {
 
 
 async def test_enqueue_and_read_back(store: OwnerStore, clock: Clock) -> None:
-    job_id = await store.enqueue_job(PAYLOAD)
-    job = await store.get_job(job_id)
+    job_id = await store.jobs.enqueue(PAYLOAD)
+    job = await store.jobs.get(job_id)
     assert job is not None
     assert job.payload == PAYLOAD and job.owner_id == store.owner_id
     assert (job.state, job.attempts, job.last_error, job.media_id, job.duplicate) == (
         "pending", 0, None, None, None
     )  # fmt: skip
     assert job.created_at == job.updated_at == int(clock.now)
-    ids = await store.enqueue_jobs([{"n": i} for i in range(3)])
+    ids = await store.jobs.enqueue_many([{"n": i} for i in range(3)])
     assert ids == sorted(ids) and ids[0] > job_id
-    assert [j.payload for j in await store.jobs(states=["pending"], limit=2)] == [PAYLOAD, {"n": 0}]
-    assert await store.job_counts() == {"pending": 4}
-    assert await store.get_job(999_999) is None
+    pending = await store.jobs.all(states=["pending"], limit=2)
+    assert [j.payload for j in pending] == [PAYLOAD, {"n": 0}]
+    assert await store.jobs.counts() == {"pending": 4}
+    assert await store.jobs.get(999_999) is None
 
 
 async def test_claim_moves_jobs_to_running_once(db: Database, store: OwnerStore) -> None:
-    ids = await store.enqueue_jobs([{"n": i} for i in range(3)])
-    first = await db.claim_jobs(2)
+    ids = await store.jobs.enqueue_many([{"n": i} for i in range(3)])
+    first = await db.queue.claim(2)
     assert [j.id for j in first] == ids[:2]
     assert all(j.state == "running" and j.attempts == 1 for j in first)
-    second = await db.claim_jobs(10)
+    second = await db.queue.claim(10)
     assert [j.id for j in second] == ids[2:]
-    assert await db.claim_jobs(10) == []
-    assert await db.claim_jobs(0) == []
-    assert await db.job_counts() == {"running": 3}
+    assert await db.queue.claim(10) == []
+    assert await db.queue.claim(0) == []
+    assert await db.queue.counts() == {"running": 3}
 
 
 async def test_claim_is_round_robin_across_owners(db: Database, store: OwnerStore) -> None:
-    other = db.owner((await db.ensure_owner("chat", -100)).id)
-    third = db.owner((await db.ensure_owner("user", 7)).id)
-    backlog = await store.enqueue_jobs([{"n": i} for i in range(5)])
-    late = await other.enqueue_job({"n": "other"})
-    later = await third.enqueue_job({"n": "third"})
-    claimed = await db.claim_jobs(4)
+    other = db.owner((await db.owners.ensure("chat", -100)).id)
+    third = db.owner((await db.owners.ensure("user", 7)).id)
+    backlog = await store.jobs.enqueue_many([{"n": i} for i in range(5)])
+    late = await other.jobs.enqueue({"n": "other"})
+    later = await third.jobs.enqueue({"n": "third"})
+    claimed = await db.queue.claim(4)
     assert [j.id for j in claimed] == [backlog[0], late, later, backlog[1]]
     assert {j.owner_id for j in claimed} == {store.owner_id, other.owner_id, third.owner_id}
 
 
 async def test_commit_marks_job_done(db: Database, store: OwnerStore) -> None:
-    job_id = await store.enqueue_job(PAYLOAD)
-    await db.claim_jobs(1)
-    result = await store.commit_media(
+    job_id = await store.jobs.enqueue(PAYLOAD)
+    await db.queue.claim(1)
+    result = await store.media.commit(
         photo("AQAD"), [NewUnit.image()], {CLIP: vecs(1)}, job_id=job_id
     )
-    job = await store.get_job(job_id)
+    job = await store.jobs.get(job_id)
     assert job is not None
     assert (job.state, job.media_id, job.duplicate) == ("done", result.media_id, False)
     # A duplicate's job is done too, pointing at the existing item.
-    dup_id = await store.enqueue_job(PAYLOAD)
-    await db.claim_jobs(1)
-    again = await store.commit_media(
+    dup_id = await store.jobs.enqueue(PAYLOAD)
+    await db.queue.claim(1)
+    again = await store.media.commit(
         photo("AQAD"), [NewUnit.image()], {CLIP: vecs(1)}, job_id=dup_id
     )
-    dup = await store.get_job(dup_id)
+    dup = await store.jobs.get(dup_id)
     assert again.duplicate and dup is not None
     assert (dup.state, dup.media_id, dup.duplicate) == ("done", result.media_id, True)
 
@@ -81,66 +82,66 @@ async def test_commit_marks_job_done(db: Database, store: OwnerStore) -> None:
 async def test_commit_with_a_job_that_is_not_running_is_refused(
     db: Database, store: OwnerStore
 ) -> None:
-    job_id = await store.enqueue_job(PAYLOAD)  # pending: never claimed
+    job_id = await store.jobs.enqueue(PAYLOAD)  # pending: never claimed
     with pytest.raises(JobStateError, match="pending, not running"):
-        await store.commit_media(photo("x"), [NewUnit.image()], {CLIP: vecs(1)}, job_id=job_id)
-    assert await store.find_media("x") is None
+        await store.media.commit(photo("x"), [NewUnit.image()], {CLIP: vecs(1)}, job_id=job_id)
+    assert await store.media.find("x") is None
 
 
 async def test_finish_job_without_commit(db: Database, store: OwnerStore) -> None:
-    job_id = await store.enqueue_job(PAYLOAD)
-    await db.claim_jobs(1)
-    await store.finish_job(job_id, media_id=5, duplicate=True)
-    job = await store.get_job(job_id)
+    job_id = await store.jobs.enqueue(PAYLOAD)
+    await db.queue.claim(1)
+    await store.jobs.finish(job_id, media_id=5, duplicate=True)
+    job = await store.jobs.get(job_id)
     assert job is not None and (job.state, job.media_id, job.duplicate) == ("done", 5, True)
     with pytest.raises(JobStateError):
-        await store.finish_job(job_id)
+        await store.jobs.finish(job_id)
 
 
 async def test_fail_with_retry_until_attempts_run_out(db: Database, store: OwnerStore) -> None:
-    job_id = await store.enqueue_job(PAYLOAD)  # db fixture: max_attempts=3
+    job_id = await store.jobs.enqueue(PAYLOAD)  # db fixture: max_attempts=3
     states = []
     for _ in range(3):
-        (job,) = await db.claim_jobs(1)
-        states.append(await store.fail_job(job.id, f"timeout {job.attempts}", retry=True))
+        (job,) = await db.queue.claim(1)
+        states.append(await store.jobs.fail(job.id, f"timeout {job.attempts}", retry=True))
     assert states == ["pending", "pending", "failed"]
-    job = await store.get_job(job_id)
+    job = await store.jobs.get(job_id)
     assert job is not None and (job.state, job.attempts, job.last_error) == (
         "failed", 3, "timeout 3"
     )  # fmt: skip
-    assert await db.claim_jobs(1) == []
+    assert await db.queue.claim(1) == []
     with pytest.raises(JobStateError):
-        await store.fail_job(job_id, "again")
+        await store.jobs.fail(job_id, "again")
 
 
 async def test_fail_without_retry_is_final(db: Database, store: OwnerStore) -> None:
-    job_id = await store.enqueue_job(PAYLOAD)
-    await db.claim_jobs(1)
-    assert await store.fail_job(job_id, "not an image") == "failed"
-    assert await store.job_counts() == {"failed": 1}
+    job_id = await store.jobs.enqueue(PAYLOAD)
+    await db.queue.claim(1)
+    assert await store.jobs.fail(job_id, "not an image") == "failed"
+    assert await store.jobs.counts() == {"failed": 1}
 
 
 async def test_requeue_running_after_restart(db: Database, store: OwnerStore) -> None:
-    ids = await store.enqueue_jobs([{"n": i} for i in range(3)])
+    ids = await store.jobs.enqueue_many([{"n": i} for i in range(3)])
     for _ in range(2):  # job 0 was claimed and interrupted twice already
-        await db.claim_jobs(1)
-        assert await db.requeue_running() == (1, 0)
-    await db.claim_jobs(3)  # its third claim: max_attempts reached if interrupted again
-    assert await db.requeue_running() == (2, 1)
-    assert await store.job_counts() == {"pending": 2, "failed": 1}
-    poisoned = await store.get_job(ids[0])
+        await db.queue.claim(1)
+        assert await db.queue.requeue_running() == (1, 0)
+    await db.queue.claim(3)  # its third claim: max_attempts reached if interrupted again
+    assert await db.queue.requeue_running() == (2, 1)
+    assert await store.jobs.counts() == {"pending": 2, "failed": 1}
+    poisoned = await store.jobs.get(ids[0])
     assert poisoned is not None and "interrupted 3 time(s)" in (poisoned.last_error or "")
-    assert [j.id for j in await db.claim_jobs(5)] == ids[1:]
+    assert [j.id for j in await db.queue.claim(5)] == ids[1:]
 
 
 async def test_jobs_survive_reopening(db: Database, store: OwnerStore, tmp_path) -> None:
-    job_id = await store.enqueue_job(PAYLOAD)
-    await db.claim_jobs(1)
+    job_id = await store.jobs.enqueue(PAYLOAD)
+    await db.queue.claim(1)
     await db.close()
     reopened = await Database.open(db.path)
     try:
-        assert await reopened.requeue_running() == (1, 0)
-        (job,) = await reopened.claim_jobs(1)
+        assert await reopened.queue.requeue_running() == (1, 0)
+        (job,) = await reopened.queue.claim(1)
         assert (job.id, job.payload, job.attempts) == (job_id, PAYLOAD, 2)
     finally:
         await reopened.close()
@@ -149,12 +150,12 @@ async def test_jobs_survive_reopening(db: Database, store: OwnerStore, tmp_path)
 async def test_purge_removes_old_done_jobs_only(
     db: Database, store: OwnerStore, clock: Clock
 ) -> None:
-    old_done, old_failed, new_done = await store.enqueue_jobs([{}, {}, {}])
-    await db.claim_jobs(2)
-    await store.finish_job(old_done)
-    await store.fail_job(old_failed, "bad")
+    old_done, old_failed, new_done = await store.jobs.enqueue_many([{}, {}, {}])
+    await db.queue.claim(2)
+    await store.jobs.finish(old_done)
+    await store.jobs.fail(old_failed, "bad")
     clock.now += 3600
-    await db.claim_jobs(1)
-    await store.finish_job(new_done)
-    assert await db.purge_jobs(older_than=clock.now - 60) == 1
-    assert [j.id for j in await store.jobs()] == [old_failed, new_done]
+    await db.queue.claim(1)
+    await store.jobs.finish(new_done)
+    assert await db.queue.purge(older_than=clock.now - 60) == 1
+    assert [j.id for j in await store.jobs.all()] == [old_failed, new_done]

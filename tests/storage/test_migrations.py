@@ -227,7 +227,8 @@ def test_split_statements_keeps_triggers_and_strings_whole() -> None:
 
 async def test_new_database_uses_16k_pages(tmp_path: Path) -> None:
     """Vectors are 1 KB rows: small pages would waste a fifth of the disk."""
-    from storage.db import PAGE_SIZE, Database
+    from storage.connection import PAGE_SIZE
+    from storage.db import Database
 
     async with await Database.open(tmp_path / "db.sqlite") as db, db.read() as conn:
         cur = await conn.execute("PRAGMA page_size")
@@ -238,6 +239,6 @@ async def test_database_exposes_vector_snapshot(tmp_path: Path) -> None:
     from storage.db import Database
 
     async with await Database.open(tmp_path / "db.sqlite") as db:
-        owner = await db.ensure_owner("user", 1)
-        snap = await db.vector_snapshot(owner.id, "m@1")
+        owner = await db.owners.ensure("user", 1)
+        snap = await db.vectors.vector_snapshot(owner.id, "m@1")
         assert snap.version == 0 and len(snap.ids) == 0

@@ -11,77 +11,77 @@ from tests.storage.conftest import CLIP, RUCLIP, add_photo, add_video, vecs
 
 
 async def test_ensure_owner_is_idempotent_and_kinds_are_separate(db: Database) -> None:
-    user = await db.ensure_owner("user", 555)
+    user = await db.owners.ensure("user", 555)
     assert (user.kind, user.external_id, user.settings) == ("user", "555", {})
-    assert await db.ensure_owner("user", "555") == user
-    chat = await db.ensure_owner("chat", 555)
+    assert await db.owners.ensure("user", "555") == user
+    chat = await db.owners.ensure("chat", 555)
     assert chat.id != user.id
-    local = await db.ensure_owner("local", "default")
-    assert await db.find_owner("local", "default") == local
-    assert await db.find_owner("user", 556) is None
-    assert await db.get_owner(chat.id) == chat
-    assert await db.get_owner(999) is None
-    assert await db.owner_ids() == [user.id, chat.id, local.id]
-    assert await db.owner_ids(after=user.id, limit=1) == [chat.id]
+    local = await db.owners.ensure("local", "default")
+    assert await db.owners.find("local", "default") == local
+    assert await db.owners.find("user", 556) is None
+    assert await db.owners.get(chat.id) == chat
+    assert await db.owners.get(999) is None
+    assert await db.owners.ids() == [user.id, chat.id, local.id]
+    assert await db.owners.ids(after=user.id, limit=1) == [chat.id]
     with pytest.raises(ValueError):
-        await db.ensure_owner("bot", 1)  # type: ignore[arg-type]
+        await db.owners.ensure("bot", 1)  # type: ignore[arg-type]
 
 
 async def test_a_group_that_became_a_supergroup_keeps_its_collection(db: Database) -> None:
-    group = await db.ensure_owner("chat", -100)
+    group = await db.owners.ensure("chat", -100)
     await add_photo(db.owner(group.id), "a")
-    await db.owner(group.id).update_settings({"language": "ru"})
+    await db.owner(group.id).profile.update_settings({"language": "ru"})
     # The bot saw the new chat first: an empty owner there is replaced.
-    await db.ensure_owner("chat", -1001)
-    moved = await db.move_owner("chat", -100, -1001)
+    await db.owners.ensure("chat", -1001)
+    moved = await db.owners.move("chat", -100, -1001)
     assert moved is not None and moved.id == group.id and moved.external_id == "-1001"
     assert moved.settings == {"language": "ru"}
-    assert await db.find_owner("chat", -100) is None
+    assert await db.owners.find("chat", -100) is None
     assert (await db.owner(group.id).stats()).media_total == 1
     # Moving again (the second service message) or from nowhere changes nothing.
-    assert await db.move_owner("chat", -100, -1001) is None
-    assert await db.find_owner("chat", -1001) == moved
+    assert await db.owners.move("chat", -100, -1001) is None
+    assert await db.owners.find("chat", -1001) == moved
 
 
 async def test_moving_an_owner_never_overwrites_a_collection(db: Database) -> None:
-    old = await db.ensure_owner("chat", -100)
-    new = await db.ensure_owner("chat", -1001)
+    old = await db.owners.ensure("chat", -100)
+    new = await db.owners.ensure("chat", -1001)
     await add_photo(db.owner(new.id), "b")
-    assert await db.move_owner("chat", -100, -1001) is None
-    assert await db.find_owner("chat", -100) == old
-    assert await db.find_owner("chat", -1001) == new
+    assert await db.owners.move("chat", -100, -1001) is None
+    assert await db.owners.find("chat", -100) == old
+    assert await db.owners.find("chat", -1001) == new
     # Queued work counts as something held, too.
-    other = await db.ensure_owner("chat", -200)
-    await db.owner(other.id).enqueue_jobs([{}])
-    assert await db.move_owner("chat", -100, -200) is None
+    other = await db.owners.ensure("chat", -200)
+    await db.owner(other.id).jobs.enqueue_many([{}])
+    assert await db.owners.move("chat", -100, -200) is None
 
 
 async def test_settings_merge_and_remove_keys(store: OwnerStore) -> None:
-    assert await store.settings() == {}
-    assert await store.update_settings({"results_per_page": 10, "language": "ru"}) == {
+    assert await store.profile.settings() == {}
+    assert await store.profile.update_settings({"results_per_page": 10, "language": "ru"}) == {
         "results_per_page": 10,
         "language": "ru",
     }
-    await store.update_settings({"strictness": "strict", "language": None})
-    assert await store.settings() == {"results_per_page": 10, "strictness": "strict"}
-    info = await store.info()
-    assert info is not None and info.settings == await store.settings()
+    await store.profile.update_settings({"strictness": "strict", "language": None})
+    assert await store.profile.settings() == {"results_per_page": 10, "strictness": "strict"}
+    info = await store.profile.info()
+    assert info is not None and info.settings == await store.profile.settings()
 
 
 async def test_stats(db: Database, store: OwnerStore) -> None:
     await add_photo(store, "a")
     await add_photo(store, "b")
     await add_video(store, "v", [0.0, 1.0, 2.0])
-    await store.commit_media(NewMedia("animation", "gif"), [NewUnit.frame(0.0)], {CLIP: vecs(1)})
-    await store.commit_media(NewMedia("video_note", "note"), [NewUnit.thumbnail()], {CLIP: vecs(1)})
-    await store.enqueue_jobs([{}, {}])
-    await db.claim_jobs(1)
+    await store.media.commit(NewMedia("animation", "gif"), [NewUnit.frame(0.0)], {CLIP: vecs(1)})
+    await store.media.commit(NewMedia("video_note", "note"), [NewUnit.thumbnail()], {CLIP: vecs(1)})
+    await store.jobs.enqueue_many([{}, {}])
+    await db.queue.claim(1)
     stats = await store.stats()
     assert stats.media_by_kind == {"photo": 2, "video": 1, "animation": 1, "video_note": 1}
     assert stats.media_total == 5 and stats.units == 7 and stats.thumbnail_only == 1
     assert stats.vectors_by_model == {CLIP: 7, RUCLIP: 5}
     assert stats.jobs_by_state == {"pending": 1, "running": 1}
-    assert await store.vector_counts() == stats.vectors_by_model
+    assert await store.vectors.counts() == stats.vectors_by_model
 
 
 async def test_connections_are_configured(db: Database) -> None:

@@ -13,7 +13,7 @@ from tests.storage.conftest import Clock, add_photo, add_video
 
 @pytest.fixture
 async def other(db: Database) -> OwnerStore:
-    owner = await db.ensure_owner("user", 2002)
+    owner = await db.owners.ensure("user", 2002)
     return db.owner(owner.id)
 
 
@@ -51,7 +51,7 @@ async def test_result_rows_go_with_their_item(db: Database, store: OwnerStore) -
     item = await add_photo(store, "a")
     results = ResultStore(db, store.owner_id)
     await results.record(1001, [(60, item.media_id, item.unit_ids[0])])
-    await store.delete_media(item.media_id)
+    await store.media.delete(item.media_id)
     assert await results.result(1001, 60) is None
     async with db.read() as conn:
         rows = await conn.execute_fetchall("SELECT count(*) FROM result_messages")
@@ -99,5 +99,5 @@ async def test_session_kinds_need_their_query(db: Database, store: OwnerStore) -
 async def test_sessions_go_with_their_owner(db: Database, store: OwnerStore) -> None:
     results = ResultStore(db, store.owner_id)
     session = await results.create_session("text", text="cat")
-    await store.delete_owner()
+    await store.profile.delete()
     assert await results.session(session.id) is None

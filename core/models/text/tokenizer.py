@@ -6,7 +6,7 @@ import json
 import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 from tokenizers import Tokenizer as HfTokenizerImpl
@@ -116,20 +116,30 @@ class HfTokenizer:
         return [[sot, *e.ids, eot] for e in encodings]
 
 
+class _TokenizerArgs(TypedDict):
+    """What every tokenizer kind takes, key by key, so the ``**`` calls below are checked."""
+
+    context_length: int
+    pad_id: int
+    sot_id: int | None
+    eot_id: int | None
+
+
 def load_tokenizer(bundle_dir: Path, cfg: TextConfig) -> Tokenizer:
     """The tokenizer a bundle's ``config.json`` describes; a bad file is a ``TokenizerError``."""
     name = cfg.tokenizer_file
     if "tokenizer_file" not in cfg.model_fields_set:
         name = DEFAULT_FILES[cfg.tokenizer]
     path = Path(bundle_dir) / name
-    common = {"context_length": cfg.context_length, "pad_id": cfg.pad_id}
-    ids = {"sot_id": cfg.sot_id, "eot_id": cfg.eot_id}
+    common = _TokenizerArgs(
+        context_length=cfg.context_length, pad_id=cfg.pad_id, sot_id=cfg.sot_id, eot_id=cfg.eot_id
+    )
     if cfg.tokenizer == "clip":
-        return ClipTokenizer(path, **common, **ids, lowercase=cfg.lowercase)
+        return ClipTokenizer(path, **common, lowercase=cfg.lowercase)
     if cfg.tokenizer == "yttm":
-        return YttmTokenizer(path, **common, **ids, lowercase=cfg.lowercase)
+        return YttmTokenizer(path, **common, lowercase=cfg.lowercase)
     if cfg.tokenizer == "hf":
-        return HfTokenizer(path, **common, **ids, clean=cfg.clean)
+        return HfTokenizer(path, **common, clean=cfg.clean)
     raise TokenizerError(f"{path}: unknown tokenizer kind {cfg.tokenizer!r}")
 
 

@@ -12,11 +12,11 @@ from onnx import TensorProto
 from core.errors import BundleError
 from core.models.bundle import (
     IMMICH_TOKENIZER,
-    check_bundle,
     immich_name,
     is_multilingual,
     load_bundle,
 )
+from core.models.check import check_bundle
 from core.models.config import OPENAI_MEAN
 from core.models.embedder import OnnxEmbedder
 from tests.core.onnx_builders import (

@@ -12,11 +12,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from core.errors import BundleError
-from core.models.__main__ import main
-from core.models.bundle import check_bundle, load_bundle
+from core.models.bundle import load_bundle
+from core.models.check import check_bundle
 from core.models.config import BundleConfig
 from core.models.embedder import OnnxEmbedder
 from tests.core.onnx_builders import VOCAB_SIZE, bundle_config, write_bundle, write_immich_bundle
+from tools.__main__ import main
 from tools.quantize import (
     _rewritten,
     _run_fp32,

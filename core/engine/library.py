@@ -1,0 +1,72 @@
+"""An owner's items as the front ends change and browse them: add (through the ingest
+pipeline), delete, clear, and look items up by id, by Telegram file or newest first.
+
+Adding always goes through the pipeline (durable job first, see :mod:`core.ingest.pipeline`);
+deleting always goes through :class:`~core.search.collection.CollectionService`, so the indexes
+never keep a vector of a deleted item.
+"""
+
+from __future__ import annotations
+
+from core.ingest.pipeline import IngestPipeline, IngestRequest, ProgressCallback, Ticket
+from core.search.collection import CollectionService
+from storage import Database, DeleteResult, Media, PurgeResult
+
+
+class Library:
+    """Adds to and deletes from owners' collections; reads single items and pages of them."""
+
+    def __init__(
+        self, db: Database, collection: CollectionService, pipeline: IngestPipeline | None
+    ) -> None:
+        self._db = db
+        self._collection = collection
+        self._pipeline = pipeline
+
+    @property
+    def accepts_items(self) -> bool:
+        """Whether this engine was opened with an ingest pipeline (``Engine.open(fetch=...)``)."""
+        return self._pipeline is not None
+
+    async def submit(
+        self, request: IngestRequest, *, progress: ProgressCallback | None = None
+    ) -> Ticket:
+        """Queue one item durably; await ``ticket.result()`` for the outcome. Raises
+        :class:`RuntimeError` on an engine opened without a fetch callback (search only)."""
+        return await self._require_pipeline().submit(request, progress=progress)
+
+    async def submit_many(self, requests: list[IngestRequest]) -> list[Ticket]:
+        """Queue several items in one go (an album, a folder scan), tickets in request order."""
+        return await self._require_pipeline().submit_many(requests)
+
+    async def delete(self, owner_id: int, media_id: int) -> DeleteResult:
+        """Delete one item with its units, vectors and index entries; raises
+        :class:`~core.errors.NotFoundError` when it is not (or no longer) the owner's."""
+        return await self._collection.delete_media(owner_id, media_id)
+
+    async def apply_delete(self, owner_id: int, result: DeleteResult) -> None:
+        """Drop from the indexes what a committed storage deletion removed."""
+        await self._collection.apply_delete(owner_id, result)
+
+    async def clear(self, owner_id: int) -> PurgeResult:
+        """Delete every item of the owner; the owner and its settings stay."""
+        return await self._collection.clear(owner_id)
+
+    async def item(self, owner_id: int, media_id: int) -> Media | None:
+        """The owner's item by id, or None (deleted, or another owner's)."""
+        return await self._db.owner(owner_id).media.get(media_id)
+
+    async def find(self, owner_id: int, file_unique_id: str) -> Media | None:
+        """The owner's item holding this Telegram file (or local file key), or None."""
+        return await self._db.owner(owner_id).media.find(file_unique_id)
+
+    async def newest(
+        self, owner_id: int, *, limit: int = 50, before_id: int | None = None
+    ) -> list[Media]:
+        """The owner's items newest first, a page of ``limit`` older than ``before_id``."""
+        return await self._db.owner(owner_id).media.page(limit=limit, before_id=before_id)
+
+    def _require_pipeline(self) -> IngestPipeline:
+        if self._pipeline is None:
+            raise RuntimeError("this engine was opened without an ingest pipeline (no fetch)")
+        return self._pipeline

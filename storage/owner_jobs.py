@@ -1,0 +1,144 @@
+"""One owner's ingest jobs: enqueue, look up, finish, fail.
+
+Claiming jobs spans owners and lives in :class:`~storage.job_queue.JobQueue`; everything here
+is scoped by the owner id, so a job id of another owner matches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+import aiosqlite
+
+from storage.connection import Connections
+from storage.errors import JobStateError
+from storage.records import JOB_STATES, Job, JobState
+from storage.sql import JOB_SELECT, fetch_all, job_from_row, require_owner
+
+
+class OwnerJobs:
+    """The ingest jobs of one owner. ``max_attempts``: how many claims a job may have before a
+    retryable failure makes it ``failed`` instead of ``pending`` again."""
+
+    def __init__(self, conns: Connections, owner_id: int, *, max_attempts: int) -> None:
+        self._conns = conns
+        self.owner_id = int(owner_id)
+        self.max_attempts = max_attempts
+
+    async def enqueue(self, payload: Mapping[str, Any]) -> int:
+        """Persist one unit of ingest work (``pending``); returns the job id. The payload is any
+        JSON object: file_id, file_unique_id, kind, caption, forward origin, message date,
+        album id, or a local path with its mtime and size."""
+        return (await self.enqueue_many([payload]))[0]
+
+    async def enqueue_many(self, payloads: Iterable[Mapping[str, Any]]) -> list[int]:
+        """Several jobs in one transaction (an album, a folder scan)."""
+        encoded = [json.dumps(dict(p), ensure_ascii=False) for p in payloads]
+        now = self._conns.now()
+        ids: list[int] = []
+        async with self._conns.write() as conn:
+            await require_owner(conn, self.owner_id)
+            for payload in encoded:
+                cur = await conn.execute(
+                    "INSERT INTO jobs (owner_id, payload, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (self.owner_id, payload, now, now),
+                )
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+        return ids
+
+    async def get(self, job_id: int) -> Job | None:
+        async with self._conns.read() as conn:
+            rows = await fetch_all(
+                conn, f"{JOB_SELECT} WHERE owner_id = ? AND id = ?", (self.owner_id, job_id)
+            )
+        return job_from_row(rows[0]) if rows else None
+
+    async def all(self, *, states: Iterable[JobState] | None = None, limit: int = 100) -> list[Job]:
+        """The owner's jobs, oldest first, optionally only in some states."""
+        wanted = list(states) if states is not None else list(JOB_STATES)
+        async with self._conns.read() as conn:
+            rows = await conn.execute_fetchall(
+                f"{JOB_SELECT} WHERE owner_id = ? "
+                "AND state IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+                (self.owner_id, json.dumps(wanted), limit),
+            )
+        return [job_from_row(r) for r in rows]
+
+    async def counts(self) -> dict[str, int]:
+        """Jobs per state."""
+        async with self._conns.read() as conn:
+            return await job_counts(conn, self.owner_id)
+
+    async def finish(
+        self, job_id: int, *, media_id: int | None = None, duplicate: bool = False
+    ) -> None:
+        """Mark a running job ``done`` without committing an item, e.g. when
+        ``OwnerMedia.find`` showed a duplicate before any download."""
+        async with self._conns.write() as conn:
+            await require_running(conn, self.owner_id, job_id)
+            await mark_done(
+                conn, self.owner_id, job_id, media_id, duplicate=duplicate, now=self._conns.now()
+            )
+
+    async def fail(self, job_id: int, error: str, *, retry: bool = False) -> JobState:
+        """Record a failure of a running job. With ``retry`` it goes back to ``pending`` while
+        it has been claimed fewer than ``max_attempts`` times; otherwise it is ``failed``.
+        Returns the new state."""
+        async with self._conns.write() as conn:
+            await require_running(conn, self.owner_id, job_id)
+            rows = await fetch_all(
+                conn,
+                """
+                UPDATE jobs
+                SET state = CASE WHEN ? AND attempts < ? THEN 'pending' ELSE 'failed' END,
+                    last_error = ?, updated_at = ?
+                WHERE owner_id = ? AND id = ?
+                RETURNING state
+                """,
+                (retry, self.max_attempts, error, self._conns.now(), self.owner_id, job_id),
+            )
+        return cast(JobState, rows[0][0])  # the CASE above yields only pending or failed
+
+
+async def job_counts(conn: aiosqlite.Connection, owner_id: int) -> dict[str, int]:
+    """The owner's jobs per state, inside the caller's connection."""
+    rows = await fetch_all(
+        conn, "SELECT state, count(*) FROM jobs WHERE owner_id = ? GROUP BY state", (owner_id,)
+    )
+    return dict(rows)
+
+
+async def require_running(conn: aiosqlite.Connection, owner_id: int, job_id: int) -> None:
+    """Refuse to touch a job that is gone (cancelled with its owner's data) or not running."""
+    rows = await fetch_all(
+        conn, "SELECT state FROM jobs WHERE owner_id = ? AND id = ?", (owner_id, job_id)
+    )
+    if not rows:
+        raise JobStateError(f"job {job_id} of owner {owner_id} no longer exists")
+    if rows[0][0] != "running":
+        raise JobStateError(f"job {job_id} is {rows[0][0]}, not running")
+
+
+async def mark_done(
+    conn: aiosqlite.Connection,
+    owner_id: int,
+    job_id: int,
+    media_id: int | None,
+    *,
+    duplicate: bool,
+    now: int,
+) -> None:
+    """Mark the job ``done`` with its outcome, inside the caller's write transaction (the one
+    that stored the item, so "saved" and "done" can never disagree)."""
+    await conn.execute(
+        """
+        UPDATE jobs SET state = 'done', media_id = ?, duplicate = ?, last_error = NULL,
+                        updated_at = ?
+        WHERE owner_id = ? AND id = ?
+        """,
+        (media_id, int(duplicate), now, owner_id, job_id),
+    )
