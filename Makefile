@@ -37,9 +37,11 @@ run: install
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # The export tooling (torch, open_clip, ruclip) and youtokentome, the live reference the ruCLIP
@@ -84,4 +86,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(EXPORT_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(EXPORT_VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -48,6 +48,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.queries import QUERIES_EN, QUERIES_RU  # noqa: E402
+
 # CLIP ViT-B/32 on 12 MP JPEGs, best batch against the PyTorch baseline's best batch; text p50.
 TARGETS = {
     "clip_onnx-fp32_12MP_speedup": (">=", 2.0),
@@ -55,23 +57,6 @@ TARGETS = {
     "clip_onnx-int8_text_p50_ms": ("<=", 15.0),
     "clip_onnx-fp32_text_p50_ms": ("<=", 15.0),
 }
-
-QUERIES_EN = [
-    "cat on a sofa",
-    "a wedding in a tent",
-    "sunset over the sea with boats",
-    "my dog playing in the snow",
-    "birthday cake with candles",
-    "a red car parked near an old brick building at night",
-]
-QUERIES_RU = [
-    "кот на диване",
-    "свадьба в шатре",
-    "закат над морем и лодки",
-    "собака играет в снегу",
-    "торт со свечами на день рождения",
-    "красная машина у старого кирпичного дома ночью",
-]
 
 
 def photo_like_jpeg(width: int, height: int, seed: int) -> bytes:

@@ -136,10 +136,7 @@ def ingest(emb: Any, files: Sequence[Path], clip: Path, batch: int, settings: An
         emb.encode_images([f.read_bytes() for f in files[i : i + batch]])
     sample = sample_video(
         clip,
-        min_gap_s=settings.video_min_gap_s,
-        max_gap_s=settings.video_max_gap_s,
-        max_frames=settings.video_max_frames,
-        scene_threshold=settings.video_scene_threshold,
+        settings.video,
         target_size=emb.config.image.size,
     )
     frames = [f.image for f in sample.frames]
@@ -163,7 +160,7 @@ def probe(args: argparse.Namespace) -> None:
     clip = video(args.work / "clip.mp4")
     reset_peak()
     with RssSampler() as sampler:
-        ingest(emb, files, clip, settings.ingest_batch_size, settings)
+        ingest(emb, files, clip, settings.ingest.batch_size, settings)
     after = status_mb("VmRSS", "VmHWM")
     peak = max(sampler.peak, after["VmHWM"])
     print(json.dumps({"load_peak": loaded["VmHWM"], "loaded": loaded["VmRSS"], "load_s": load_s,
@@ -201,7 +198,7 @@ def measure_speed(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Best round of each layout, rounds interleaved."""
     from core.settings import Settings
 
-    batch = Settings(_env_file=None).ingest_batch_size
+    batch = Settings(_env_file=None).ingest.batch_size
     files = album(args.work / "album", args.n1, args.n12)
     photos = [f.read_bytes() for f in files if f.name.startswith("1mp")]
     embs = {
@@ -238,8 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--bundle", type=Path, help="bundle directory (default: the default model)")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--memory-mb", type=int, default=defaults.embed_memory_mb)
-    ap.add_argument("--batch", type=int, default=defaults.embed_batch_size)
+    ap.add_argument("--memory-mb", type=int, default=defaults.embed.memory_mb)
+    ap.add_argument("--batch", type=int, default=defaults.embed.batch_size)
     ap.add_argument("--n1", type=int, default=32, help="1 MP photos in the album")
     ap.add_argument("--n12", type=int, default=32, help="12 MP photos in the album")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved speed rounds")

@@ -106,7 +106,7 @@ CANDIDATES: dict[str, Candidate] = {
 
 
 def _corpus() -> list[str]:
-    from bench.embed import QUERIES_EN, QUERIES_RU
+    from bench.queries import QUERIES_EN, QUERIES_RU
     from tools.export import SAMPLE_TEXT
 
     return [*SAMPLE_TEXT, *_EXTRA_TEXT, *QUERIES_EN, *QUERIES_RU]

@@ -45,6 +45,7 @@ from core.index.file_format import index_path  # noqa: E402
 from core.index.kinds import MIN_APPROX_N  # noqa: E402
 from core.index.manager import IndexManager  # noqa: E402
 from core.index.owner_index import OwnerIndex  # noqa: E402
+from core.settings import IndexSettings  # noqa: E402
 
 DIM = 512
 LATENT = 48
@@ -148,8 +149,8 @@ async def manager_numbers(idx: OwnerIndex, queries: np.ndarray) -> dict[str, flo
         mgr = IndexManager(
             _Source(idx.version),
             index_dir,
+            IndexSettings(approx_threshold=threshold),
             memory_budget_bytes=1 << 40,
-            approx_threshold=threshold,
         )
         t = time.perf_counter()
         await mgr.get(idx.owner_id, idx.model_id)

@@ -48,13 +48,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bot.config import BotAppSettings
     from core.models.memory import tune_allocator
-    from core.settings import SettingsError, load_settings
+    from core.settings import SettingsError
 
     tune_allocator()  # before any thread starts
     args = parse_args(argv)
     try:
-        settings = load_settings(args.env_file)
+        settings = BotAppSettings.load(args.env_file)
     except SettingsError as exc:
         return fail(str(exc))
     if args.command == "health":
@@ -64,9 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.config import StartupError, check_token, prepare_models
 
     try:
-        check_token(settings)
+        check_token(settings.bot)
         if args.command == "prepare":
-            prepare_models(settings)
+            prepare_models(settings.data)
     except StartupError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
@@ -75,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("configuration ok")
         return 0
     logging.basicConfig(
-        level=settings.log_level,
+        level=settings.bot.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)

@@ -1,4 +1,5 @@
-"""Start-up checks of bot-only settings, kept light so a bad ``.env`` fails in a blink.
+"""The bot's own settings section, and start-up checks of it, kept light so a bad ``.env``
+fails in a blink.
 
 Importing aiogram takes seconds (it builds hundreds of pydantic models), so nothing here does.
 """
@@ -7,24 +8,116 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import ClassVar, Literal
 
-from core.settings import Settings
+from pydantic import Field, SecretStr, field_validator
+
+from core.settings import DataSettings, Section, Settings, http_url
 
 # What aiogram's validate_token accepts: digits, a colon, a secret without whitespace.
 _TOKEN = re.compile(r"\d+:\S+")
+
+
+class BotSettings(Section):
+    """The Telegram bot's settings (bot/): keys as the fields' names, upper-case (``BOT_TOKEN``
+    for ``token``). The token is optional here so ``python -m bot health`` and the tests run
+    without one; the bot refuses to start without it. It is a SecretStr so it never shows in
+    logs or reprs."""
+
+    env_names: ClassVar[Mapping[str, str]] = {"token": "BOT_TOKEN"}
+
+    token: SecretStr | None = None
+    telegram_api_base: str | None = None  # another Bot API server, e.g. a local telegram-bot-api
+    telegram_api_local: bool = False  # that server runs with --local (files read from disk)
+    allowed_users: frozenset[int] = frozenset()  # empty = everyone
+    # Quotas are the bot's: it checks them before it queues an item (bot/services.py).
+    quota_items_per_user: int = Field(default=100_000, ge=0)  # items per collection; 0 = none
+    quota_video_seconds: int = Field(default=0, ge=0)  # total video length per collection; 0 = none
+    album_wait_s: float = Field(default=1.5, ge=0.01, le=60.0)  # quiet time that ends an album
+    # Long-polling wait per getUpdates; the health check calls the bot stale after three.
+    polling_timeout_s: int = Field(default=10, ge=1, le=50)
+    # Webhook mode instead of long polling when WEBHOOK_URL is set (the public https address
+    # Telegram posts to); the bot listens on WEBHOOK_HOST:WEBHOOK_PORT at WEBHOOK_PATH.
+    webhook_url: str | None = None
+    webhook_path: str = "/telegram"
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_secret: SecretStr | None = None
+    # Telegram's flood limits (bot/limits.py): about one message a second in a private chat
+    # (short bursts are allowed; 0 = no pace), about 20 a minute in a group or channel, about 30
+    # a second for the whole bot; an album counts each item. A 429 answer names how long to
+    # wait. 5xx and network errors that surely did not deliver are retried with backoff.
+    send_pace_per_chat_s: float = Field(default=1.0, ge=0.0, le=60.0)
+    send_burst_per_chat: int = Field(default=11, ge=1, le=1000)  # one results page at once
+    send_group_limit: int = Field(default=20, ge=0, le=1000)  # per SEND_GROUP_PERIOD_S; 0 = off
+    send_group_period_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    send_bot_limit: int = Field(default=30, ge=0, le=10_000)  # per SEND_BOT_PERIOD_S; 0 = off
+    send_bot_period_s: float = Field(default=1.0, gt=0.0, le=60.0)
+    telegram_retry_attempts: int = Field(default=5, ge=1, le=100)
+    telegram_retry_backoff_s: float = Field(default=0.5, ge=0.0, le=60.0)
+    telegram_retry_after_max_s: float = Field(default=300.0, ge=0.0)  # longer waits: give up
+    # "sending photo…" while a search or a video ingest runs: Telegram shows an action for
+    # 5 s, so it is repeated a little sooner while the work lasts.
+    chat_action_interval_s: float = Field(default=4.5, gt=0.0, le=60.0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    _urls = field_validator("telegram_api_base", "webhook_url", mode="before")(http_url)
+
+    @field_validator("token", "webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"must start with '/', got {v!r}")
+        return v
+
+    @field_validator("allowed_users", mode="before")
+    @classmethod
+    def _split_ids(cls, v: object) -> object:
+        if isinstance(v, int):
+            return frozenset({v})
+        if isinstance(v, str):
+            ids = set()
+            for part in v.replace(";", ",").split(","):
+                part = part.strip()
+                if not part:
+                    continue
+                try:
+                    ids.add(int(part))
+                except ValueError:
+                    raise ValueError(
+                        f"expected comma-separated numeric Telegram ids, got {part!r}"
+                    ) from None
+            return frozenset(ids)
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.strip().upper() if isinstance(v, str) else v
+
+
+class BotAppSettings(Settings):
+    """What the bot process runs with: the engine's sections and the bot's own (``.bot``)."""
+
+    bot: BotSettings = BotSettings()
 
 
 class StartupError(Exception):
     """A problem that stops start-up; its message is the one line the user sees."""
 
 
-def check_token(settings: Settings) -> str:
+def check_token(bot: BotSettings) -> str:
     """The bot token, or a :class:`StartupError` saying how to get one."""
-    if settings.bot_token is None:
+    if bot.token is None:
         raise StartupError("BOT_TOKEN is not set: get one from @BotFather and put it in .env")
-    token = settings.bot_token.get_secret_value().strip()
+    token = bot.token.get_secret_value().strip()
     if not _TOKEN.fullmatch(token):
         raise StartupError(
             "BOT_TOKEN is malformed: expected digits, a colon and a secret, as @BotFather gives it"
@@ -96,21 +189,21 @@ def cannot_download(path: Path) -> StartupError:
 
 
 def prepare_models(
-    settings: Settings,
+    data: DataSettings,
     *,
     pull: Callable[[str, Path], object] | None = None,
     say: Callable[[str], object] = print,
 ) -> list[Path]:
     """Download every configured bundle that is missing and can be downloaded; a
     :class:`StartupError` names the first one that cannot. Returns the directories fetched."""
-    if not settings.model_dirs:
+    if not data.model_dirs:
         raise StartupError(
             "MODEL_DIRS is not set: list model bundle directories in .env (copy .env.example; "
             "see README, section Models)"
         )
     if pull is None:
-        pull = _real_pull(settings.model_hub_url)
-    missing = [p for p in settings.model_dirs if not bundle_present(p)]
+        pull = _real_pull(data.model_hub_url)
+    missing = [p for p in data.model_dirs if not bundle_present(p)]
     plan = []
     for path in missing:  # everything checked before anything is downloaded
         name = pull_name_for(path)

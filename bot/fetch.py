@@ -33,10 +33,10 @@ from aiogram.exceptions import (
     TelegramNotFound,
 )
 
+from bot.config import BotAppSettings
 from core.errors import FetchError, FileGoneError, FileTooLargeError
 from core.ingest.fetch import Fetch, fetch_with_retry
 from core.ingest.request import IngestRequest
-from core.settings import Settings
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -49,12 +49,12 @@ DOWNLOAD_TIMEOUT_S = 120  # aiogram's default of 30 s is short for 20 MB on a sl
 _GONE = ("wrong file", "file is temporarily unavailable", "invalid file_id", "file_id_invalid")
 
 
-def is_local_mode(bot: Bot, settings: Settings) -> bool:
+def is_local_mode(bot: Bot, settings: BotAppSettings) -> bool:
     """True when files come from a local Bot API server's disk (no 20 MB limit)."""
-    return bool(settings.telegram_api_local or getattr(bot.session.api, "is_local", False))
+    return bool(settings.bot.telegram_api_local or getattr(bot.session.api, "is_local", False))
 
 
-def make_fetch(bot: Bot, settings: Settings) -> Fetch:
+def make_fetch(bot: Bot, settings: BotAppSettings) -> Fetch:
     """The pipeline's fetch callback for files the bot received from Telegram."""
     local = is_local_mode(bot, settings)
 
@@ -112,7 +112,7 @@ def make_fetch(bot: Bot, settings: Settings) -> Fetch:
 
 
 async def download_with_retry(
-    bot: Bot, settings: Settings, owner_id: int, file_id: str, *, size: int | None = None
+    bot: Bot, settings: BotAppSettings, owner_id: int, file_id: str, *, size: int | None = None
 ) -> bytes:
     """The bytes of a file the user sent as a query, fetched and retried exactly as an ingest
     download is (``INGEST_MAX_ATTEMPTS``, ``INGEST_RETRY_BACKOFF_S``), so a 5xx from Telegram's
@@ -123,8 +123,8 @@ async def download_with_retry(
         make_fetch(bot, settings),
         request,
         False,
-        attempts=settings.ingest_max_attempts,
-        backoff_s=settings.ingest_retry_backoff_s,
+        attempts=settings.ingest.max_attempts,
+        backoff_s=settings.ingest.retry_backoff_s,
     )
     if isinstance(data, Path):  # a local Bot API server: the file is on this machine
         try:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from core.settings import Settings
+    from bot.config import BotAppSettings
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +55,16 @@ def heartbeat_path(data_dir: Path) -> Path:
     return data_dir / HEARTBEAT_FILE
 
 
-def healthz_url(settings: Settings) -> str:
+def healthz_url(settings: BotAppSettings) -> str:
     """Where the webhook server answers on this machine (a wildcard address means loopback)."""
-    host = settings.webhook_host.strip("[]")
+    host = settings.bot.webhook_host.strip("[]")
     if host in ("", "0.0.0.0"):
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.webhook_port}{HEALTHZ_PATH}"
+    return f"http://{host}:{settings.bot.webhook_port}{HEALTHZ_PATH}"
 
 
 class Heartbeat:
@@ -92,14 +92,14 @@ class Heartbeat:
         self._failing = False
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> Heartbeat:
+    def for_settings(cls, settings: BotAppSettings) -> Heartbeat:
         """The heartbeat of a bot run with these settings (polling, or webhook when WEBHOOK_URL
         is set)."""
-        period = settings.polling_timeout_s  # also the webhook heartbeat's period
-        if settings.webhook_url:
+        period = settings.bot.polling_timeout_s  # also the webhook heartbeat's period
+        if settings.bot.webhook_url:
             url = healthz_url(settings)
-            return cls(settings.data_dir, mode="webhook", period=period, url=url)
-        return cls(settings.data_dir, mode="polling", period=period)
+            return cls(settings.data.dir, mode="webhook", period=period, url=url)
+        return cls(settings.data.dir, mode="polling", period=period)
 
     def beat(self) -> None:
         """Record a sign of life now (skipped when the last one is under a second old)."""
@@ -179,7 +179,7 @@ class Verdict:
 def read_heartbeat(path: Path) -> dict[str, Any] | Verdict:
     """The heartbeat record, or the unhealthy verdict of a missing or unreadable one."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         float(record["at"]), float(record["stale_after_s"])  # both must be numbers
     except FileNotFoundError:
         return Verdict(False, f"no heartbeat at {path}: the bot is not running or still starting")
@@ -227,9 +227,9 @@ def check(
     return Verdict(True, f"healthy: {mode}, last {sign} {age:.0f}s ago")
 
 
-def main(settings: Settings) -> int:
+def main(settings: BotAppSettings) -> int:
     """``python -m bot health``: one line, exit 0 (healthy) or 1 (not)."""
-    verdict = check(settings.data_dir)
+    verdict = check(settings.data.dir)
     if verdict.healthy:
         print(verdict.reason, flush=True)
         return EXIT_HEALTHY

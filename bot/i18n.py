@@ -45,7 +45,7 @@ def load_bundle(path: Path) -> FluentBundle:
     resource = FluentResource(path.read_text(encoding="utf-8"))
     junk = [entry for entry in resource.body if isinstance(entry, Junk)]
     if junk:
-        raise ValueError(f"{path}: cannot parse {junk[0].content.strip()[:80]!r}")
+        raise ValueError(f"{path}: cannot parse {(junk[0].content or '').strip()[:80]!r}")
     bundle = FluentBundle([path.stem], use_isolating=False)
     bundle.add_resource(resource)
     return bundle

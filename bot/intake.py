@@ -42,10 +42,10 @@ class IngestDesk:
     def __init__(self, services: BotServices) -> None:
         self.services = services
         self.answers = AlbumCollector(
-            services.bot, services.settings.album_wait_s, on_answer=self._remember
+            services.bot, services.settings.bot.album_wait_s, on_answer=self._remember
         )
         self.local = is_local_mode(services.bot, services.settings)
-        self.gestures = IngestGestures(services.bot, services.settings.chat_action_interval_s)
+        self.gestures = IngestGestures(services.bot, services.settings.bot.chat_action_interval_s)
 
     async def quota_refusal(self, owner: Owner, media: MediaFacts, lang: str) -> str | None:
         """Why the owner may not add this item (its video length counts), or None."""

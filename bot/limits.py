@@ -26,7 +26,7 @@ from aiogram.methods import SendChatAction, SendMediaGroup, TelegramMethod
 from aiolimiter import AsyncLimiter
 
 if TYPE_CHECKING:
-    from core.settings import Settings
+    from bot.config import BotSettings
 
 ChatId = int | str
 Clock = Callable[[], float]
@@ -77,7 +77,7 @@ class LimitsConfig:
     max_wait_s: float = 300.0  # a chat closed for longer fails its calls instead of waiting
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LimitsConfig:
+    def from_settings(cls, settings: BotSettings) -> LimitsConfig:
         """The private pace is "one every N seconds, bursts of B": a bucket of B that drains
         one message every N seconds."""
         pace, burst = settings.send_pace_per_chat_s, settings.send_burst_per_chat

@@ -1,7 +1,9 @@
 """Middlewares on both sides of the bot.
 
 Incoming (dispatcher): :class:`ContextMiddleware` resolves who an update belongs to and injects
-``services``, ``engine``, ``owner`` and ``lang`` into handlers; it also enforces ALLOWED_USERS.
+``owner`` and ``lang`` into handlers; it also enforces ALLOWED_USERS. What does not change from
+update to update (``services``, ``engine``, ...) is the dispatcher's workflow data instead
+(:func:`bot.app.create_dispatcher`).
 
 Outgoing (the Bot's HTTP session): :class:`TelegramTransportMiddleware` keeps to Telegram's
 limits (:mod:`bot.limits`), waits out 429 ``retry_after``, retries 5xx and network errors with
@@ -15,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiogram import BaseMiddleware
 from aiogram.client.session.middlewares.base import (
@@ -78,7 +80,7 @@ class ContextMiddleware(BaseMiddleware):
         if key is None:  # e.g. a poll update: nobody's collection
             return None
         services = self.services
-        allowed = services.settings.allowed_users
+        allowed = services.settings.bot.allowed_users
         if allowed and not (
             (user is not None and user.id in allowed) or (chat is not None and chat.id in allowed)
         ):
@@ -92,8 +94,6 @@ class ContextMiddleware(BaseMiddleware):
         if owner.settings.get("blocked") and _is_user_activity(event):
             settings = await owners.update_settings(owner.id, {"blocked": None})
             owner = _with_settings(owner, settings)
-        data["services"] = services
-        data["engine"] = services.engine
         data["owner"] = owner
         data["lang"] = pick_lang(
             owner.settings.get("lang"), user.language_code if user is not None else None
@@ -227,8 +227,9 @@ class TelegramTransportMiddleware(BaseRequestMiddleware):
         if method.offset is not None:
             await self.ledger.confirmable(method.offset)
         response = await make_request(bot, method)  # type: ignore[arg-type]
-        # aiogram's session hands middlewares the method's result (the updates) here
-        updates: list[Update] = getattr(response, "result", response) or []  # type: ignore[assignment]
+        # aiogram's session hands middlewares the method's result (the updates) here, whatever
+        # the Response[...] annotation says: hence getattr, and the cast of what it finds
+        updates = cast(list[Update], getattr(response, "result", response) or [])
         self.ledger.received(update.update_id for update in updates)
         return response
 

@@ -2,10 +2,11 @@
 
 A job is durable from the moment the bot received the item, so a crash or a restart never loses
 it: the next start resumes it. But the handler that would have answered is gone, so nobody would
-tell the user. The pipeline reports every outcome to :func:`make_outcome_listener`'s callback;
-outcomes of jobs a live handler is waiting for (their ids are in ``services.live_jobs``) are
-skipped, the others are collected per owner and, once that owner's outcomes have been quiet for
-a moment, summarised in ONE message ("After a restart I finished saving ...: 3 of 3").
+tell the user. The pipeline reports every outcome to a :class:`ResumedReporter` (wired in by
+:func:`bot.app.open_bot_app`); outcomes of jobs a live handler is waiting for (their ids are in
+``services.live_jobs``) are skipped, the others are collected per owner and, once that owner's
+outcomes have been quiet for a moment, summarised in ONE message ("After a restart I finished
+saving ...: 3 of 3").
 
 An outcome can arrive a moment before the submitting handler has recorded its job id (a
 duplicate resolves fast), so the live check is made again when the summary is due.
@@ -22,7 +23,7 @@ from aiogram.exceptions import TelegramAPIError
 from bot.i18n import pick_lang
 from bot.progress import reply_to
 from bot.reports import ItemResult, resumed_text
-from core.ingest.pipeline import IngestOutcome, OutcomeCallback
+from core.ingest.pipeline import IngestOutcome
 
 if TYPE_CHECKING:
     from bot.services import BotServices
@@ -42,7 +43,7 @@ class ResumedReporter:
     ) -> None:
         self.services = services
         if wait_s is None:
-            wait_s = min(max(MIN_WAIT_S, 2 * services.settings.album_wait_s), MAX_QUIET_S)
+            wait_s = min(max(MIN_WAIT_S, 2 * services.settings.bot.album_wait_s), MAX_QUIET_S)
         self.wait_s = wait_s
         self.max_wait_s = max_wait_s
         self.sent: list[tuple[int, str]] = []  # (chat id, text), for logs and tests
@@ -113,8 +114,3 @@ class ResumedReporter:
         self._timers.clear()
         for owner_id in list(self._pending):
             await self.flush(owner_id)
-
-
-def make_outcome_listener(services: BotServices) -> OutcomeCallback:
-    """The pipeline's ``on_outcome`` callback for the bot."""
-    return ResumedReporter(services)

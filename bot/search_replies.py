@@ -75,7 +75,7 @@ class SearchResponder:
     def busy(self, chat_id: int) -> ChatActionSender:
         """``async with``: "sending photo…" in the chat while a query is worked on (its photo
         downloaded, the search run, the hits sent)."""
-        interval = self.services.settings.chat_action_interval_s
+        interval = self.services.settings.bot.chat_action_interval_s
         return chat_action(self.bot, chat_id, ChatAction.UPLOAD_PHOTO, interval)
 
     async def say(
@@ -129,9 +129,7 @@ class SearchResponder:
         session = page.session
         if session.kind == "photo":
             assert session.file_id is not None
-            image = self.photos.get(session.id) or await self.download(
-                asker.owner, session.file_id
-            )
+            image = self.photos.get(session.id) or await self.download(asker.owner, session.file_id)
             if image is None:
                 await self.say(asker.chat_id, "search-expired", asker.lang)
                 return

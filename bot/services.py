@@ -10,8 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
+from bot.config import BotAppSettings
 from bot.i18n import t
-from core.settings import Settings
 from storage.records import Owner
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class BotServices:
     outcome listener for jobs resumed after a restart does not report them a second time.
     """
 
-    settings: Settings
+    settings: BotAppSettings
     engine: Engine
     bot: Bot
     live_jobs: set[int] = field(default_factory=set)
@@ -47,7 +47,7 @@ class BotServices:
         value = (await self.engine.owners.settings(owner.id)).get("page_size")
         if isinstance(value, int) and value in PAGE_SIZES:
             return value
-        return self.settings.search_default_limit
+        return self.settings.search.default_limit
 
     async def strictness(self, owner: Owner) -> Strictness:
         """Relevance strictness: "strict" | "normal" | "loose" (owner setting, else normal)."""
@@ -67,15 +67,15 @@ async def check_quota(
     would exceed the owner's quota, else None. Items waiting in the ingest queue count as
     stored, so a flood of forwards cannot overshoot the limit."""
     settings = services.settings
-    limit = settings.quota_items_per_user
+    limit = settings.bot.quota_items_per_user
     if limit:
         stats = await services.engine.owners.stats(owner.id)
         queued = stats.jobs_by_state.get("pending", 0) + stats.jobs_by_state.get("running", 0)
         if stats.media_total + queued + items > limit:
             return t("quota-items", lang, limit=limit)
-    video_limit = settings.quota_video_seconds
+    video_limit = settings.bot.quota_video_seconds
     if video_limit and video_seconds > 0:
-        used = await services.engine.db.owner(owner.id).media.video_seconds()
+        used = await services.engine.owners.video_seconds(owner.id)
         if used + video_seconds > video_limit:
             return t("quota-video", lang, limit=max(1, round(video_limit / 60)))
     return None

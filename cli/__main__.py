@@ -17,12 +17,13 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from bot.config import BotSettings
 from cli.commands import index_folder, search_cli, stats_cli
 from core.errors import ImageFinderError
 from core.models.memory import tune_allocator
-from core.settings import Settings, SettingsError, load_settings
+from core.settings import Settings, SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,12 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}  # field values, for pydantic to validate
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
     if args.models:
         overrides["model_dirs"] = args.models
-    return load_settings(args.env_file, **overrides)
+    # The .env is shared with the bot: its keys are known here, though not read.
+    return Settings.load(args.env_file, shared_sections=(BotSettings,), **overrides)
 
 
 def search_args_error(args: argparse.Namespace) -> str | None:

@@ -1,7 +1,7 @@
 """The collection database (SQLite through aiosqlite, WAL): the source of truth for owners,
 their media, embeddable units, vectors and ingest jobs.
 
-    db = await Database.open(default_database_path(settings.data_dir))
+    db = await Database.open(default_database_path(settings.data.dir))
     owner = await db.owners.ensure("user", telegram_user_id)
     store = db.owner(owner.id)          # every query below is scoped by this owner
     result = await store.media.commit(NewMedia("photo", unique_id, file_id=...),

@@ -4,7 +4,7 @@
 spans owners beside them; everything about one owner's data goes through :meth:`Database.owner`,
 whose every query is scoped by that owner id::
 
-    db = await Database.open(default_database_path(settings.data_dir))
+    db = await Database.open(default_database_path(settings.data.dir))
     owner = await db.owners.ensure("user", telegram_user_id)
     store = db.owner(owner.id)
     await db.models.register("clip@1", 512)

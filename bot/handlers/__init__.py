@@ -2,40 +2,60 @@
 
 Order matters, first match wins: commands; search (a photo that replies to a message or whose
 caption starts with "?" is a query, not an item to store); inline; ingest; and last the fallback
-that explains unsupported content. Each feature module exposes ``router(services) -> Router``.
-A feature module that is not installed is skipped with a warning, so the bot still starts.
+that explains unsupported content. Each feature module exposes ``build_router() -> Router``;
+its handlers are plain functions whose dependencies aiogram injects by name (see
+:func:`bot.app.create_dispatcher`).
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, fields
+from typing import Any
 
 from aiogram import Router
 
-if TYPE_CHECKING:
-    from bot.services import BotServices
+from bot.handlers import commands, ingest, inline, search
+from bot.identity import BotIdentity
+from bot.intake import IngestDesk
+from bot.reply_targets import ReplyTargets
+from bot.search_replies import SearchResponder
+from bot.services import BotServices
 
-log = logging.getLogger(__name__)
 
-FEATURES: tuple[str, ...] = ("search", "inline", "ingest")
-
-
-def build_router(services: BotServices) -> Router:
-    from bot.handlers import commands
-
+def build_router() -> Router:
+    """The root router with every feature router, in the order above."""
     root = Router(name="root")
-    root.include_router(commands.router(services))
-    for name in FEATURES:
-        module_name = f"{__name__}.{name}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise  # the module exists but one of its imports is missing: a real error
-            log.warning("bot feature %r is not available (no module %s)", name, module_name)
-            continue
-        root.include_router(module.router(services))
-    root.include_router(commands.fallback_router(services))
+    root.include_routers(
+        commands.build_router(),
+        search.build_router(),
+        inline.build_router(),
+        ingest.build_router(),
+        commands.build_fallback_router(),
+    )
     return root
+
+
+@dataclass(frozen=True)
+class HandlerDeps:
+    """What handlers and filters get by name from the dispatcher, next to ``services``,
+    ``engine`` and ``settings`` (and ``owner``, ``lang`` from the context middleware). One set
+    per dispatcher: the responder caches query photos, the desk holds albums in progress."""
+
+    identity: BotIdentity
+    responder: SearchResponder
+    targets: ReplyTargets
+    intake: IngestDesk
+
+    @classmethod
+    def for_services(cls, services: BotServices) -> HandlerDeps:
+        identity = BotIdentity(services.bot, services.bot_username)
+        return cls(
+            identity=identity,
+            responder=SearchResponder(services.bot, services),
+            targets=ReplyTargets(services.engine, identity),
+            intake=IngestDesk(services),
+        )
+
+    def as_data(self) -> dict[str, Any]:
+        """The dispatcher's workflow data (keyword arguments of ``Dispatcher``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -130,7 +130,7 @@ async def search_page(
     offset = parse_offset(offset_text, "s")
     if offset is None:
         return [], ""
-    limit = min(INLINE_PAGE, services.settings.search_max_limit)
+    limit = min(INLINE_PAGE, services.settings.search.max_limit)
     try:
         result = await services.engine.queries.search(
             owner.id,

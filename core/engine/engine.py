@@ -103,33 +103,42 @@ class Engine:
         validate: bool = True,
     ) -> Engine:
         """Open storage and models; with ``fetch`` also start the ingest pipeline."""
-        bundles = load_bundles(settings.model_dirs)
+        bundles = load_bundles(settings.data.model_dirs)
+        embed = settings.embed
         embedders = [
             OnnxEmbedder(
                 b,
-                threads=settings.embed_threads,
-                graph_optimization=settings.embed_graph_optimization,
-                batch_size=settings.embed_batch_size,
-                image_runs=settings.embed_image_runs,
-                memory_mb=settings.embed_memory_mb,
+                threads=embed.threads,
+                graph_optimization=embed.graph_optimization,
+                batch_size=embed.batch_size,
+                image_runs=embed.image_runs,
+                memory_mb=embed.memory_mb,
             )
             for b in bundles
         ]
         if validate:
             for emb in embedders:
                 emb.validate()  # fails here, naming the file, rather than on the first query
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(default_database_path(settings.data_dir))
+        settings.data.dir.mkdir(parents=True, exist_ok=True)
+        db = await Database.open(default_database_path(settings.data.dir))
         try:
             for b in bundles:
                 await db.models.register(b.model_id, b.config.embed_dim)
-            embedder = AsyncEmbedder(embedders, image_batch_size=settings.embed_batch_size)
-            index = IndexManager.from_settings(db.vectors, settings)
+            embedder = AsyncEmbedder(embedders, image_batch_size=embed.batch_size)
+            index = IndexManager.under(settings.data.dir, db.vectors, settings.index)
             router = TextRouter([b.config for b in bundles])
             configs = {b.model_id: b.config for b in bundles}
-            search = SearchService(db, embedder, index, router, configs, settings)
+            search = SearchService(db, embedder, index, router, configs, settings.search)
             pipeline = (
-                IngestPipeline(db, embedder, index, settings, fetch, on_outcome=on_outcome)
+                IngestPipeline(
+                    db,
+                    embedder,
+                    index,
+                    settings.ingest,
+                    fetch,
+                    video=settings.video,
+                    on_outcome=on_outcome,
+                )
                 if fetch is not None
                 else None
             )
@@ -149,7 +158,7 @@ class Engine:
             self.embedder,
             self.index,
             fetch,
-            settings=self.settings,
+            settings=self.settings.ingest,
             pipeline=self.pipeline,
         )
         self.reembedder.start()

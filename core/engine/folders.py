@@ -122,6 +122,7 @@ class FolderSync:
             digest = await asyncio.to_thread(sha256_file, path)
             file = LocalFile(str(path), st.st_size, st.st_mtime_ns, digest)
             if old is not None and old.sha256 == digest:  # touched, same content
+                assert old.media_id is not None  # a row read back from storage has its item
                 await store.local_files.put(file, old.media_id)
                 plan.unchanged += 1
                 continue

@@ -55,6 +55,10 @@ class OwnerService:
         """What the owner's collection holds (items by kind, units, vectors, queued jobs)."""
         return await self._db.owner(owner_id).stats()
 
+    async def video_seconds(self, owner_id: int) -> float:
+        """Total length of the owner's videos, what a per-collection video quota counts."""
+        return await self._db.owner(owner_id).media.video_seconds()
+
     async def settings(self, owner_id: int) -> dict[str, Any]:
         """The owner's settings; ``{}`` when none were set. Defaults belong to the caller."""
         return await self._db.owner(owner_id).profile.settings()

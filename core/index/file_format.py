@@ -58,7 +58,7 @@ def encode_index(
     """(header, payload) of one index; the caller holds whatever keeps ``state`` still."""
     index = state.index
     payload = np.zeros(0, dtype=np.uint8) if index is None else faiss.serialize_index(index)
-    crc = zlib.crc32(memoryview(payload)) if payload.size else 0
+    crc = zlib.crc32(payload.data) if payload.size else 0  # .data: the array's own memoryview
     header = {
         "format": FORMAT,
         "owner_id": owner_id,
@@ -132,7 +132,7 @@ def _restore(
     dim, ntotal = int(meta["dim"]), int(meta["ntotal"])
     if payload.size != int(meta["payload_bytes"]):
         raise IndexFileError(path, "truncated payload")
-    if (zlib.crc32(memoryview(payload)) if payload.size else 0) != int(meta["crc32"]):
+    if (zlib.crc32(payload.data) if payload.size else 0) != int(meta["crc32"]):
         raise IndexFileError(path, "checksum mismatch")
     index = None if kind == "empty" else _deserialize(path, payload, kind, dim)
     if (0 if index is None else int(index.ntotal)) != ntotal:
@@ -175,7 +175,7 @@ def write_atomic(path: Path, header: bytes, payload: np.ndarray) -> None:
         with open(tmp, "wb") as f:
             f.write(header)
             if payload.size:
-                f.write(memoryview(payload))
+                f.write(payload.data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

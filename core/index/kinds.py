@@ -25,10 +25,12 @@ import numpy as np
 from core.errors import VectorIndexError
 from core.index.tuning import TUNE_QUERIES, choose_nlist, tune_nprobe
 from core.index.vectors import as_ids, dedupe_last, normalised_view
+from core.settings import IndexSettings
 
 ExactKind = Literal["fp16", "fp32"]
 
-DEFAULT_APPROX_THRESHOLD = 200_000
+# INDEX_APPROX_THRESHOLD's default, whose one home is the settings section.
+DEFAULT_APPROX_THRESHOLD = IndexSettings().approx_threshold
 # Back to exact only well below the threshold, so an owner hovering around it does not flip.
 EXACT_FRACTION = 0.8
 # An approximate index is retrained when it has grown or shrunk this much since it was built.
@@ -51,6 +53,7 @@ class BuildPolicy:
 
 def exact_index(dim: int, kind: ExactKind) -> faiss.Index:
     """An empty exact index with ids (fp16 codes unless ``kind`` asks for fp32)."""
+    inner: faiss.Index
     if kind == "fp32":
         inner = faiss.IndexFlatIP(dim)
     else:
@@ -63,6 +66,7 @@ def exact_index(dim: int, kind: ExactKind) -> faiss.Index:
 def ivf_index(dim: int, nlist: int, kind: ExactKind) -> faiss.IndexIVF:
     """An untrained IVF index over inner product with ``nlist`` lists."""
     quantizer = faiss.IndexFlatIP(dim)
+    index: faiss.IndexIVF
     if kind == "fp32":
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     else:

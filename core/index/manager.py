@@ -14,16 +14,16 @@ import shutil
 from collections import OrderedDict
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from core.index.file_format import index_path, unlink_index_file
-from core.index.kinds import DEFAULT_APPROX_THRESHOLD, DEFAULT_TARGET_RECALL, BuildPolicy, ExactKind
+from core.index.kinds import DEFAULT_TARGET_RECALL, BuildPolicy, ExactKind
 from core.index.loading import IndexLoader, IndexStats, Key, VectorSource
 from core.index.offload import Offload
 from core.index.owner_index import OwnerIndex
 from core.index.vectors import Hit, as_ids
+from core.settings import IndexSettings, given_or
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +38,25 @@ class IndexManager:
     FAISS work that may take more than about a millisecond runs in a thread (or ``executor``),
     never on the event loop. A per-pair asyncio lock makes a concurrent load happen once and
     serialises mutations; searches do not wait for a rebuild, they use the old index meanwhile.
+    ``settings`` (INDEX_*) size the budget and pick the kinds; ``memory_budget_bytes``, when
+    given, replaces the budget with a finer one than whole megabytes.
     """
 
     def __init__(
         self,
         source: VectorSource,
         index_dir: Path,
+        settings: IndexSettings | None = None,
         *,
-        memory_budget_bytes: int = 1024 * 1024 * 1024,
-        approx_threshold: int = DEFAULT_APPROX_THRESHOLD,
-        exact_kind: ExactKind = "fp16",
+        memory_budget_bytes: int | None = None,
         target_recall: float = DEFAULT_TARGET_RECALL,
         executor: Executor | None = None,
     ) -> None:
+        s = settings if settings is not None else IndexSettings()
         self.source = source
         self.index_dir = Path(index_dir)
-        self.memory_budget_bytes = int(memory_budget_bytes)
-        self.policy = BuildPolicy(int(approx_threshold), exact_kind, float(target_recall))
+        self.memory_budget_bytes = given_or(memory_budget_bytes, s.memory_budget_mb * 1024 * 1024)
+        self.policy = BuildPolicy(s.approx_threshold, s.exact_kind, float(target_recall))
         self.stats = IndexStats()
         self._run = Offload(executor)
         self._loader = IndexLoader(source, self.policy, self._run, self.stats)
@@ -63,18 +65,16 @@ class IndexManager:
         self._locks: dict[Key, asyncio.Lock] = {}
 
     @classmethod
-    def from_settings(
-        cls, source: VectorSource, settings: Any, *, executor: Executor | None = None
+    def under(
+        cls,
+        data_dir: Path,
+        source: VectorSource,
+        settings: IndexSettings,
+        *,
+        executor: Executor | None = None,
     ) -> IndexManager:
-        """Manager configured from :class:`core.settings.Settings` (indexes under DATA_DIR)."""
-        return cls(
-            source,
-            Path(settings.data_dir) / "indexes",
-            memory_budget_bytes=int(settings.index_memory_budget_mb) * 1024 * 1024,
-            approx_threshold=int(settings.index_approx_threshold),
-            exact_kind=settings.index_exact_kind,
-            executor=executor,
-        )
+        """Manager of the indexes under DATA_DIR (``data_dir/indexes``)."""
+        return cls(source, Path(data_dir) / "indexes", settings, executor=executor)
 
     # -- plumbing
 

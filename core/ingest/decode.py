@@ -19,7 +19,7 @@ from core.ingest.request import IngestRequest
 from core.ingest.tickets import Ticket
 from core.media.image import decode_image, looks_like_still_image
 from core.media.video import frame_from_thumbnail, sample_video
-from core.settings import Settings
+from core.settings import VideoSettings
 from storage import Job, NewUnit
 
 __all__ = ["SAMPLING_SHARE", "ItemLoader", "PreparedItem", "thumbnail_image"]
@@ -66,9 +66,9 @@ class PreparedItem:
 class ItemLoader:
     """Fetches one job's bytes (with retries) and decodes them for the models."""
 
-    def __init__(self, fetcher: Fetcher, settings: Settings, target_size: int) -> None:
+    def __init__(self, fetcher: Fetcher, sampling: VideoSettings, target_size: int) -> None:
         self._fetcher = fetcher
-        self._settings = settings
+        self._sampling = sampling
         self.target_size = target_size
 
     async def load(self, job: Job, request: IngestRequest, ticket: Ticket | None) -> PreparedItem:
@@ -104,14 +104,10 @@ class ItemLoader:
     async def _sample(
         self, job: Job, request: IngestRequest, ticket: Ticket | None, data: bytes | Path
     ) -> PreparedItem:
-        s = self._settings
         sample = await asyncio.to_thread(
             sample_video,
             data,
-            min_gap_s=s.video_min_gap_s,
-            max_gap_s=s.video_max_gap_s,
-            max_frames=s.video_max_frames,
-            scene_threshold=s.video_scene_threshold,
+            self._sampling,
             target_size=self.target_size,
             progress=ticket.progress_relay(SAMPLING_SHARE) if ticket else None,
         )

@@ -1,10 +1,10 @@
-"""The pipeline's numbers: each one given explicitly, else from :class:`~core.settings.Settings`."""
+"""The pipeline's numbers: each one given explicitly, else from its settings section."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import Settings
+from core.settings import IngestSettings, VideoSettings, given_or
 
 __all__ = ["IngestLimits"]
 
@@ -26,7 +26,8 @@ class IngestLimits:
     @classmethod
     def resolve(
         cls,
-        settings: Settings,
+        ingest: IngestSettings,
+        video: VideoSettings,
         *,
         workers: int | None = None,
         queue_size: int | None = None,
@@ -35,18 +36,14 @@ class IngestLimits:
         retry_backoff_s: float | None = None,
         near_duplicate_threshold: float | None = None,
     ) -> IngestLimits:
-        """The explicit values, the settings' for those left None."""
-
-        def pick(value: float | None, default: float) -> float:
-            return default if value is None else value
-
-        s = settings
+        """The explicit values (0 included), the sections' for those left None."""
+        s = ingest
         return cls(
-            workers=int(pick(workers, s.ingest_workers)),
-            queue_size=int(pick(queue_size, s.ingest_queue_size)),
-            batch_size=int(pick(batch_size, s.ingest_batch_size)),
-            max_attempts=int(pick(max_attempts, s.ingest_max_attempts)),
-            retry_backoff_s=pick(retry_backoff_s, s.ingest_retry_backoff_s),
-            near_duplicate_threshold=pick(near_duplicate_threshold, s.near_duplicate_threshold),
-            merge_similarity=s.video_merge_similarity,
+            workers=given_or(workers, s.workers),
+            queue_size=given_or(queue_size, s.queue_size),
+            batch_size=given_or(batch_size, s.batch_size),
+            max_attempts=given_or(max_attempts, s.max_attempts),
+            retry_backoff_s=given_or(retry_backoff_s, s.retry_backoff_s),
+            near_duplicate_threshold=given_or(near_duplicate_threshold, s.near_duplicate_threshold),
+            merge_similarity=video.merge_similarity,
         )

@@ -1,6 +1,6 @@
 """The ingest pipeline: from "the user sent a photo" to "it is searchable", losing nothing.
 
-    pipeline = IngestPipeline(db, embedder, index, settings, fetch)
+    pipeline = IngestPipeline(db, embedder, index, settings.ingest, fetch, video=settings.video)
     await pipeline.start()                       # requeues work a stopped process left behind
     ticket = await pipeline.submit(IngestRequest.of(owner_id, "photo", unique_id, file_id=...))
     outcome = await ticket.result()              # only after the commit
@@ -92,7 +92,7 @@ from core.ingest.slots import durable, model_slot
 from core.ingest.tickets import Ticket, TicketBook
 from core.ingest.worker import DecodeWorker
 from core.models.embedder import AsyncEmbedder
-from core.settings import Settings
+from core.settings import IngestSettings, VideoSettings
 from storage import Database
 
 log = logging.getLogger(__name__)
@@ -110,16 +110,18 @@ __all__ = [
 
 
 class IngestPipeline:
-    """The ingest pipeline (see the module docstring). Numbers default to ``settings``."""
+    """The ingest pipeline (see the module docstring). Numbers given as None come from
+    ``settings`` (INGEST_*), video sampling from ``video`` (VIDEO_*)."""
 
     def __init__(
         self,
         db: Database,
         embedder: AsyncEmbedder,
         index: IndexManager,
-        settings: Settings,
+        settings: IngestSettings,
         fetch: Fetch,
         *,
+        video: VideoSettings,
         workers: int | None = None,
         queue_size: int | None = None,
         batch_size: int | None = None,
@@ -132,6 +134,7 @@ class IngestPipeline:
         self._index = index
         self.limits = IngestLimits.resolve(
             settings,
+            video,
             workers=workers,
             queue_size=queue_size,
             batch_size=batch_size,
@@ -145,7 +148,7 @@ class IngestPipeline:
         for model_id in self.models:  # the last model listed with a name owns its slot
             self.slots[model_slot(configs[model_id])] = model_id
         self.target_size = max(c.image.size for c in configs.values())
-        self._wire(embedder, settings, fetch, on_outcome)
+        self._wire(embedder, video, fetch, on_outcome)
         self._tasks: list[asyncio.Task[None]] = []
         self._feeder: asyncio.Task[None] | None = None
         self._running = False
@@ -154,7 +157,7 @@ class IngestPipeline:
     def _wire(
         self,
         embedder: AsyncEmbedder,
-        settings: Settings,
+        video: VideoSettings,
         fetch: Fetch,
         on_outcome: OutcomeCallback | None,
     ) -> None:
@@ -171,7 +174,7 @@ class IngestPipeline:
         self._outcomes = OutcomeDelivery(db, self._book, self._intake.wake, on_outcome)
         self.ready = ReadyBuffer(lim.batch_size)
         fetcher = Fetcher(fetch, attempts=lim.max_attempts, backoff_s=lim.retry_backoff_s)
-        loader = ItemLoader(fetcher, settings, self.target_size)
+        loader = ItemLoader(fetcher, video, self.target_size)
         self._worker = DecodeWorker(
             db, self._intake, self._book, loader, self.ready, self._outcomes
         )

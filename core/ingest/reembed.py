@@ -1,6 +1,6 @@
 """Background re-embedding when the configured models change; each owner switches atomically.
 
-    reembedder = Reembedder(db, embedder, index, fetch, settings=settings, pipeline=pipeline)
+    reembedder = Reembedder(db, embedder, index, fetch, settings=settings.ingest, pipeline=pipeline)
     reembedder.start()          # background task; ``await reembedder.wait()`` -> report
 
 Which models answer for an owner is stored as *slots* (``ActiveModels.active()``): slot =
@@ -62,7 +62,7 @@ from core.ingest.slots import activate_complete_models, model_slot
 from core.media.frame_clock import frames_at
 from core.media.image import decode_image
 from core.models.embedder import AsyncEmbedder
-from core.settings import Settings
+from core.settings import IngestSettings, given_or
 from storage import Database, MissingVectors, OwnerStore, Unit
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class Reembedder:
         index: IndexManager,
         fetch: Fetch,
         *,
-        settings: Settings,
+        settings: IngestSettings,
         models: Sequence[str] | None = None,
         batch_size: int | None = None,
         workers: int | None = None,
@@ -138,12 +138,12 @@ class Reembedder:
         self._db = db
         self._embedder = embedder
         self._index = index
-        self.batch_size = batch_size or settings.ingest_batch_size
-        self.workers = workers or settings.ingest_workers
-        self.max_attempts = max_attempts or settings.ingest_max_attempts
-        self.retry_backoff_s = (
-            retry_backoff_s if retry_backoff_s is not None else settings.ingest_retry_backoff_s
-        )
+        self.batch_size = given_or(batch_size, settings.batch_size)
+        self.workers = given_or(workers, settings.workers)
+        self.max_attempts = given_or(max_attempts, settings.max_attempts)
+        self.retry_backoff_s = given_or(retry_backoff_s, settings.retry_backoff_s)
+        if min(self.batch_size, self.workers, self.max_attempts) < 1:  # 0 is no "default"
+            raise ValueError("batch_size, workers and max_attempts must be >= 1")
         self._fetch = Fetcher(fetch, attempts=self.max_attempts, backoff_s=self.retry_backoff_s)
         self._pipeline = pipeline
         self.yield_s = yield_s

@@ -145,7 +145,7 @@ def _enabled_formats() -> tuple[str, ...]:
         with _formats_lock:
             if _formats is None:
                 try:  # optional: HEIC/HEIF from iPhones
-                    from pillow_heif import register_heif_opener  # type: ignore[import-not-found]
+                    from pillow_heif import register_heif_opener
                 except ImportError:
                     pass
                 else:
@@ -426,7 +426,7 @@ def preprocess(img: Image.Image, cfg: ImageConfig) -> np.ndarray:
         out = _crop_resize(img, s, resample)
 
     # Same float32 operations as torchvision's ToTensor + Normalize.
-    x = np.asarray(out, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
+    x: np.ndarray = np.asarray(out, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
     x = (x - np.asarray(cfg.mean, dtype=np.float32)) / np.asarray(cfg.std, dtype=np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 

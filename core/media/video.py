@@ -23,7 +23,7 @@ all go through :func:`sample_video`. How frames are chosen, and why:
   its frames over its whole length instead of running out early. A short clip is also looked
   at ``FLOOR_CANDIDATES`` times (:meth:`~core.media.shots.Selector.floor_gap`), taking a frame
   wherever anything visible changed, however little; the ingest pipeline then merges frames the
-  model sees as the same moment (``video_merge_similarity``).
+  model sees as the same moment (``VIDEO_MERGE_SIMILARITY``).
 * Past ``max_frames``, the kept frame least different from its predecessor is dropped, one at a
   time, so the most distinct moments survive.
 * Timestamps are ``frame index / fps`` (the frame clock of :mod:`core.media.frame_clock`, shared
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Final
 
 import cv2
-from PIL import Image
+from PIL import Image, ImageFile
 
 from core.errors import EmptyVideoError, UnreadableVideoError, VideoTooComplexError
 from core.media.decode_guard import (
@@ -67,13 +67,10 @@ from core.media.video_source import (
     open_animation,
     size_of,
 )
+from core.settings import VideoSettings
 
 __all__ = [
     "DEFAULT_ANALYSIS_FPS",
-    "DEFAULT_MAX_FRAMES",
-    "DEFAULT_MAX_GAP_S",
-    "DEFAULT_MIN_GAP_S",
-    "DEFAULT_SCENE_THRESHOLD",
     "Frame",
     "ProgressCallback",
     "VideoInfo",
@@ -83,13 +80,6 @@ __all__ = [
     "sample_video",
 ]
 
-DEFAULT_MIN_GAP_S: Final = 1.0
-DEFAULT_MAX_GAP_S: Final = 10.0
-DEFAULT_MAX_FRAMES: Final = 120
-DEFAULT_SCENE_THRESHOLD: Final = 0.10
-"""Difference (0..1, :func:`core.media.shots.difference`) of two 64x36 thumbnails that counts as
-a new scene: a cut between two unrelated shots scores well above it, sensor noise and small motion
-well below."""
 DEFAULT_ANALYSIS_FPS: Final = 5.0
 """Frames per second compared for scene changes: finds a cut within 0.2 s while converting only
 one frame in six of a 30 fps video."""
@@ -277,8 +267,9 @@ def _animation_progress(img: Image.Image, file_size: int) -> Callable[[int], flo
         return lambda count: count / total
 
     def position(_: int) -> float:
+        fp = img.fp if isinstance(img, ImageFile.ImageFile) else None  # Image.open's file
         try:
-            return img.fp.tell() / file_size if img.fp is not None and file_size else 0.0
+            return fp.tell() / file_size if fp is not None and file_size else 0.0
         except (OSError, ValueError):
             return 0.0
 
@@ -290,18 +281,16 @@ def _animation_progress(img: Image.Image, file_size: int) -> Callable[[int], flo
 
 def sample_video(
     source: Path | bytes,
+    sampling: VideoSettings | None = None,
     *,
-    min_gap_s: float = DEFAULT_MIN_GAP_S,
-    max_gap_s: float = DEFAULT_MAX_GAP_S,
-    max_frames: int = DEFAULT_MAX_FRAMES,
-    scene_threshold: float = DEFAULT_SCENE_THRESHOLD,
     progress: ProgressCallback | None = None,
     target_size: int | None = None,
     analysis_fps: float = DEFAULT_ANALYSIS_FPS,
 ) -> VideoSample:
     """Read a video, animation or video note and return the frames to embed, in time order.
 
-    ``target_size`` (the model input side) shrinks kept frames to a shorter side of
+    ``sampling``: the gaps, frame cap and scene threshold (the VIDEO_* settings; None: their
+    defaults). ``target_size`` (the model input side) shrinks kept frames to a shorter side of
     ``DRAFT_MARGIN * target_size``, which keeps memory small for long HD videos; without it
     frames keep their full resolution. ``progress`` receives increasing fractions and 1.0 at
     the end (only intermediate values when the container declares its frame count); an
@@ -310,19 +299,12 @@ def sample_video(
     Raises EmptyVideoError (no bytes, no frames) or UnreadableVideoError (not a video we can
     decode, damaged beyond the first frame).
     """
-    if min_gap_s < 0 or max_gap_s <= 0 or min_gap_s > max_gap_s:
-        raise ValueError(
-            f"need 0 <= min_gap_s <= max_gap_s and max_gap_s > 0, got {min_gap_s}, {max_gap_s}"
-        )
-    if max_frames < 1:
-        raise ValueError(f"max_frames must be at least 1, got {max_frames}")
-    if not 0.0 < scene_threshold <= 1.0:
-        raise ValueError(f"scene_threshold must be in (0, 1], got {scene_threshold}")
     if analysis_fps <= 0:
         raise ValueError(f"analysis_fps must be positive, got {analysis_fps}")
 
     head = check_source(source)
-    selector = Selector(min_gap_s, max_gap_s, max_frames, scene_threshold)
+    s = sampling if sampling is not None else VideoSettings()
+    selector = Selector(s.min_gap_s, s.max_gap_s, s.max_frames, s.scene_threshold)
     tracker = _Progress(progress)
     if is_pillow_animation(head):
         info = _sample_animation(
@@ -381,24 +363,13 @@ def _sample_animation(
 
 def sample_frames(
     source: Path | bytes,
+    sampling: VideoSettings | None = None,
     *,
-    min_gap_s: float = DEFAULT_MIN_GAP_S,
-    max_gap_s: float = DEFAULT_MAX_GAP_S,
-    max_frames: int = DEFAULT_MAX_FRAMES,
-    scene_threshold: float = DEFAULT_SCENE_THRESHOLD,
     progress: ProgressCallback | None = None,
     target_size: int | None = None,
 ) -> list[Frame]:
     """The frames of :func:`sample_video` without the video's description."""
-    return sample_video(
-        source,
-        min_gap_s=min_gap_s,
-        max_gap_s=max_gap_s,
-        max_frames=max_frames,
-        scene_threshold=scene_threshold,
-        progress=progress,
-        target_size=target_size,
-    ).frames
+    return sample_video(source, sampling, progress=progress, target_size=target_size).frames
 
 
 def frame_from_thumbnail(data: bytes, *, target_size: int | None = None) -> Frame:

@@ -83,8 +83,8 @@ def check_source(source: Path | bytes) -> bytes:
         raise TypeError(f"expected bytes or a path, got {type(source).__name__}")
     try:
         return _head(source)
-    except OSError as e:
-        raise UnreadableVideoError(f"cannot read {source}: {e.strerror or e}") from e
+    except OSError as e:  # only a path can fail here, so source is shown as one
+        raise UnreadableVideoError(f"cannot read {source!s}: {e.strerror or e}") from e
 
 
 def size_of(source: Path | bytes) -> int:

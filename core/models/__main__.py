@@ -31,10 +31,12 @@ def moved_message(command: str) -> str:
 
 
 def hub_url(args: argparse.Namespace) -> str | None:
-    """``--base-url``, else the MODEL_HUB_URL setting (from the environment or ``.env``)."""
-    from core.settings import load_settings
+    """``--base-url``, else the MODEL_HUB_URL setting (from the environment or ``.env``). The
+    .env is the bot's and the CLI's too, whose keys this tool cannot know: it is not checked."""
+    from core.settings import Settings
 
-    return args.base_url or load_settings().model_hub_url
+    base_url: str | None = args.base_url
+    return base_url or Settings.load(check_keys=False).data.model_hub_url
 
 
 def _pull(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from core.search.query import STRICTNESS, Strictness
 from storage.records import Unit
 
 if TYPE_CHECKING:
-    from core.settings import Settings
+    from core.settings import SearchSettings
 
 
 @dataclass(slots=True)
@@ -30,12 +30,12 @@ class Ranking:
     seen_any: bool = False  # at least one searchable unit besides the query item
 
 
-def relevance_margin(settings: Settings, strictness: Strictness) -> float:
+def relevance_margin(settings: SearchSettings, strictness: Strictness) -> float:
     """The relevance margin (cosine below the best hit) for a strictness."""
     margins = {
-        "strict": settings.search_margin_strict,
-        "normal": settings.search_margin_normal,
-        "loose": settings.search_margin_loose,
+        "strict": settings.margin_strict,
+        "normal": settings.margin_normal,
+        "loose": settings.margin_loose,
     }
     try:
         return float(margins[strictness])

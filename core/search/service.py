@@ -34,11 +34,12 @@ from core.search.query import Query, Strictness
 from core.search.relevance import relevance_margin
 from core.search.results import SearchResult, page_hits, search_result
 from core.search.retrieval import CandidateRetriever
+from core.settings import given_or
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from core.settings import Settings
+    from core.settings import SearchSettings
     from storage.db import Database
 
 
@@ -56,7 +57,7 @@ class SearchService:
         index: IndexManager,
         router: TextRouter,
         configs: Mapping[str, BundleConfig],
-        settings: Settings,
+        settings: SearchSettings,
     ) -> None:
         if not configs:
             raise ValueError("at least one model config is needed")
@@ -75,7 +76,7 @@ class SearchService:
             embedder,
             ActiveModelRouter(router, configs),
             configs,
-            text_weight=settings.search_text_weight,
+            text_weight=settings.text_weight,
         )
         self._retriever = CandidateRetriever(index)
 
@@ -143,8 +144,8 @@ class SearchService:
         (an item that is not the owner's) and the embedder's image errors for bad photo bytes.
         """
         started = time.perf_counter()
-        limit = query.limit or self._settings.search_default_limit
-        limit = min(limit, self._settings.search_max_limit)
+        limit = given_or(query.limit, self._settings.default_limit)
+        limit = min(limit, self._settings.max_limit)
         store = self._db.owner(owner_id)
         plan = await self._planner.plan(owner_id, store, query)
         floor = self._configs[plan.model_id].relevance_floor

@@ -20,7 +20,7 @@ import asyncio
 import itertools
 import json
 from collections import defaultdict, deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -107,6 +107,7 @@ class MockedSession(BaseSession):
         super().__init__()
         self.me = me or bot_user()
         self.requests: list[TelegramMethod[Any]] = []
+        self.results: list[Any] = []  # what each call returned, parallel to requests
         self.files: dict[str, bytes] = {}  # download URL path suffix -> bytes (stream_content)
         self.closed = False
         self._queued: dict[type[TelegramMethod[Any]], deque[Scripted]] = defaultdict(deque)
@@ -137,11 +138,16 @@ class MockedSession(BaseSession):
         """Every recorded call of ``method``, oldest first."""
         return [cast("M", r) for r in self.requests if isinstance(r, method)]
 
+    def result_of(self, call: TelegramMethod[Any]) -> Any:
+        """What a recorded call returned to the bot (a Message for a send), or the error."""
+        for request, result in zip(self.requests, self.results, strict=False):
+            if request is call:
+                return result
+        raise AssertionError(f"{call!r} was not answered (yet)")
+
     def sent_texts(self, chat_id: int | None = None) -> list[str]:
         """The texts of every sendMessage (to ``chat_id`` when given), oldest first."""
-        return [
-            m.text for m in self.calls(SendMessage) if chat_id is None or m.chat_id == chat_id
-        ]
+        return [m.text for m in self.calls(SendMessage) if chat_id is None or m.chat_id == chat_id]
 
     def visible(self) -> list[TelegramMethod[Any]]:
         """The calls a user could see: everything but getMe and chat actions ("typing…" is
@@ -161,21 +167,32 @@ class MockedSession(BaseSession):
     def forget(self) -> None:
         """Drop the recorded calls (set-up chatter before the part a test checks)."""
         self.requests.clear()
+        self.results.clear()
 
     # --- BaseSession ----------------------------------------------------------------------------
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
+        try:
+            result: Any = self._answer(bot, method)
+        except Exception as exc:
+            result = exc
         self.requests.append(method)
+        self.results.append(result)
         condition = self._condition()
         async with condition:
             condition.notify_all()
+        if isinstance(result, Exception):
+            raise result
+        return cast("TelegramType", result)
+
+    def _answer(self, bot: Bot, method: TelegramMethod[TelegramType]) -> TelegramType:
+        """The queued answer, else the default, parsed as aiogram parses Telegram's JSON."""
         queue = self._queued.get(type(method))
         scripted = queue.popleft() if queue else Scripted(self.default_result(bot, method))
         body = json.dumps(scripted.payload())
-        response = self.check_response(bot, method, scripted.status, body)
-        return cast("TelegramType", response.result)
+        return self.check_response(bot, method, scripted.status, body).result  # type: ignore[return-value]
 
     async def stream_content(
         self,
@@ -264,11 +281,3 @@ class MockedBot(Bot):
             session=session or MockedSession(),
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
-
-
-def first(calls: list[M], predicate: Callable[[M], bool] = lambda _: True) -> M:
-    """The first call matching ``predicate``; fails with the calls seen otherwise."""
-    for call in calls:
-        if predicate(call):
-            return call
-    raise AssertionError(f"no matching call among {calls!r}")

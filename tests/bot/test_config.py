@@ -10,10 +10,17 @@ from unittest import mock
 import pytest
 
 import bot.__main__ as entry
-from bot.config import StartupError, check_token, prepare_models, pull_name_for
+from bot.config import (
+    BotAppSettings,
+    BotSettings,
+    StartupError,
+    check_token,
+    prepare_models,
+    pull_name_for,
+)
 from core.engine.engine import ConfigurationError
 from core.errors import ModelDownloadError
-from core.settings import ENV_FILE_VAR, Settings
+from core.settings import ENV_FILE_VAR, DataSettings
 
 BOT_KEYS = (
     "BOT_TOKEN",
@@ -110,7 +117,7 @@ def test_start_up_failures_are_one_line(
 ) -> None:
     import bot.app
 
-    async def failing_run(settings: Settings) -> None:
+    async def failing_run(settings: BotAppSettings) -> None:
         raise error
 
     monkeypatch.setenv("BOT_TOKEN", "123:secret")
@@ -124,18 +131,19 @@ def test_token_is_read_from_dotenv_and_never_shown(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
         "BOT_TOKEN=123456:very-secret\nALLOWED_USERS=1, 2;3\nTELEGRAM_API_BASE=http://x:8081/\n"
     )
-    settings = Settings()
-    assert check_token(settings) == "123456:very-secret"
-    assert "very-secret" not in repr(settings) and "very-secret" not in str(settings.bot_token)
-    assert settings.allowed_users == frozenset({1, 2, 3})
-    assert settings.telegram_api_base == "http://x:8081"
+    settings = BotAppSettings()
+    assert check_token(settings.bot) == "123456:very-secret"
+    assert "very-secret" not in repr(settings) and "very-secret" not in str(settings.bot.token)
+    assert settings.bot.allowed_users == frozenset({1, 2, 3})
+    assert settings.bot.telegram_api_base == "http://x:8081"
 
 
 def test_cli_settings_need_no_token() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.bot_token is None
-    assert settings.allowed_users == frozenset()
-    assert settings.webhook_url is None and settings.album_wait_s == 1.5
+    bot = BotAppSettings(_env_file=None).bot  # type: ignore[call-arg]
+    assert bot.token is None
+    assert bot.allowed_users == frozenset()
+    assert bot.webhook_url is None and bot.album_wait_s == 1.5
+    assert BotSettings(token=" ").token is None  # blank is unset
 
 
 def test_prepare_models_fetches_only_missing_downloadable_bundles(tmp_path: Path) -> None:
@@ -143,7 +151,7 @@ def test_prepare_models_fetches_only_missing_downloadable_bundles(tmp_path: Path
     present.mkdir(parents=True)
     (present / "config.json").write_text("{}")
     missing = tmp_path / "models" / "clip-vit-b-32-openai"
-    settings = Settings(_env_file=None, model_dirs=[present, missing])  # type: ignore[call-arg]
+    settings = DataSettings(model_dirs=[present, missing])
     pulled: list[tuple[str, Path]] = []
     said: list[str] = []
     fetched = prepare_models(
@@ -155,17 +163,17 @@ def test_prepare_models_fetches_only_missing_downloadable_bundles(tmp_path: Path
 
 def test_prepare_models_refuses_before_downloading_anything(tmp_path: Path) -> None:
     dirs = [tmp_path / "clip-vit-b-32", tmp_path / "ruclip-vit-base-patch32-384"]
-    settings = Settings(_env_file=None, model_dirs=dirs)  # type: ignore[call-arg]
+    settings = DataSettings(model_dirs=dirs)
     pulled: list[str] = []
     with pytest.raises(StartupError, match="ruclip-vit-base-patch32-384 is missing and cannot"):
         prepare_models(settings, pull=lambda name, out: pulled.append(name), say=print)
     assert pulled == []
     with pytest.raises(StartupError, match="MODEL_DIRS is not set"):
-        prepare_models(Settings(_env_file=None), pull=lambda n, o: None)  # type: ignore[call-arg]
+        prepare_models(DataSettings(), pull=lambda n, o: None)
 
 
 def test_prepare_models_turns_a_download_error_into_one_line(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, model_dirs=[tmp_path / "clip-vit-b-32"])  # type: ignore[call-arg]
+    settings = DataSettings(model_dirs=[tmp_path / "clip-vit-b-32"])
 
     def offline(name: str, out: Path) -> None:
         raise ModelDownloadError("cannot reach https://huggingface.co (no network)")
@@ -220,16 +228,16 @@ def test_env_file_option_reads_paths_relative_to_its_folder(
     (srv / ".env").write_text("BOT_TOKEN=123:secret\nDATA_DIR=data\nMODEL_DIRS=models/clip\n")
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
-    started: list[Settings] = []
+    started: list[BotAppSettings] = []
 
-    async def fake_run(settings: Settings) -> None:
+    async def fake_run(settings: BotAppSettings) -> None:
         started.append(settings)
 
     monkeypatch.setattr(bot.app, "run", fake_run)
     code, lines = run_main(capsys, ["--env-file", str(srv / ".env")])
     assert (code, lines) == (0, [])
-    assert started[0].data_dir == srv / "data"
-    assert started[0].model_dirs == [srv / "models" / "clip"]
+    assert started[0].data.dir == srv / "data"
+    assert started[0].data.model_dirs == [srv / "models" / "clip"]
 
 
 def test_env_file_variable_is_read(

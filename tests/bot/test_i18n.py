@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from bot.handlers.commands import human_bytes
-from bot.handlers.search import summary_text
 from bot.i18n import LOCALES_DIR, Catalog, catalog, normalize_lang, pick_lang, t
+from bot.owner_views import human_bytes
 from bot.reports import reason_text
+from bot.search_texts import summary_text
 from core.search.results import SearchResult
 
 GOLDEN = json.loads(Path(__file__).with_name("texts_golden.json").read_text(encoding="utf-8"))

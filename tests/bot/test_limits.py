@@ -19,8 +19,8 @@ from aiogram.methods import (
 )
 from aiogram.types import InputMediaPhoto
 
+from bot.config import BotSettings
 from bot.limits import LimitsConfig, Rate, TelegramLimits, is_group, message_cost
-from core.settings import Settings
 
 ALICE, BORIS, GROUP = 1001, 1002, -100500
 
@@ -212,8 +212,7 @@ def test_groups_and_channels_are_told_from_private_chats() -> None:
 
 
 def test_config_comes_from_the_settings() -> None:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
+    settings = BotSettings(
         send_pace_per_chat_s=0.5,
         send_burst_per_chat=4,
         send_group_limit=10,
@@ -225,7 +224,5 @@ def test_config_comes_from_the_settings() -> None:
     assert config.private == Rate(4, 2.0)  # 4 at once, then one every 0.5 s
     assert config.group == Rate(10, 30.0) and config.bot == Rate(25, 1.0)
     assert config.max_wait_s == 42
-    off = LimitsConfig.from_settings(
-        Settings(_env_file=None, send_pace_per_chat_s=0, send_group_limit=0)  # type: ignore[call-arg]
-    )
+    off = LimitsConfig.from_settings(BotSettings(send_pace_per_chat_s=0, send_group_limit=0))
     assert not off.private.on and not off.group.on and off.bot.on

@@ -17,8 +17,8 @@ from aiogram.exceptions import (
 from aiogram.methods import EditMessageText, SendChatAction, SendMessage
 
 from bot.app import create_bot, transport_of
+from bot.config import BotAppSettings
 from bot.middlewares import TelegramTransportMiddleware, at_most_once
-from core.settings import Settings
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser
 
 
@@ -60,7 +60,7 @@ def alice(server: FakeTelegramServer) -> FakeUser:
     return server.user(1001, "Alice", "en")
 
 
-def settings_for(server: FakeTelegramServer, **overrides: Any) -> Settings:
+def settings_for(server: FakeTelegramServer, **overrides: Any) -> BotAppSettings:
     values: dict[str, Any] = {
         "bot_token": server.token,
         "telegram_api_base": server.url,
@@ -70,7 +70,7 @@ def settings_for(server: FakeTelegramServer, **overrides: Any) -> Settings:
         "send_pace_per_chat_s": 0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return BotAppSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture

@@ -37,7 +37,9 @@ async def main(db_path: Path, images: Path, n: int) -> None:
     def acknowledge(outcome: IngestOutcome) -> None:
         print(outcome.status, outcome.request.file_unique_id, outcome.media_id, flush=True)
 
-    pipeline = IngestPipeline(db, embedder, index, s, local_fetcher(images), on_outcome=acknowledge)
+    pipeline = IngestPipeline(
+        db, embedder, index, s.ingest, local_fetcher(images), video=s.video, on_outcome=acknowledge
+    )
     await pipeline.start()
     requests = [
         IngestRequest.of(owner, "photo", f"u{i}", file_id=f"f{i}", path=f"{i}.png")

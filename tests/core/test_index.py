@@ -18,6 +18,7 @@ from core.index.manager import IndexManager
 from core.index.owner_index import OwnerIndex
 from core.index.tuning import choose_nlist
 from core.index.versions import MAX_AHEAD, VersionTracker
+from core.settings import IndexSettings
 
 MODEL = "clip-vit-b-32@1.0"
 OTHER_MODEL = "ruclip/vit-b-32-384@2"
@@ -458,7 +459,7 @@ async def test_drop_owner_forgets_memory_and_files(source: FakeSource, tmp_path:
 async def test_approximate_mode_switch_remove_and_recall(
     source: FakeSource, tmp_path: Path
 ) -> None:
-    mgr = manager(source, tmp_path, approx_threshold=2_000)
+    mgr = manager(source, tmp_path, settings=IndexSettings(approx_threshold=2_000))
     vecs = clustered(3_000, seed=21)
     ids = np.arange(3_000, dtype=np.int64) * 3 + 7  # ids need not be dense
     await ingest(mgr, source, 1, ids[:1_500], vecs[:1_500])
@@ -489,7 +490,7 @@ async def test_approximate_mode_switch_remove_and_recall(
 
     # Survives a restart as an approximate index.
     await mgr.flush()
-    again = manager(source, tmp_path, approx_threshold=2_000)
+    again = manager(source, tmp_path, settings=IndexSettings(approx_threshold=2_000))
     reloaded = await again.get(1, MODEL)
     assert reloaded.approximate and again.stats.rebuilds == 0
     assert await again.search(1, MODEL, queries[:5], 10) == got[:5]
@@ -553,14 +554,14 @@ def test_manager_from_settings(tmp_path: Path) -> None:
         index_approx_threshold=5_000,
         index_exact_kind="fp32",
     )
-    mgr = IndexManager.from_settings(FakeSource(), settings)
+    mgr = IndexManager.under(settings.data.dir, FakeSource(), settings.index)
     assert mgr.index_dir == tmp_path / "indexes"
     assert mgr.memory_budget_bytes == 3 * 1024 * 1024
     assert (mgr.approx_threshold, mgr.exact_kind) == (5_000, "fp32")
 
 
 async def test_fp32_exact_kind(source: FakeSource, tmp_path: Path) -> None:
-    mgr = manager(source, tmp_path, exact_kind="fp32")
+    mgr = manager(source, tmp_path, settings=IndexSettings(exact_kind="fp32"))
     vecs = clustered(20, seed=26)
     await ingest(mgr, source, 1, np.arange(20, dtype=np.int64), vecs)
     idx = await mgr.get(1, MODEL)
@@ -568,7 +569,7 @@ async def test_fp32_exact_kind(source: FakeSource, tmp_path: Path) -> None:
     assert (await mgr.search(1, MODEL, vecs[4], 1))[0][0][1] == pytest.approx(1.0, abs=1e-4)
     await mgr.flush()
     # A file of the other exact kind is rebuilt when the setting changes.
-    other = manager(source, tmp_path, exact_kind="fp16")
+    other = manager(source, tmp_path, settings=IndexSettings(exact_kind="fp16"))
     assert (await other.get(1, MODEL)).kind == "exact-fp16"
     assert other.stats.rebuild_reasons == ["exact kind changed"]
 

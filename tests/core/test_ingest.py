@@ -65,8 +65,8 @@ class Env:
     async def start(self, **kw: Any) -> IngestPipeline:
         overrides = {k: kw.pop(k) for k in list(kw) if k.startswith(("ingest_", "near_"))}
         s = settings(self.tmp, **overrides)
-        p = IngestPipeline(self.db, kw.pop("embedder", self.embedder), self.index, s,
-                           kw.pop("fetch", self.files), **kw)  # fmt: skip
+        p = IngestPipeline(self.db, kw.pop("embedder", self.embedder), self.index, s.ingest,
+                           kw.pop("fetch", self.files), video=s.video, **kw)  # fmt: skip
         self.pipelines.append(p)
         await p.start()
         return p
@@ -550,7 +550,8 @@ async def test_a_failed_submit_leaves_the_pipeline_usable(env: Env) -> None:
 
 
 async def test_submit_needs_a_running_pipeline(env: Env) -> None:
-    p = IngestPipeline(env.db, env.embedder, env.index, settings(env.tmp), env.files)
+    s = settings(env.tmp)
+    p = IngestPipeline(env.db, env.embedder, env.index, s.ingest, env.files, video=s.video)
     with pytest.raises(RuntimeError):
         await p.submit(IngestRequest.of(1, "photo", "x"))
 
@@ -604,7 +605,9 @@ async def test_killed_process_loses_nothing_acknowledged_and_resumes(tmp_path: P
         embedder = make_embedder(a, b)
         index = IndexManager(db.vectors, tmp_path / "indexes")
         s = settings(tmp_path)
-        pipeline = IngestPipeline(db, embedder, index, s, local_fetcher(images))
+        pipeline = IngestPipeline(
+            db, embedder, index, s.ingest, local_fetcher(images), video=s.video
+        )
         await pipeline.start()
         try:
             await pipeline.join()
@@ -655,7 +658,8 @@ async def test_real_models_end_to_end(tmp_path: Path, bundles: Any) -> None:
         async def fetch(request: IngestRequest, thumbnail: bool) -> bytes | Path:
             return path if request.kind == "video" else pictures[request.file_unique_id]
 
-        pipeline = IngestPipeline(db, embedder, index, settings(tmp_path), fetch)
+        s = settings(tmp_path)
+        pipeline = IngestPipeline(db, embedder, index, s.ingest, fetch, video=s.video)
         await pipeline.start()
         try:
             requests = [IngestRequest.of(owner, "photo", uid) for uid in pictures]

@@ -20,6 +20,7 @@ from core.ingest.request import IngestOutcome, IngestRequest
 from core.media.frame_clock import frames_at
 from core.media.video import sample_video
 from core.models.embedder import AsyncEmbedder
+from core.settings import VideoSettings
 from storage import Database, NewMedia, NewUnit
 from tests.core.image_samples import photo_like
 from tests.core.ingest_fakes import Files, GridEmbedder, jpeg, make_embedder, png, settings, solid
@@ -64,7 +65,10 @@ class Env:
                 thumbnail_file_id="t",
             )
         )
-        pipeline = IngestPipeline(self.db, embedder, self.index, self.settings, self.files)
+        s = self.settings
+        pipeline = IngestPipeline(
+            self.db, embedder, self.index, s.ingest, self.files, video=s.video
+        )
         await pipeline.start()
         try:
             tickets = await pipeline.submit_many(requests)
@@ -76,7 +80,9 @@ class Env:
         return outcomes
 
     def reembedder(self, embedder: AsyncEmbedder, **kw: Any) -> Reembedder:
-        return Reembedder(self.db, embedder, self.index, self.files, settings=self.settings, **kw)
+        return Reembedder(
+            self.db, embedder, self.index, self.files, settings=self.settings.ingest, **kw
+        )
 
 
 @pytest.fixture
@@ -280,7 +286,7 @@ def _gif() -> bytes:
 @pytest.mark.parametrize("kind", ["mp4", "gif"])
 def test_frames_at_gives_back_the_sampled_frames(tmp_path: Path, kind: str) -> None:
     data = _gif() if kind == "gif" else write_video(tmp_path / "v.mp4", scenes, 27).read_bytes()
-    sample = sample_video(data, target_size=32, min_gap_s=1.0)
+    sample = sample_video(data, VideoSettings(min_gap_s=1.0), target_size=32)
     times = [f.timestamp for f in sample.frames]
     assert len(times) >= 3
     order = list(reversed(times))  # any order, repeats allowed
@@ -311,7 +317,9 @@ def test_ingest_and_re_embedding_pick_the_same_frame_times(tmp_path: Path, kind:
     else:
         fps = float(kind.split("-")[1])
         data = write_video(tmp_path / "v.mp4", scenes, 27, fps=fps).read_bytes()
-    sampled = [f.timestamp for f in sample_video(data, target_size=32, min_gap_s=0.5).frames]
+    sampled = [
+        f.timestamp for f in sample_video(data, VideoSettings(min_gap_s=0.5), target_size=32).frames
+    ]
     assert len(sampled) >= 3
     assert [f.timestamp for f in frames_at(data, sampled, target_size=32)] == sampled
 

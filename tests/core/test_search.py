@@ -190,7 +190,7 @@ async def make_env(tmp_path: Path, **settings: object) -> AsyncIterator[Env]:
     embedder = AsyncEmbedder([en, ru])
     configs = {EN: en_cfg, RU: ru_cfg}
     service = SearchService(
-        db, embedder, index, TextRouter(configs.values()), configs, make_settings(**settings)
+        db, embedder, index, TextRouter(configs.values()), configs, make_settings(**settings).search
     )
     owner = (await db.owners.ensure("user", 1)).id
     other = (await db.owners.ensure("user", 2)).id
@@ -655,7 +655,7 @@ async def quality(tmp_path: Path, fixture_embedders: list[Any]) -> AsyncIterator
     configs = {e.model_id: e.config for e in fixture_embedders}
     embedder = AsyncEmbedder(fixture_embedders)
     service = SearchService(
-        db, embedder, index, TextRouter(configs.values()), configs, make_settings()
+        db, embedder, index, TextRouter(configs.values()), configs, make_settings().search
     )
     owner = (await db.owners.ensure("user", 1)).id
     other = (await db.owners.ensure("user", 2)).id

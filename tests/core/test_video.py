@@ -31,7 +31,7 @@ from core.media.video import (
     sample_video,
 )
 from core.models.config import ImageConfig
-from core.settings import Settings
+from core.settings import Settings, VideoSettings
 
 W, H = 160, 90
 RED, BLUE, GREEN, GREY = (0, 0, 255), (255, 0, 0), (0, 200, 0), (40, 40, 40)  # BGR
@@ -124,7 +124,9 @@ def test_scene_changes_are_found_at_their_times(
 ) -> None:
     path: Path = request.getfixturevalue(fixture)
     progress: list[float] = []
-    sample = sample_video(path, min_gap_s=1.0, max_gap_s=10.0, progress=progress.append)
+    sample = sample_video(
+        path, VideoSettings(min_gap_s=1.0, max_gap_s=10.0), progress=progress.append
+    )
     ts = times(sample.frames)
 
     assert ts[0] == 0.0
@@ -171,10 +173,10 @@ def test_never_closer_than_min_gap_on_rapid_cuts(videos: Path) -> None:
     path = write_video(
         videos / "cuts.mp4", lambda t, _: solid(colours[int(t / 0.3) % 4]), 6, fps=10
     )
-    ts = times(sample_frames(path, min_gap_s=1.0, max_gap_s=10.0))
+    ts = times(sample_frames(path, VideoSettings(min_gap_s=1.0, max_gap_s=10.0)))
     assert_spacing(ts, 1.0, 10.0)
     assert len(ts) >= 5  # every second brings a new look, so each allowed slot is used
-    ts = times(sample_frames(path, min_gap_s=2.0, max_gap_s=10.0))
+    ts = times(sample_frames(path, VideoSettings(min_gap_s=2.0, max_gap_s=10.0)))
     assert_spacing(ts, 2.0, 10.0)
     assert len(ts) == 3
 
@@ -183,7 +185,7 @@ def test_long_static_video_gets_a_frame_every_max_gap(videos: Path) -> None:
     path = write_video(
         videos / "static.mp4", lambda t, _: solid(GREEN, (64, 36)), 60, fps=5, size=(64, 36)
     )
-    ts = times(sample_frames(path, min_gap_s=1.0, max_gap_s=10.0))
+    ts = times(sample_frames(path, VideoSettings(min_gap_s=1.0, max_gap_s=10.0)))
     assert ts == pytest.approx([0, 10, 20, 30, 40, 50])
 
 
@@ -191,21 +193,21 @@ def test_cap_spreads_forced_frames_over_the_whole_video(videos: Path) -> None:
     path = write_video(
         videos / "static2.mp4", lambda t, _: solid(GREEN, (64, 36)), 60, fps=5, size=(64, 36)
     )
-    ts = times(sample_frames(path, min_gap_s=1.0, max_gap_s=10.0, max_frames=3))
+    ts = times(sample_frames(path, VideoSettings(min_gap_s=1.0, max_gap_s=10.0, max_frames=3)))
     assert ts == pytest.approx([0, 20, 40])
 
 
 def test_cap_keeps_the_most_distinct_frames(scenes_mp4: Path) -> None:
     everything = times(sample_frames(scenes_mp4))
     assert len(everything) > 3
-    capped = times(sample_frames(scenes_mp4, max_frames=3))
+    capped = times(sample_frames(scenes_mp4, VideoSettings(max_frames=3)))
     assert len(capped) == 3
     assert set(capped) <= set(everything)
     # red -> blue and blue -> green are the largest changes; grey with a box and the forced
     # frame in the green stretch are dropped first.
     assert capped == pytest.approx([0.0, 3.0, 7.0], abs=0.5)
 
-    one = sample_frames(scenes_mp4, max_frames=1)
+    one = sample_frames(scenes_mp4, VideoSettings(max_frames=1))
     assert times(one) == [0.0]
 
 
@@ -216,7 +218,7 @@ def test_cap_drops_small_changes_even_when_they_came_first(videos: Path) -> None
 
     path = write_video(videos / "steps.mp4", steps, 10, fps=10)
     assert times(sample_frames(path)) == pytest.approx([0, 2, 4, 6, 8])
-    assert times(sample_frames(path, max_frames=3)) == pytest.approx([0, 6, 8])
+    assert times(sample_frames(path, VideoSettings(max_frames=3))) == pytest.approx([0, 6, 8])
 
 
 def test_leading_black_is_skipped(videos: Path) -> None:
@@ -396,7 +398,7 @@ def test_progress_callback_can_cancel(scenes_mp4: Path, temp_dir: Path) -> None:
 )
 def test_bad_parameters(kwargs: dict[str, float], scenes_mp4: Path) -> None:
     with pytest.raises(ValueError):
-        sample_frames(scenes_mp4, **kwargs)  # type: ignore[arg-type]
+        sample_frames(scenes_mp4, VideoSettings(**kwargs))  # type: ignore[arg-type]
 
 
 def test_not_a_source() -> None:
@@ -476,13 +478,13 @@ def test_frame_from_thumbnail() -> None:
 
 
 def test_video_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert (s.video_min_gap_s, s.video_max_gap_s, s.video_max_frames) == (1.0, 10.0, 120)
-    assert 0 < s.video_scene_threshold < 1
+    s = Settings(_env_file=None).video  # type: ignore[call-arg]
+    assert (s.min_gap_s, s.max_gap_s, s.max_frames) == (1.0, 10.0, 120)
+    assert 0 < s.scene_threshold < 1
     monkeypatch.setenv("VIDEO_MAX_FRAMES", "7")
     monkeypatch.setenv("VIDEO_MIN_GAP_S", "2.5")
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert (s.video_max_frames, s.video_min_gap_s) == (7, 2.5)
+    s = Settings(_env_file=None).video  # type: ignore[call-arg]
+    assert (s.max_frames, s.min_gap_s) == (7, 2.5)
     monkeypatch.setenv("VIDEO_MAX_GAP_S", "2")
     with pytest.raises(ValueError, match="VIDEO_MAX_GAP_S"):
         Settings(_env_file=None)  # type: ignore[call-arg]
@@ -490,11 +492,5 @@ def test_video_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sampling_with_settings(scenes_mp4: Path) -> None:
     s = Settings(_env_file=None)  # type: ignore[call-arg]
-    frames = sample_frames(
-        scenes_mp4,
-        min_gap_s=s.video_min_gap_s,
-        max_gap_s=s.video_max_gap_s,
-        max_frames=s.video_max_frames,
-        scene_threshold=s.video_scene_threshold,
-    )
+    frames = sample_frames(scenes_mp4, s.video)
     assert times(frames) == times(sample_frames(scenes_mp4))

@@ -14,6 +14,7 @@ from PIL import Image
 
 from core.ingest.moments import distinct_moments
 from core.media.video import Frame, sample_frames, sample_video
+from core.settings import VideoSettings
 from tests.core.test_video import solid, times, write_video
 
 W, H = 160, 90
@@ -175,7 +176,7 @@ def test_an_hour_of_a_still_camera_keeps_its_few_events(tmp_path: Path) -> None:
 
     assert old_difference(room, car) < 0.05
     path = write_video(tmp_path / "hour.mp4", camera, 3600, fps=1, size=size)
-    sample = sample_video(path, max_frames=120)
+    sample = sample_video(path, VideoSettings(max_frames=120))
     assert sample.info.duration == pytest.approx(3600)
     ts = times(sample.frames)
     assert len(ts) <= 120

@@ -18,9 +18,9 @@ from PIL import Image
 from bot.app import run
 from bot.courtesy import publish_profile
 from bot.i18n import t
-from tests.e2e.botapp import bot_settings
+from tests.e2e.botapp import BotApp, bot_settings, running_search_bot
 from tests.e2e.fake_telegram import ApiCall, FakeTelegramServer, FakeUser
-from tests.e2e.search_support import BotApp, running_bot, scenes_mp4, shape_jpeg
+from tests.e2e.search_support import scenes_mp4, shape_jpeg
 
 FAST_ACTIONS = {"chat_action_interval_s": 0.05, "near_duplicate_threshold": 1.0}
 
@@ -37,7 +37,9 @@ def action_in(chat_id: int, action: str) -> Callable[[ApiCall], bool]:
 
 @pytest.fixture
 async def app(telegram: FakeTelegramServer, tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with running_bot(telegram, tmp_path / "data", quality=False, **FAST_ACTIONS) as bot:
+    async with running_search_bot(
+        telegram, tmp_path / "data", quality=False, **FAST_ACTIONS
+    ) as bot:
         yield bot
 
 

@@ -13,10 +13,16 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from bot.config import StartupError, prepare_models, pull_name_for, ruclip_commands
+from bot.config import (
+    BotAppSettings,
+    StartupError,
+    prepare_models,
+    pull_name_for,
+    ruclip_commands,
+)
 from core.models.bundle import load_bundle
 from core.models.pull import resolve_repo
-from core.settings import PASS_THROUGH_KEYS, Settings
+from core.settings import PASS_THROUGH_KEYS, DataSettings
 from tests.core.onnx_builders import open_clip_config, write_immich_bundle
 from tests.e2e.fake_telegram import FakeTelegramServer
 from tests.e2e.harness import BotProcess
@@ -46,7 +52,7 @@ def example_repos() -> dict[Path, str]:
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bot processes see only the .env of their folder, not this machine's settings."""
-    keys = {name.upper() for name in Settings.model_fields} | PASS_THROUGH_KEYS
+    keys = set(BotAppSettings.env_keys()) | PASS_THROUGH_KEYS
     for key in [*keys, "HUGGING_FACE_HUB_TOKEN", "TRANSFORMERS_OFFLINE", "IMAGE_FINDER_ENV_FILE"]:
         monkeypatch.delenv(key, raising=False)
 
@@ -168,9 +174,9 @@ async def test_prepare_with_the_hub_unreachable_names_the_model(tmp_path: Path) 
 
 def test_ruclip_is_not_downloadable_and_says_how_to_build_it(tmp_path: Path) -> None:
     target = tmp_path / "models" / "ruclip-vit-base-patch32-384-int8"
-    settings = Settings(_env_file=None, model_dirs=[target])  # type: ignore[call-arg]
+    data = DataSettings(model_dirs=[target])
     with pytest.raises(StartupError) as info:
-        prepare_models(settings, pull=lambda name, out: pytest.fail("pulled"), say=print)
+        prepare_models(data, pull=lambda name, out: pytest.fail("pulled"), say=print)
     message = str(info.value)
     assert "\n" not in message and "ruCLIP has no published ONNX export" in message
     assert ruclip_commands(target) in message

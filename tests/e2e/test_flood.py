@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.botapp import BotApp, running_search_bot
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser, FloodRule
-from tests.e2e.search_support import SHAPES, BotApp, running_bot, shape_jpeg
+from tests.e2e.search_support import SHAPES, shape_jpeg
 
 # A minute in a group, scaled down to two seconds so the test does not take minutes.
 GROUP_PERIOD_S = 2.0
@@ -26,7 +27,7 @@ WIDE = {"search_margin_strict": 2.0, "search_margin_normal": 2.0, "search_margin
 async def app(telegram: FakeTelegramServer, tmp_path: Path) -> AsyncIterator[BotApp]:
     """The bot with Telegram's group and whole-bot limits (a group's minute scaled down), and
     every item a match, so each answer is a full page."""
-    async with running_bot(
+    async with running_search_bot(
         telegram,
         tmp_path / "data",
         quality=False,
@@ -81,7 +82,7 @@ async def test_a_send_whose_answer_was_lost_is_not_sent_again(
     telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
 ) -> None:
     telegram.drop_connection("sendMessage", after=True, when=lambda c: c.chat_id == alice.id)
-    async with running_bot(telegram, tmp_path / "data", quality=False) as app:
+    async with running_search_bot(telegram, tmp_path / "data", quality=False) as app:
         update = telegram.send_command(alice, "help")
         await app.handled(update)
     answer = telegram.calls_of("sendMessage")[0]
@@ -98,11 +99,11 @@ async def test_telegram_failing_past_the_retries_gets_no_apology_and_no_tracebac
     call that fails; the bot logs one line and goes on (the running bot fails the test on any
     error aiogram logs)."""
     telegram.fail("sendMessage", 502, times=None, when=lambda c: c.chat_id == alice.id)
-    async with running_bot(telegram, tmp_path / "data", quality=False) as app:
+    async with running_search_bot(telegram, tmp_path / "data", quality=False) as app:
         await app.handled(telegram.send_command(alice, "help"))
         attempts = telegram.calls_of("sendMessage")
         telegram.faults.clear()
         telegram.send_command(alice, "help")
         answer = await telegram.next_message(alice.chat_id)
-    assert len(attempts) == app.settings.telegram_retry_attempts  # the help text, retried
+    assert len(attempts) == app.settings.bot.telegram_retry_attempts  # the help text, retried
     assert {c.params["text"] for c in attempts} == {answer.raw_text}

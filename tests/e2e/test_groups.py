@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.botapp import BotApp, running_search_bot
 from tests.e2e.fake_telegram import FakeGroup, FakeTelegramServer, FakeUser
-from tests.e2e.search_support import BotApp, Seeded, file_ids, running_bot, shape_jpeg
+from tests.e2e.search_support import Seeded, file_ids, shape_jpeg
 
 Shape = tuple[str, str]
 QUIET = {"near_duplicate_threshold": 1.0}  # two test pictures alike is the model's business
@@ -28,14 +29,14 @@ QUIET = {"near_duplicate_threshold": 1.0}  # two test pictures alike is the mode
 @pytest.fixture
 async def app(telegram: FakeTelegramServer, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The bot with the trained fixture models: for tests that judge what comes first."""
-    async with running_bot(telegram, tmp_path / "data", **QUIET) as running:
+    async with running_search_bot(telegram, tmp_path / "data", **QUIET) as running:
         yield running
 
 
 @pytest.fixture
 async def basic_app(telegram: FakeTelegramServer, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The bot with any model: for tests about who is answered where, not the ranking."""
-    async with running_bot(telegram, tmp_path / "data", quality=False, **QUIET) as running:
+    async with running_search_bot(telegram, tmp_path / "data", quality=False, **QUIET) as running:
         yield running
 
 

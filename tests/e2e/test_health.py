@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.config import BotAppSettings
 from bot.health import Heartbeat, check, healthz_url, heartbeat_path
-from core.settings import Settings
 from tests.e2e.fake_telegram import FakeTelegramServer
 from tests.e2e.harness import BotProcess
 from tests.e2e.test_commands import process_env as commands_process_env
@@ -120,7 +120,7 @@ async def test_webhook_bot_answers_healthz_and_clears_its_heartbeat_on_stop(
 
 def test_a_webhook_that_does_not_answer_is_unhealthy(tmp_path: Path) -> None:
     """A fresh heartbeat is not enough in webhook mode: the server must answer /healthz."""
-    settings = Settings(
+    settings = BotAppSettings(
         _env_file=None,
         data_dir=tmp_path,
         webhook_url="https://example.org",
@@ -164,4 +164,4 @@ def test_an_unreadable_heartbeat_is_unhealthy(tmp_path: Path) -> None:
     ],
 )
 def test_healthz_is_probed_on_this_machine(host: str, url: str) -> None:
-    assert healthz_url(Settings(_env_file=None, webhook_host=host, webhook_port=8080)) == url
+    assert healthz_url(BotAppSettings(_env_file=None, webhook_host=host, webhook_port=8080)) == url

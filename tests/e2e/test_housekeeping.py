@@ -33,7 +33,7 @@ async def test_bot_purges_at_start_up_and_old_buttons_expire(
     telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
 ) -> None:
     settings = bot_settings(telegram, tmp_path, jobs_retention_days=2)
-    path = default_database_path(settings.data_dir)
+    path = default_database_path(settings.data.dir)
     old_session, _old_job = await seed(path, alice.id, age_s=SESSION_TTL_S + DAY_S)
     fresh_session, fresh_job = await seed(path, alice.id, age_s=DAY_S)
     async with running_bot(telegram, tmp_path, jobs_retention_days=2) as app:

@@ -25,6 +25,7 @@ from aiogram import Bot
 from PIL import Image
 
 from bot.albums import AlbumCollector
+from bot.config import BotAppSettings
 from bot.fetch import make_fetch
 from bot.progress import ProgressMessage
 from bot.reports import ItemResult
@@ -32,7 +33,6 @@ from bot.services import BotServices
 from core.engine.engine import Engine
 from core.errors import FetchError, FileGoneError, FileTooLargeError
 from core.ingest.pipeline import IngestOutcome, IngestRequest, Ticket
-from core.settings import Settings
 from storage.db import default_database_path
 from storage.records import Media
 from tests.e2e import botapp
@@ -98,7 +98,7 @@ def mp4(path: Path, colors: list[tuple[int, int, int]], *, seconds_each: float =
 @dataclass
 class Running:
     server: FakeTelegramServer
-    settings: Settings
+    settings: BotAppSettings
     engine: Engine
     services: BotServices
 
@@ -453,7 +453,7 @@ async def test_progress_message_is_one_message_edited_sparingly(
 async def test_fetch_turns_telegram_answers_into_typed_errors(
     telegram: FakeTelegramServer, telegram_bot: Bot, alice: FakeUser
 ) -> None:
-    fetch = make_fetch(telegram_bot, Settings(_env_file=None))  # type: ignore[call-arg]
+    fetch = make_fetch(telegram_bot, BotAppSettings(_env_file=None))  # type: ignore[call-arg]
     data = jpeg(picture(RED))
     photo = telegram.send_photo(alice, data)["photo"][-1]
     request = IngestRequest.of(1, "photo", photo["file_unique_id"], file_id=photo["file_id"])

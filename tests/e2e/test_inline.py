@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.handlers import inline
+from tests.e2e.botapp import BotApp, running_search_bot
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser
-from tests.e2e.search_support import SHAPES, BotApp, running_bot, scenes_mp4
+from tests.e2e.search_support import SHAPES, scenes_mp4
 
 WIDE = {"search_margin_normal": 1.0, "search_margin_loose": 1.5}  # every item above the floor
 
@@ -16,14 +17,14 @@ WIDE = {"search_margin_normal": 1.0, "search_margin_loose": 1.5}  # every item a
 @pytest.fixture
 async def app(telegram: FakeTelegramServer, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The bot with the trained fixture models: for tests that judge what comes first."""
-    async with running_bot(telegram, tmp_path / "data", **WIDE) as running:
+    async with running_search_bot(telegram, tmp_path / "data", **WIDE) as running:
         yield running
 
 
 @pytest.fixture
 async def basic_app(telegram: FakeTelegramServer, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The bot with any model: for tests about paging and isolation, not the ranking."""
-    async with running_bot(telegram, tmp_path / "data", quality=False, **WIDE) as running:
+    async with running_search_bot(telegram, tmp_path / "data", quality=False, **WIDE) as running:
         yield running
 
 

@@ -12,27 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.botapp import BotApp, running_search_bot
 from tests.e2e.fake_telegram import DOWNLOAD, FakeTelegramServer, FakeUser
-from tests.e2e.search_support import (
-    SHAPES,
-    BotApp,
-    running_bot,
-    scenes_mp4,
-    shape_jpeg,
-)
+from tests.e2e.search_support import SHAPES, scenes_mp4, shape_jpeg
 
 
 @pytest.fixture
 async def app(telegram: FakeTelegramServer, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The bot with the trained fixture models: for tests that judge what comes first."""
-    async with running_bot(telegram, tmp_path / "data") as running:
+    async with running_search_bot(telegram, tmp_path / "data") as running:
         yield running
 
 
 @pytest.fixture
 async def basic_app(telegram: FakeTelegramServer, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The bot with any model: for tests about the conversation, not the ranking."""
-    async with running_bot(telegram, tmp_path / "data", quality=False) as running:
+    async with running_search_bot(telegram, tmp_path / "data", quality=False) as running:
         yield running
 
 
@@ -189,7 +184,7 @@ async def test_a_file_telegram_no_longer_knows_does_not_hide_the_others(
     telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
 ) -> None:
     telegram.allowed_errors.append("wrong file identifier")
-    async with running_bot(
+    async with running_search_bot(
         telegram,
         tmp_path / "data",
         search_margin_normal=1.0,
@@ -286,7 +281,7 @@ async def test_replies_and_buttons_work_after_a_restart(
     telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    async with running_bot(telegram, data) as app:
+    async with running_search_bot(telegram, data) as app:
         items = await app.seed_shapes(alice, SHAPES[:4])
         answer = await app.ask(alice, "a blue square")
         result = answer.media[0]
@@ -299,7 +294,7 @@ async def test_replies_and_buttons_work_after_a_restart(
         before = await app.count(alice)
     # A new process: result messages and search sessions come from SQLite, and the query
     # photo is fetched from Telegram again by its file id.
-    async with running_bot(telegram, data) as app:
+    async with running_search_bot(telegram, data) as app:
         downloads = len(telegram.downloads)
         app.skip_sent(alice)
         telegram.press_button(alice, by_photo.text, text="Loose")
@@ -349,7 +344,7 @@ async def test_more_pages_through_without_duplicates(
     telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
 ) -> None:
     # Wide margins: every item above the model's floor is relevant, so there are pages.
-    async with running_bot(
+    async with running_search_bot(
         telegram,
         tmp_path / "data",
         search_margin_normal=1.0,
@@ -503,7 +498,7 @@ async def test_query_photo_that_cannot_be_downloaded_is_explained(
     answer = await basic_app.answer(alice)
     assert not answer.media
     assert answer.text.text == "Could not download the photo from Telegram. Please send it again."
-    assert fault.hits == basic_app.settings.ingest_max_attempts
+    assert fault.hits == basic_app.settings.ingest.max_attempts
     assert await basic_app.count(alice) == before
     telegram.faults.remove(fault)
 

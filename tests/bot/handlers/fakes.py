@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from bot.config import BotAppSettings
 from core.engine.engine import Engine
 from core.index.manager import IndexManager
 from core.ingest.request import IngestOutcome, IngestRequest, OutcomeStatus, ProgressCallback
@@ -31,7 +32,6 @@ from core.models.config import BundleConfig, ImageConfig, TextConfig
 from core.models.routing import TextRouter
 from core.search.query import Query
 from core.search.results import Hit, SearchResult
-from core.settings import Settings
 from storage import Database
 from storage.records import Media, NewMedia, NewUnit
 
@@ -154,7 +154,9 @@ def found(
 ) -> SearchResult:
     """A page of hits for ``media`` (best first); ``total`` beyond the page means "More"."""
     total = len(media) + offset if total is None else total
-    hits = [Hit(m, round(0.9 - i * 0.01, 6), unit_id=m.id, timestamp=None) for i, m in enumerate(media)]
+    hits = [
+        Hit(m, round(0.9 - i * 0.01, 6), unit_id=m.id, timestamp=None) for i, m in enumerate(media)
+    ]
     return SearchResult(
         hits=hits,
         model_id=FAKE_MODEL.model_id,
@@ -167,10 +169,10 @@ def found(
 
 
 async def open_engine(
-    settings: Settings, search: ScriptedSearch
+    settings: BotAppSettings, search: ScriptedSearch
 ) -> tuple[Engine, ScriptedPipeline]:
-    """The real Engine over a new database under ``settings.data_dir``, with the stand-ins."""
-    data_dir = Path(settings.data_dir)
+    """The real Engine over a new database under ``settings.data.dir``, with the stand-ins."""
+    data_dir = Path(settings.data.dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     db = await Database.open(data_dir / "handlers.db")
     pipeline = ScriptedPipeline(db)
@@ -179,7 +181,7 @@ async def open_engine(
         db,
         [],
         cast("AsyncEmbedder", NoEmbedder()),
-        IndexManager.from_settings(db.vectors, settings),
+        IndexManager.under(data_dir, db.vectors, settings.index),
         TextRouter([FAKE_MODEL]),
         cast("SearchService", search),
         cast("IngestPipeline", pipeline),

@@ -23,16 +23,16 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
 from bot.app import create_bot, create_dispatcher
+from bot.config import BotAppSettings
 from bot.services import BotServices
 from core.engine.engine import Engine
-from core.settings import Settings
-from storage.records import Owner
+from storage.records import Owner, OwnerKind
 from tests.bot.handlers.fakes import ScriptedPipeline, ScriptedSearch, open_engine
 from tests.bot.handlers.updates import Updates
 from tests.bot.mocked_bot import BOT_USERNAME, TOKEN, MockedSession
 
 
-def handler_settings(data_dir: Path, **overrides: Any) -> Settings:
+def handler_settings(data_dir: Path, **overrides: Any) -> BotAppSettings:
     """No .env, no send pacing, albums answered after 10 ms of quiet, fast retries."""
     values: dict[str, Any] = {
         "bot_token": TOKEN,
@@ -43,14 +43,14 @@ def handler_settings(data_dir: Path, **overrides: Any) -> Settings:
         "telegram_retry_backoff_s": 0.01,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return BotAppSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @dataclass
 class HandlerApp:
     """One bot under test: feed it updates, then look at :attr:`telegram`."""
 
-    settings: Settings
+    settings: BotAppSettings
     bot: Bot
     telegram: MockedSession
     engine: Engine
@@ -58,19 +58,25 @@ class HandlerApp:
     pipeline: ScriptedPipeline
     dispatcher: Dispatcher
     updates: Updates = field(default_factory=Updates)
+    stopped: bool = False
 
     async def feed(self, update: Update) -> Any:
         """Handle one update to the end, as polling would (errors propagate to the test)."""
         return await self.dispatcher.feed_update(self.bot, update)
 
-    async def owner(self, kind: str, external_id: int) -> Owner:
+    async def owner(self, kind: OwnerKind, external_id: int) -> Owner:
         """The owner of a user (``"user"``) or a group (``"chat"``), created if need be."""
-        return await self.engine.owners.ensure(kind, external_id)  # type: ignore[arg-type]
+        return await self.engine.owners.ensure(kind, external_id)
 
     async def shutdown(self) -> None:
-        """What stopping the bot runs: answers still waiting are sent, background work ends."""
+        """What stopping the bot runs: answers still waiting are sent, background work ends.
+        Runs once; the fixture's teardown calls it too."""
+        if self.stopped:
+            return
+        self.stopped = True
         dp = self.dispatcher
-        await dp.emit_shutdown(bot=self.bot, **dp.workflow_data)
+        # what Dispatcher.start_polling passes its shutdown hooks
+        await dp.emit_shutdown(bot=self.bot, dispatcher=dp, bots=[self.bot], **dp.workflow_data)
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,7 @@ from core.models.pull import (
     resolve_repo,
     select_bundle_files,
 )
-from core.settings import Settings
+from core.settings import DataSettings
 from tests.core.onnx_builders import write_bundle, write_immich_bundle
 from tests.hub_standin import HubStandin, read_tree, unused_port
 
@@ -256,8 +256,8 @@ def test_model_hub_url_setting_wins_over_hf_endpoint(
 ) -> None:
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{unused_port()}")
     target = tmp_dir / "models" / "Tiny-CLIP__test"
-    settings = Settings(_env_file=None, model_dirs=[target], model_hub_url=hub.url)  # type: ignore[call-arg]
-    assert prepare_models(settings, say=lambda _: None) == [target]
+    data = DataSettings(model_dirs=[target], model_hub_url=hub.url)
+    assert prepare_models(data, say=lambda _: None) == [target]
     assert load_bundle(target).layout == "immich"
 
 
