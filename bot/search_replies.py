@@ -29,6 +29,7 @@ from core.errors import (
     EmptyQueryError,
     FetchError,
     ImageError,
+    ItemNotReadyError,
     NotFoundError,
     OnlyExclusionsError,
 )
@@ -166,9 +167,10 @@ class SearchResponder:
             why_key = f"search-why-{exc.code.replace('_', '-')}"
             why = t(why_key if catalog.has(why_key) else "search-why-image", lang)
             await self.say(chat_id, "search-bad-photo", lang, reply_to=reply_to, why=why)
-        except NotFoundError as exc:
-            key = "search-item-not-ready" if "re-embedded" in str(exc) else "search-item-gone"
-            await self.say(chat_id, key, lang, reply_to=reply_to)
+        except ItemNotReadyError:
+            await self.say(chat_id, "search-item-not-ready", lang, reply_to=reply_to)
+        except NotFoundError:
+            await self.say(chat_id, "search-item-gone", lang, reply_to=reply_to)
         return None
 
     async def _deliver(self, asker: Asker, page: PageRequest, result: SearchResult) -> None:

@@ -164,6 +164,13 @@ class NotFoundError(ImageFinderError):
     code = "not_found"
 
 
+class ItemNotReadyError(NotFoundError):
+    """The item is the owner's but has no vector for the loaded models yet (re-embedding is
+    bringing it up to date): worth asking again later, unlike an item that is gone."""
+
+    code = "item_not_ready"
+
+
 # --- ingest -------------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.errors import EmptyQueryError, NotFoundError, OnlyExclusionsError
+from core.errors import EmptyQueryError, ItemNotReadyError, NotFoundError, OnlyExclusionsError
 from core.models.config import BundleConfig
 from core.models.embedder import AsyncEmbedder, l2_normalize
 from core.models.routing import ActiveModelRouter
@@ -104,7 +104,9 @@ class QueryPlanner:
             ids, vecs = await store.vectors.of_units(candidate, unit_ids)
             if len(ids):
                 return candidate, l2_normalize(vecs.mean(axis=0, keepdims=True))[0], own_media
-        raise NotFoundError("the item has no vector for the loaded models yet (being re-embedded)")
+        raise ItemNotReadyError(
+            "the item has no vector for the loaded models yet (being re-embedded)"
+        )
 
     @staticmethod
     async def _item_units(store: OwnerStore, query: Query) -> tuple[list[int], int]:

@@ -18,6 +18,7 @@ from aiogram.types import InlineKeyboardMarkup, Message, User
 
 from bot.i18n import t
 from bot.sessions import ResultsPage
+from core.errors import ItemNotReadyError, NotFoundError
 from tests.bot.handlers.fakes import found, stored_photo
 from tests.bot.handlers.harness import HandlerApp
 from tests.bot.handlers.updates import group_chat
@@ -141,3 +142,16 @@ async def test_a_button_of_an_unknown_search_says_it_expired(app: HandlerApp, al
     assert isinstance(answer, AnswerCallbackQuery)
     assert answer.text == t("search-expired", "en")
     assert app.search.asked == []
+
+
+async def test_an_item_still_being_re_embedded_is_told_apart_from_one_gone_by_type(
+    app: HandlerApp, alice: User
+) -> None:
+    app.search.answer(ItemNotReadyError("no vector for the loaded models yet"))
+    await app.feed(app.updates.text(alice, "a cat"))
+    app.search.answer(NotFoundError("item 7 not found"))
+    await app.feed(app.updates.text(alice, "a dog"))
+
+    not_ready, gone = (m for m in app.telegram.visible() if isinstance(m, SendMessage))
+    assert not_ready.text == t("search-item-not-ready", "en")
+    assert gone.text == t("search-item-gone", "en")
