@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -109,50 +109,17 @@ class MediaFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class NewMedia:
-    """An item about to be stored; everything except ``kind`` and ``file_unique_id`` may be
-    unknown. For a local file pass ``local`` (and ``file_unique_id=local.file_unique_id``)."""
+class NewMedia(MediaFacts):
+    """An item about to be stored: its facts (only ``kind`` and ``file_unique_id`` must be
+    known) plus, for a file from disk, ``local`` (with ``file_unique_id=local.file_unique_id``).
+    ``mime`` and ``thumbnail_file_unique_id`` steer the fetch and are not stored."""
 
-    kind: MediaKind
-    file_unique_id: str
-    file_id: str | None = None
-    size: int | None = None
-    width: int | None = None
-    height: int | None = None
-    duration: float | None = None  # seconds
-    caption: str | None = None
-    forward_origin: str | None = None
-    message_id: int | None = None
-    message_date: int | None = None  # unix seconds
-    album_id: str | None = None
-    thumbnail_file_id: str | None = None  # for a video indexed from its thumbnail only
     local: LocalFile | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in MEDIA_KINDS:
-            raise ValueError(f"unknown media kind {self.kind!r}; expected one of {MEDIA_KINDS}")
-        if not self.file_unique_id:
-            raise ValueError("file_unique_id must not be empty")
 
     @classmethod
     def from_facts(cls, facts: MediaFacts, *, local: LocalFile | None = None) -> NewMedia:
         """The row for an item its message described (``facts``, measured already)."""
-        return cls(
-            facts.kind,
-            facts.file_unique_id,
-            file_id=facts.file_id,
-            size=facts.size,
-            width=facts.width,
-            height=facts.height,
-            duration=facts.duration,
-            caption=facts.caption,
-            forward_origin=facts.forward_origin,
-            message_id=facts.message_id,
-            message_date=facts.message_date,
-            album_id=facts.album_id,
-            thumbnail_file_id=facts.thumbnail_file_id,
-            local=local,
-        )
+        return cls(**{f.name: getattr(facts, f.name) for f in fields(MediaFacts)}, local=local)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +199,7 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class CommitResult:
-    """Outcome of :meth:`OwnerStore.commit_media`.
+    """Outcome of :meth:`OwnerMedia.commit`.
 
     ``versions`` holds the new ``index_version`` per model id; an index that added exactly
     ``unit_ids`` to a state matching the previous version may record these.
