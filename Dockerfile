@@ -40,6 +40,11 @@ ENV PATH=/opt/image-finder/bin:$PATH \
     DATA_DIR=/data \
     MODEL_DIRS=/models/ViT-B-32-SigLIP2-256__webli \
     WEBHOOK_PORT=8080
+# Tesseract's Russian and English models for the OCR stage (the engine itself comes with the
+# tesserocr wheel); without them the bot runs with OCR off and says so once at start-up.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tesseract-ocr-rus tesseract-ocr-eng \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --uid "$UID" --user-group --create-home --home-dir /home/image-finder \
         --shell /usr/sbin/nologin image-finder \
  && mkdir -p /data /models \

@@ -8,7 +8,7 @@ EBIN := $(EXPORT_VENV)/bin
 # PYTHONWARNINGS quiets setuptools' notes about editable installs, which say nothing to a user.
 PIP_FLAGS = install -q --disable-pip-version-check -c requirements.lock
 
-.PHONY: install install-dev test lint test-export install-export bench bench-hostile bench-memory fixtures clean run lock
+.PHONY: install install-dev test lint test-export install-export bench bench-hostile bench-memory bench-ocr fixtures clean run lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench: install-export
 bench-hostile: $(VENV)/.dev
 	$(BIN)/python bench/fuzz.py --cases 3000
 	$(BIN)/python bench/hostile.py
+
+# OCR and text search on the generated ru/en set (Debian's fonts and tesseract data), about
+# 10 minutes; `bench/ocr.py --small` takes about one.
+bench-ocr: $(VENV)/.dev
+	$(BIN)/python bench/ocr.py
 
 # Peak RSS of the default model's random-weight stand-in (built with the export extra).
 bench-memory: install-export

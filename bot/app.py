@@ -46,7 +46,7 @@ from storage.housekeeping import Housekeeper, Retention
 log = logging.getLogger(__name__)
 
 # The command menu (setMyCommands per language); descriptions are app-command-<name> texts.
-COMMAND_NAMES = ("start", "help", "stats", "similar", "delete", "settings", "forget")
+COMMAND_NAMES = ("start", "help", "stats", "similar", "delete", "duplicates", "settings", "forget")
 
 
 def create_bot(settings: BotAppSettings, *, session: AiohttpSession | None = None) -> Bot:

@@ -1,6 +1,7 @@
 """What a Telegram message says about its media, read once into
 :class:`~storage.records.MediaFacts`: the largest photo size, the forward origin as a short
-text, the caption, the original date, the album id; and which documents are media at all.
+text, the caption, the original date, the album id, a document's file name; and which documents
+are media at all.
 
 Pure functions of the message, so the ingest handlers stay about answering, and these rules
 are testable without a chat.
@@ -69,6 +70,7 @@ def media_of(message: Message) -> MediaFacts | None:
         message_id=message.message_id,
         message_date=message_date(message),
         album_id=message.media_group_id,
+        taken_at=origin_date(message),
     )
 
 
@@ -105,6 +107,7 @@ def _file_facts(message: Message) -> MediaFacts | None:
             mime=document_mime(message),
             thumbnail_file_id=d.thumbnail.file_id if d.thumbnail else None,
             thumbnail_file_unique_id=d.thumbnail.file_unique_id if d.thumbnail else None,
+            file_name=(d.file_name or "").strip() or None,
         )
     return None
 
@@ -158,6 +161,13 @@ def message_date(message: Message) -> int:
     origin = message.forward_origin
     date = origin.date if origin is not None else message.date
     return int(date.timestamp())
+
+
+def origin_date(message: Message) -> int | None:
+    """When a forwarded picture was originally posted (what "march 2024" means for it); None
+    for the user's own message, whose date is the message date already."""
+    origin = message.forward_origin
+    return int(origin.date.timestamp()) if origin is not None else None
 
 
 def build_request(owner_id: int, media: MediaFacts, *, too_large: bool) -> IngestRequest:

@@ -222,3 +222,19 @@ class IngestInterruptedError(IngestError):
     resumes at the next start; only this process's waiting caller is told."""
 
     code = "ingest_interrupted"
+
+
+# --- text in pictures (OCR) ---------------------------------------------------------------------
+
+
+class OcrError(ImageFinderError):
+    """Text could not be read off a picture for a reason other than the picture itself."""
+
+    code = "ocr"
+
+
+class OcrUnavailableError(OcrError):
+    """The OCR engine cannot run here: no tesseract language data for the configured
+    languages (Debian: ``apt-get install tesseract-ocr-rus tesseract-ocr-eng``)."""
+
+    code = "ocr_unavailable"

@@ -177,7 +177,9 @@ class IndexSettings(Section):
 
 class SearchSettings(Section):
     """Search (core/search/). Relevance margins are cosine distances below the best hit that
-    still count as relevant, per strictness; the model's relevance_floor applies on top."""
+    still count as relevant, per strictness; the model's relevance_floor applies on top. Text
+    matches are fused with the vector ranking by reciprocal rank fusion; a filter that leaves
+    at most ``direct_max`` items has their stored vectors scored instead of walking the index."""
 
     env_prefix: ClassVar[str] = "SEARCH_"
 
@@ -187,6 +189,12 @@ class SearchSettings(Section):
     default_limit: int = Field(default=10, ge=1, le=100)  # results per page
     max_limit: int = Field(default=50, ge=1, le=1000)  # largest page a caller may ask for
     text_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # text share of text + image
+    rrf_k: int = Field(default=60, ge=1, le=10_000)  # reciprocal rank fusion's k
+    text_limit: int = Field(default=200, ge=1, le=10_000)  # text-index matches fused per query
+    fusion_depth: int = Field(default=200, ge=1, le=10_000)  # vector ranks fused with text
+    sort_depth: int = Field(default=1000, ge=1, le=100_000)  # relevant items sorted by date
+    direct_max: int = Field(default=2000, ge=0, le=1_000_000)  # filtered items scored directly
+    phrase_limit: int = Field(default=10_000, ge=1, le=1_000_000)  # items a phrase may allow
 
     @field_validator("margin_loose")
     @classmethod
@@ -230,6 +238,27 @@ class HousekeepingSettings(Section):
     interval_s: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
     chunk_rows: int = Field(default=1000, ge=1, le=100_000)
     jobs_retention_days: int = Field(default=30, ge=1, le=3650)
+
+
+class OcrSettings(Section):
+    """Reading text off pictures (core/ocr/): a background stage after embedding. With no
+    tesseract data for the languages, OCR is off and start-up says which packages to install."""
+
+    env_prefix: ClassVar[str] = "OCR_"
+
+    enabled: bool = True
+    languages: str = Field(default="rus+eng", pattern=r"^[a-z_]+(\+[a-z_]+)*$")
+    tessdata: Path | None = None  # None: found (TESSDATA_PREFIX, then the distribution's path)
+    max_side: int = Field(default=1600, ge=320, le=10_000)  # pixels; larger pictures shrink
+    threads: int = Field(default=1, ge=1, le=64)  # pictures read at once (one tesseract each)
+    min_confidence: float = Field(default=60.0, ge=0.0, le=100.0)  # words below are dropped
+    batch_size: int = Field(default=8, ge=1, le=1024)  # items claimed at a time
+    max_attempts: int = Field(default=3, ge=1, le=100)  # claims of one item before 'failed'
+
+    @field_validator("tessdata", mode="before")
+    @classmethod
+    def _blank_is_auto(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
 
 
 class FlatKeys(PydanticBaseSettingsSource):
@@ -277,6 +306,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     ingest: IngestSettings = IngestSettings()
     housekeeping: HousekeepingSettings = HousekeepingSettings()
+    ocr: OcrSettings = OcrSettings()
 
     @classmethod
     def sections(cls) -> dict[str, type[Section]]:
@@ -447,8 +477,9 @@ S = TypeVar("S", bound=Settings)
 
 
 def resolve_paths(settings: S, base: Path, cwd_keys: frozenset[str]) -> S:
-    """A copy with ``DATA_DIR`` and ``MODEL_DIRS`` absolute: relative to ``base``, or to the
-    current directory for the keys in ``cwd_keys`` (flat names given on the command line)."""
+    """A copy with ``DATA_DIR``, ``MODEL_DIRS`` and ``OCR_TESSDATA`` absolute: relative to
+    ``base``, or to the current directory for the keys in ``cwd_keys`` (flat names given on the
+    command line)."""
     data, keys = settings.data, DataSettings.env_keys()
 
     def base_of(field: str) -> Path:
@@ -458,7 +489,13 @@ def resolve_paths(settings: S, base: Path, cwd_keys: frozenset[str]) -> S:
         "dir": _resolved(data.dir, base_of("dir")),
         "model_dirs": [_resolved(p, base_of("model_dirs")) for p in data.model_dirs],
     }
-    return settings.model_copy(update={"data": data.model_copy(update=paths)})
+    ocr = settings.ocr
+    if ocr.tessdata is not None:
+        cwd = OcrSettings.env_keys()["tessdata"].lower() in cwd_keys or "ocr" in cwd_keys
+        ocr = ocr.model_copy(
+            update={"tessdata": _resolved(ocr.tessdata, Path.cwd() if cwd else base)}
+        )
+    return settings.model_copy(update={"data": data.model_copy(update=paths), "ocr": ocr})
 
 
 def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:

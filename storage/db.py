@@ -27,8 +27,10 @@ from storage.connection import Connections, default_database_path
 from storage.job_queue import JobQueue
 from storage.migrations import MIGRATIONS_DIR
 from storage.model_registry import ModelRegistry
+from storage.ocr_queue import OcrQueue
 from storage.owners import OwnerRegistry
 from storage.repositories import OwnerStore
+from storage.text_backfill import backfill_text_index
 from storage.vector_source import VectorSource
 
 __all__ = ["Database", "default_database_path"]
@@ -43,6 +45,7 @@ class Database:
     - ``owners``: the owner registry (ensure, find, move, get, ids);
     - ``models``: the model registry (register, dims);
     - ``queue``: the job queue across owners (claim, requeue_running, counts, purge);
+    - ``ocr``: the OCR stage's work list across owners (claim, done, failed, rerun, counts);
     - ``vectors``: the vector source of the per-owner indexes.
     """
 
@@ -55,6 +58,7 @@ class Database:
         self.owners = OwnerRegistry(connections)
         self.models = ModelRegistry(connections)
         self.queue = JobQueue(connections, max_attempts=max_attempts)
+        self.ocr = OcrQueue(connections)
         self.vectors = VectorSource(connections)
 
     @classmethod
@@ -68,7 +72,8 @@ class Database:
         busy_timeout_ms: int = 5000,
         clock: Callable[[], float] = time.time,
     ) -> Database:
-        """Open (creating if needed) the database file and apply pending migrations."""
+        """Open (creating if needed) the database file, apply pending migrations and index the
+        texts of items stored before the text index existed (once; see text_backfill)."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         connections = await Connections.open(
@@ -78,6 +83,11 @@ class Database:
             busy_timeout_ms=busy_timeout_ms,
             clock=clock,
         )
+        try:
+            await backfill_text_index(connections)
+        except BaseException:
+            await connections.close()
+            raise
         return cls(connections, max_attempts=max_attempts)
 
     async def close(self) -> None:

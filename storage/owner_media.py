@@ -13,6 +13,7 @@ from storage.local_files import put_local_row
 from storage.media_rows import delete_media_rows
 from storage.model_rows import bump_version, model_key, model_names
 from storage.owner_jobs import mark_done, require_running
+from storage.owner_texts import AnalysedText, analyse_text, write_texts
 from storage.records import CommitResult, DeleteResult, Media, NewMedia, NewUnit, PurgeResult
 from storage.sql import (
     MEDIA_SELECT,
@@ -66,6 +67,7 @@ class OwnerMedia:
         for model_id in encoded:
             split_model_id(model_id)
         status = "thumbnail" if any(u.kind == "thumbnail" for u in units) else "ready"
+        texts = _texts_of(media)  # stemmed here: CPU work stays outside the write lock
         now = self._conns.now()
         async with self._conns.write() as conn:
             await require_owner(conn, self.owner_id)
@@ -80,6 +82,8 @@ class OwnerMedia:
             else:
                 unit_ids = await self._insert_units(conn, media_id, units)
                 versions = await self._insert_vectors(conn, unit_ids, encoded, now)
+                if texts:  # searchable from the same commit that makes the item "saved"
+                    await write_texts(conn, self.owner_id, media_id, texts)
             await self._record_path_and_job(conn, media, media_id, job_id, duplicate, now)
         if duplicate:
             return CommitResult(media_id, duplicate=True)
@@ -171,8 +175,9 @@ class OwnerMedia:
             """
             INSERT INTO media (owner_id, kind, status, file_unique_id, file_id, size, width,
                                height, duration, caption, forward_origin, message_id,
-                               message_date, album_id, thumbnail_file_id, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               message_date, album_id, thumbnail_file_id, created_at,
+                               file_name, taken_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (owner_id, file_unique_id) DO NOTHING
             RETURNING id
             """,
@@ -180,7 +185,7 @@ class OwnerMedia:
                 self.owner_id, media.kind, status, media.file_unique_id, media.file_id,
                 media.size, media.width, media.height, media.duration, media.caption,
                 media.forward_origin, media.message_id, media.message_date, media.album_id,
-                media.thumbnail_file_id, now,
+                media.thumbnail_file_id, now, media.file_name, media.taken_at,
             ),
         )  # fmt: skip
         return rows[0][0] if rows else None
@@ -245,3 +250,16 @@ class OwnerMedia:
             await put_local_row(conn, self.owner_id, media.local, media_id)
         if job_id is not None:
             await mark_done(conn, self.owner_id, job_id, media_id, duplicate=duplicate, now=now)
+
+
+def _texts_of(media: NewMedia) -> list[AnalysedText]:
+    """The new item's caption, file name and forward origin, analysed for the text index."""
+    found = [
+        analyse_text(source, text)
+        for source, text in (
+            ("caption", media.caption),
+            ("file_name", media.file_name),
+            ("origin", media.forward_origin),
+        )
+    ]
+    return [t for t in found if t.text is not None]

@@ -72,6 +72,8 @@ class MediaFacts:
     mime: str | None = None
     thumbnail_file_id: str | None = None
     thumbnail_file_unique_id: str | None = None
+    file_name: str | None = None  # an image document's or a local file's name
+    taken_at: int | None = None  # unix seconds: EXIF capture time, or a forward's post date
 
     def __post_init__(self) -> None:
         if self.kind not in MEDIA_KINDS:
@@ -173,6 +175,9 @@ class Media:
     thumbnail_file_id: str | None
     created_at: int
     path: str | None  # local items: one of the paths holding this content (the smallest)
+    file_name: str | None = None
+    taken_at: int | None = None  # unix seconds, when known (see MediaFacts)
+    ocr_state: str = "pending"  # the OCR stage's progress (storage.ocr_queue.OCR_STATES)
 
 
 @dataclass(frozen=True, slots=True)

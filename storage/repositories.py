@@ -18,10 +18,13 @@ from __future__ import annotations
 from storage.active_models import ActiveModels
 from storage.connection import Connections
 from storage.local_files import LocalFiles
+from storage.media_filters import OwnerMediaFilters
 from storage.model_rows import vector_counts
+from storage.near_duplicates import OwnerNearDuplicates
 from storage.owner_jobs import OwnerJobs, job_counts
 from storage.owner_media import OwnerMedia
 from storage.owner_profile import OwnerProfile
+from storage.owner_texts import OwnerTexts
 from storage.owner_units import OwnerUnits
 from storage.owner_vectors import OwnerVectors
 from storage.records import OwnerStats
@@ -37,7 +40,10 @@ class OwnerStore:
     - ``vectors``: vectors per model and their index versions;
     - ``models``: which model answers in each slot;
     - ``jobs``: the owner's ingest jobs;
-    - ``local_files``: indexed local paths (folder CLI).
+    - ``local_files``: indexed local paths (folder CLI);
+    - ``texts``: the text index (captions, file names, origins, OCR) and its word search;
+    - ``near_duplicates``: pairs of items that look alike, for /duplicates.
+    - ``filters``: which items a search's date / kind / source filters allow, by date.
     """
 
     def __init__(self, conns: Connections, owner_id: int, *, max_attempts: int) -> None:
@@ -50,6 +56,9 @@ class OwnerStore:
         self.models = ActiveModels(conns, self.owner_id)
         self.jobs = OwnerJobs(conns, self.owner_id, max_attempts=max_attempts)
         self.local_files = LocalFiles(conns, self.owner_id)
+        self.near_duplicates = OwnerNearDuplicates(conns, self.owner_id)
+        self.texts = OwnerTexts(conns, self.owner_id)
+        self.filters = OwnerMediaFilters(conns, self.owner_id)
 
     def __repr__(self) -> str:
         return f"OwnerStore(owner_id={self.owner_id})"

@@ -21,7 +21,8 @@ SELECT m.id, m.owner_id, m.kind, m.status, m.file_unique_id, m.file_id, m.size, 
        m.height, m.duration, m.caption, m.forward_origin, m.message_id, m.message_date,
        m.album_id, m.thumbnail_file_id, m.created_at,
        (SELECT min(lf.path) FROM local_files AS lf
-        WHERE lf.owner_id = m.owner_id AND lf.media_id = m.id) AS path
+        WHERE lf.owner_id = m.owner_id AND lf.media_id = m.id) AS path,
+       m.file_name, m.taken_at, m.ocr_state
 FROM media AS m
 """
 UNIT_SELECT = "SELECT id, media_id, kind, ts FROM units"

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiogram import Router
 
-from bot.handlers import commands, ingest, inline, search
+from bot.handlers import commands, duplicates, ingest, inline, search
 from bot.identity import BotIdentity
 from bot.intake import IngestDesk
 from bot.reply_targets import ReplyTargets
@@ -27,6 +27,7 @@ def build_router() -> Router:
     root = Router(name="root")
     root.include_routers(
         commands.build_router(),
+        duplicates.build_router(),
         search.build_router(),
         inline.build_router(),
         ingest.build_router(),

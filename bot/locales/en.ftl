@@ -15,6 +15,7 @@ app-command-help = How to add pictures and search
 app-command-stats = What is in your collection
 app-command-similar = Reply to an item: find similar ones
 app-command-delete = Reply to an item: delete it
+app-command-duplicates = Pictures that look alike: keep or delete
 app-command-settings = Results per page, strictness, language
 app-command-forget = Delete your whole collection
 
@@ -137,7 +138,14 @@ commands-help =
 
     <b>Add.</b> Forward or send a photo, an album, a video, a GIF, a video note or an image as a file. I recognise repeats ("already in your collection"). Videos are indexed frame by frame; files over 20 MB only by their thumbnail (full size needs your own Bot API server, see the README).
 
-    <b>Search.</b> Just type what you want, in English or Russian: <i>wedding in a tent</i>, <i>red car at night</i>. A word with a minus excludes it: <i>dog -beach</i>.
+    <b>Search.</b> Just type what you want, in English or Russian: <i>wedding in a tent</i>, <i>red car at night</i>. I look at the picture and at its text: words in the image, the caption, the file name, the channel it came from.
+    • <code>dog -beach</code>: a word with a minus is left out.
+    • <code>"invoice march"</code>: these exact words in the item's text (in the picture, the caption, the file name); quotes alone search the text only.
+    • <code>2024</code>, <code>march 2024</code>: from that year or month; <code>after:2024-03-01</code>, <code>before:2023</code>: a range of dates.
+    • <code>video</code>, <code>gif</code>, <code>photo</code>: only that kind.
+    • <code>from:@channel</code>: forwarded from that channel or person.
+    • <code>newest</code> (or <code>oldest</code>): sorted by date instead of by match.
+    • Combine them: <code>receipt 2024 from:@shop newest</code>.
     • A photo sent as a reply to any message searches by example (that photo is not stored).
     • A photo whose caption starts with "?" searches by photo and text together: <i>?like this but in winter</i>.
     • /similar as a reply to one of your items or results finds its neighbours.
@@ -146,7 +154,7 @@ commands-help =
 
     <b>In any chat:</b> type <code>@{ $bot } query</code> to pick one of your photos.
 
-    <b>Commands:</b> /stats — what is in your collection; /settings — results per page, strictness, language; /forget — delete everything.
+    <b>Commands:</b> /stats — what is in your collection; /duplicates — pictures that look alike, keep or delete one; /settings — results per page, strictness, language; /forget — delete everything.
 
     <b>Privacy.</b> Only you can see your items (in a group, the group shares one collection). I keep Telegram file ids and search vectors, not the files themselves. /forget deletes everything for good.
 commands-stats-empty =
@@ -268,3 +276,34 @@ search-item-not-ready = That item is still being processed. Try again in a minut
 search-deleted = Deleted from your collection: it will not be found again. The message itself stays in the chat; delete it by hand if you like.
 search-expired = This search has expired. Please send it again.
 search-loading = Searching…
+search-why-header =
+    {""}
+    Matched by text:
+search-why-line =
+    {""}
+    { $n }. { $source }: «{ $text }»
+search-source-caption = caption
+search-source-ocr = in the picture
+search-source-file-name = file name
+search-source-origin = from
+search-source-other = text
+
+## Near-duplicates (bot/duplicates.py)
+
+duplicates-empty = No look-alikes in your collection. When a new picture looks almost the same as one you already have, I keep both and list the pair here.
+duplicates-no-more = No more pairs.
+duplicates-header = <b>Look-alikes</b>: { $total } { $total ->
+        [one] pair
+       *[other] pairs
+    }. The 1st of each pair was saved first. Delete the one you don't need, or keep both.
+duplicates-pair = These two look { $score }% alike.
+duplicates-pair-unsendable = {" "}(Telegram no longer knows one of the files.)
+duplicates-delete-first = Delete 1st
+duplicates-delete-second = Delete 2nd
+duplicates-keep = Keep both
+duplicates-more = More pairs ▸
+duplicates-more-text = There are more pairs.
+duplicates-deleted-first = Deleted the 1st; the 2nd stays in your collection.
+duplicates-deleted-second = Deleted the 2nd; the 1st stays in your collection.
+duplicates-kept = Kept both. I won't show this pair again.
+duplicates-gone = This pair is no longer there: one of them was deleted, or you already decided.

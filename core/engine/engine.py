@@ -4,13 +4,15 @@ indexes, ingest and search from one :class:`~core.settings.Settings`.
 Start-up order matters: the database (migrations) first, then every model bundle is loaded and
 registered (a bundle that does not validate stops start-up with its file named), then the
 indexes, the search service, and last the ingest pipeline, which resumes unfinished jobs. The
-background re-embedder starts only when asked, after the pipeline, so it yields to new items.
+OCR stage starts with the pipeline (when OCR is enabled and tesseract's data is there) and reads
+saved items' text in the background, giving way to new items. The background re-embedder starts
+only when asked, after the pipeline, so it yields to new items.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,13 +24,15 @@ from core.errors import BundleError
 from core.index.manager import IndexManager
 from core.ingest.pipeline import Fetch, IngestPipeline, OutcomeCallback
 from core.ingest.reembed import Reembedder
+from core.ingest.request import IngestOutcome
 from core.models.bundle import Bundle, load_bundle
 from core.models.config import BundleConfig
 from core.models.embedder import AsyncEmbedder, OnnxEmbedder
 from core.models.routing import TextRouter
+from core.ocr import APT_PACKAGES, OcrReader, OcrStage, find_tessdata
 from core.search.collection import CollectionService
 from core.search.service import SearchService
-from core.settings import Settings
+from core.settings import OcrSettings, Settings
 from storage import Database
 from storage.db import default_database_path
 from storage.housekeeping import Housekeeper, Retention
@@ -75,6 +79,7 @@ class Engine:
     search: SearchService
     pipeline: IngestPipeline | None = None
     reembedder: Reembedder | None = None
+    ocr: OcrStage | None = None
     owners: OwnerService = field(init=False, repr=False)
     library: Library = field(init=False, repr=False)
     folders: FolderSync = field(init=False, repr=False)
@@ -129,6 +134,7 @@ class Engine:
             router = TextRouter([b.config for b in bundles])
             configs = {b.model_id: b.config for b in bundles}
             search = SearchService(db, embedder, index, router, configs, settings.search)
+            ocr = open_ocr_stage(db, settings, fetch) if fetch is not None else None
             pipeline = (
                 IngestPipeline(
                     db,
@@ -137,14 +143,17 @@ class Engine:
                     settings.ingest,
                     fetch,
                     video=settings.video,
-                    on_outcome=on_outcome,
+                    on_outcome=_waking(ocr, on_outcome),
                 )
                 if fetch is not None
                 else None
             )
-            engine = cls(settings, db, bundles, embedder, index, router, search, pipeline)
+            engine = cls(settings, db, bundles, embedder, index, router, search, pipeline, ocr=ocr)
             if pipeline is not None:
                 await pipeline.start()
+            if ocr is not None:
+                ocr.pipeline = pipeline
+                await ocr.start()
         except BaseException:
             await db.close()
             raise
@@ -177,6 +186,8 @@ class Engine:
         try:
             if self.reembedder is not None:
                 await self.reembedder.stop()
+            if self.ocr is not None:
+                await self.ocr.stop()
             if self.pipeline is not None:
                 await self.pipeline.stop()
             await self.index.flush()
@@ -190,3 +201,50 @@ class Engine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def open_ocr_stage(db: Database, settings: Settings, fetch: Fetch) -> OcrStage | None:
+    """The OCR stage, or None when OCR is switched off or cannot run here (one warning line
+    naming the packages to install)."""
+    ocr: OcrSettings = settings.ocr
+    if not ocr.enabled:
+        return None
+    tessdata = find_tessdata(ocr.languages, ocr.tessdata)
+    if tessdata is None:
+        where = f" in {ocr.tessdata}" if ocr.tessdata is not None else ""
+        log.warning(
+            "OCR is off: no tesseract data for %s%s (Debian: apt-get install %s; or set "
+            "OCR_TESSDATA, or OCR_ENABLED=false to silence this)",
+            ocr.languages,
+            where,
+            APT_PACKAGES,
+        )
+        return None
+    reader = OcrReader(
+        tessdata,
+        languages=ocr.languages,
+        threads=ocr.threads,
+        min_confidence=ocr.min_confidence,
+        max_side=ocr.max_side,
+    )
+    return OcrStage(
+        db,
+        reader,
+        fetch,
+        ocr,
+        fetch_attempts=settings.ingest.max_attempts,
+        retry_backoff_s=settings.ingest.retry_backoff_s,
+    )
+
+
+def _waking(ocr: OcrStage | None, on_outcome: OutcomeCallback | None) -> OutcomeCallback | None:
+    """The front end's outcome listener, which first tells the OCR stage an item was saved."""
+    if ocr is None:
+        return on_outcome
+
+    def outcome(result: IngestOutcome) -> Awaitable[None] | None:
+        if result.saved:
+            ocr.wake()
+        return on_outcome(result) if on_outcome is not None else None
+
+    return outcome

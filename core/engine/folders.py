@@ -21,6 +21,7 @@ from pathlib import Path
 
 from core.engine.library import Library
 from core.ingest.pipeline import IngestOutcome, IngestRequest
+from core.media.exif import capture_time
 from storage import Database, LocalFile, MediaKind, OwnerStore
 
 PHOTO_EXT = {
@@ -50,6 +51,13 @@ def walk(root: Path) -> Iterator[Path]:
             path = Path(dirpath) / name
             if not name.startswith(".") and media_kind(path) is not None and path.is_file():
                 yield path.resolve()
+
+
+def taken_at(path: Path, kind: MediaKind, mtime_ns: int) -> int:
+    """When a file's picture was taken: a photo's EXIF capture time, else the file's mtime
+    (unix seconds), so date filters work on folders of copied files too."""
+    found = capture_time(path) if kind == "photo" else None
+    return found if found is not None else mtime_ns // 1_000_000_000
 
 
 def sha256_file(path: Path) -> str:
@@ -144,7 +152,10 @@ class FolderSync:
 
         async def one(path: Path, file: LocalFile) -> None:
             kind = media_kind(path) or "photo"
-            request = IngestRequest.for_local_file(owner_id, file, kind=kind)
+            when = await asyncio.to_thread(taken_at, path, kind, file.mtime_ns)
+            request = IngestRequest.for_local_file(
+                owner_id, file, kind=kind, file_name=path.name, taken_at=when
+            )
             outcome = await (await self._library.submit(request)).result()
             if outcome.failed:
                 report.failures.append((path, outcome))

@@ -1,5 +1,6 @@
 """An owner's items as the front ends change and browse them: add (through the ingest
-pipeline), delete, clear, and look items up by id, by Telegram file or newest first.
+pipeline), delete, clear, look items up by id, by Telegram file or newest first, and decide
+about near-duplicate pairs (delete one item, or keep both).
 
 Adding always goes through the pipeline (durable job first, see :mod:`core.ingest.pipeline`);
 deleting always goes through :class:`~core.search.collection.CollectionService`, so the indexes
@@ -8,9 +9,16 @@ never keep a vector of a deleted item.
 
 from __future__ import annotations
 
+from typing import Literal
+
+from core.errors import NotFoundError
 from core.ingest.pipeline import IngestPipeline, IngestRequest, ProgressCallback, Ticket
 from core.search.collection import CollectionService
 from storage import Database, DeleteResult, Media, PurgeResult
+from storage.near_duplicates import NearDuplicatePair, PairKey
+
+# What the owner decided about a near-duplicate pair.
+PairChoice = Literal["delete_original", "delete_copy", "keep_both"]
 
 
 class Library:
@@ -65,6 +73,35 @@ class Library:
     ) -> list[Media]:
         """The owner's items newest first, a page of ``limit`` older than ``before_id``."""
         return await self._db.owner(owner_id).media.page(limit=limit, before_id=before_id)
+
+    async def duplicates(
+        self, owner_id: int, *, limit: int, after: PairKey | None = None
+    ) -> list[NearDuplicatePair]:
+        """The owner's near-duplicate pairs still to decide on, newest first (see
+        :meth:`storage.near_duplicates.OwnerNearDuplicates.page`)."""
+        return await self._db.owner(owner_id).near_duplicates.page(limit=limit, after=after)
+
+    async def count_duplicates(self, owner_id: int) -> int:
+        return await self._db.owner(owner_id).near_duplicates.count()
+
+    async def resolve_duplicate(
+        self, owner_id: int, key: PairKey, choice: PairChoice
+    ) -> NearDuplicatePair | None:
+        """Delete one item of the owner's pair (through :meth:`delete`, so the indexes follow)
+        or keep both; None when the pair is not (or no longer) open: another owner's ids, an
+        item deleted meanwhile, a pair decided already."""
+        pairs = self._db.owner(owner_id).near_duplicates
+        pair = await pairs.get(key)
+        if pair is None:
+            return None
+        if choice == "keep_both":
+            return pair if await pairs.dismiss(key) else None
+        victim = pair.original if choice == "delete_original" else pair.copy
+        try:
+            await self.delete(owner_id, victim.id)
+        except NotFoundError:
+            return None
+        return pair
 
     def _require_pipeline(self) -> IngestPipeline:
         if self._pipeline is None:

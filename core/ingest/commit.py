@@ -72,6 +72,8 @@ class ItemCommitter:
             await self._outcomes.duplicate(job, request, result.media_id)
             return
         await self._add_to_indexes(job.owner_id, result, vectors)
+        if near is not None:
+            await self._record_pair(store, result.media_id, near)
         if job.owner_id not in self._activated:
             await self._activate(store, primaries)
         outcome = IngestOutcome(
@@ -100,6 +102,13 @@ class ItemCommitter:
         except Exception:  # a hint for the user, never a reason not to save
             log.exception("near-duplicate check failed for job %d", job_id)
             return None
+
+    async def _record_pair(self, store: OwnerStore, media_id: int, near: NearDuplicate) -> None:
+        """Keep the pair for /duplicates; the item is saved whether or not this works."""
+        try:
+            await store.near_duplicates.record(media_id, near.media_id, near.score)
+        except Exception:
+            log.exception("cannot record near-duplicate %d ~ %d", media_id, near.media_id)
 
     async def _primary(self, store: OwnerStore, cache: dict[int, str]) -> str:
         """The model near-duplicates are looked up with: the first loaded model active for the

@@ -11,7 +11,9 @@ query and exclusion vectors in that model's space.
   uses the text's model for both, since the two vectors must live in the same space.
 * **Query vector.** Text and photo vectors are combined as
   ``normalise(w * text + (1 - w) * photo)`` with ``w = SEARCH_TEXT_WEIGHT``. An item's vector is
-  its stored one (a whole video: the normalised mean of its frames).
+  its stored one (a whole video: the normalised mean of its frames). A query of only quoted
+  phrases or filters has none: it is answered by the text index or the filters alone, and only
+  its exclusions are encoded (in the primary model).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class QueryPlan:
     """What a query turned into: the model, the query vector and the exclusion vectors."""
 
     model_id: str
-    vector: np.ndarray  # float32 [D], unit length
+    vector: np.ndarray | None  # float32 [D], unit length; None: only phrases or filters
     exclude: np.ndarray  # float32 [E, D]
     own_media: int | None = None  # the query item, never a result of itself
 
@@ -74,7 +76,8 @@ class QueryPlanner:
     async def plan(self, owner_id: int, store: OwnerStore, query: Query) -> QueryPlan:
         """Choose the model and build the query and exclusion vectors."""
         text = query.text.strip() if query.text else ""
-        if not text and query.image is None and not query.has_item:
+        picture = bool(text) or query.image is not None or query.has_item
+        if not picture and not query.phrases and not query.filters.active:
             if query.exclude:
                 raise OnlyExclusionsError(
                     "the query only says what to leave out: "
@@ -82,6 +85,9 @@ class QueryPlanner:
                 )
             raise EmptyQueryError("the query is empty")
         active = await self.active_models(owner_id)
+        if not picture:  # phrases or filters: no query vector, only the exclusions'
+            _, exclude = await self._encode(active[0], "", query)
+            return QueryPlan(active[0], None, np.ascontiguousarray(exclude))
         model_id = self.text_model(text, active) if text else active[0]
         own_media: int | None = None
         item_vector: np.ndarray | None = None

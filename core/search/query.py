@@ -1,84 +1,38 @@
-"""What a user asks for: the query text with its ``-word`` exclusions, and a search request.
+"""What a user asks for: the query text with its ``-word`` exclusions, quoted phrases and
+filters (the language: :mod:`core.search.language`), and a search request.
 
 A query is a text, a photo (bytes or a file), an item already in the collection, or a text
-together with a photo or an item; any of them may carry ``-word`` / ``-"a phrase"`` exclusions.
+together with a photo or an item; any of them may carry ``-word`` / ``-"a phrase"`` exclusions,
+quoted phrases and filters. Filters alone (``"видео 2024 сначала новые"``) list what they allow.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Literal
+
+from core.search.filters import QueryFilters
+from core.search.language import dedupe_terms, parse_query, parse_query_language
+
+__all__ = ["STRICTNESS", "Query", "Strictness", "dedupe_terms", "parse_query"]
 
 Strictness = Literal["strict", "normal", "loose"]
 STRICTNESS: tuple[str, ...] = ("strict", "normal", "loose")
 
-# "-" at the start of a word (start of text or after whitespace), followed by a quoted phrase
-# (straight, curly or guillemet quotes; a missing closing quote runs to the end of the text) or
-# by a word that does not start with a digit (so "-5 degrees" stays a number) or another dash.
-_EXCLUSION = re.compile(
-    r"""(?<!\S)-(?:
-        "(?P<q1>[^"]*)"?
-      | “(?P<q2>[^”]*)”?
-      | «(?P<q3>[^»]*)»?
-      | „(?P<q4>[^“”]*)[“”]?
-      | (?P<word>[^\s\d\-"“«„]\S*)
-    )""",
-    re.VERBOSE,
-)
-_TRAILING = ".,;:!?)]}"
-_DASHES = "-‐‑‒–—―−"
-
-
-def parse_query(text: str) -> tuple[str, tuple[str, ...]]:
-    """Split a query into the text to look for and the terms to leave out.
-
-    ``'cat on a sofa -dog -"red blanket"'`` -> ``("cat on a sofa", ("dog", "red blanket"))``.
-    A ``-`` counts only at the start of a word ("e-mail" and "-5" are plain text); quotes may be
-    ``"..."``, ``“...”``, ``«...»`` or ``„...“``. Words made only of dashes are dropped, spaces
-    are collapsed, and exclusions are deduplicated ignoring case. The positive text may come
-    back empty: the caller decides whether that is an error (it is for a text-only query).
-    """
-    excluded: list[str] = []
-    seen: set[str] = set()
-
-    def take(match: re.Match[str]) -> str:
-        groups = match.groupdict()
-        term = next((g for k, g in groups.items() if k != "word" and g is not None), None)
-        if term is None:
-            term = (groups["word"] or "").rstrip(_TRAILING)
-        term = " ".join(term.split())
-        if term and term.casefold() not in seen:
-            seen.add(term.casefold())
-            excluded.append(term)
-        return " "
-
-    rest = _EXCLUSION.sub(take, text)
-    positive = " ".join(w for w in rest.split() if w.strip(_DASHES))
-    return positive, tuple(excluded)
-
-
-def dedupe_terms(terms: Iterable[str]) -> tuple[str, ...]:
-    """Terms with spaces collapsed, empty ones dropped, repeats (ignoring case) removed."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for term in terms:
-        term = " ".join(str(term).split())
-        if term and term.casefold() not in seen:
-            seen.add(term.casefold())
-            out.append(term)
-    return tuple(out)
-
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One search request. At least one of ``text``, ``image``, ``unit_id`` / ``media_id``.
+    """One search request: at least one of ``text``, ``image``, ``unit_id`` / ``media_id``,
+    ``phrases``, or filters that narrow or sort.
 
     ``text`` is the positive text only; build from what a user typed with :meth:`from_text`,
-    which moves ``-word`` exclusions into ``exclude``. ``image`` and an existing item
-    (``unit_id``: one photo or one video frame; ``media_id``: a whole item) are exclusive.
+    which moves ``-word`` exclusions into ``exclude``, quoted phrases into ``phrases`` (text
+    that must occur in an item's caption, file name, source or recognised text) and filters
+    into ``filters``. ``image`` and an existing item (``unit_id``: one photo or one video
+    frame; ``media_id``: a whole item) are exclusive.
     ``limit=None`` means ``SEARCH_DEFAULT_LIMIT``; larger than ``SEARCH_MAX_LIMIT`` is clamped.
     """
 
@@ -90,6 +44,8 @@ class Query:
     strictness: Strictness = "normal"
     offset: int = 0
     limit: int | None = None
+    phrases: tuple[str, ...] = ()
+    filters: QueryFilters = field(default_factory=QueryFilters)
 
     def __post_init__(self) -> None:
         if self.strictness not in STRICTNESS:
@@ -103,6 +59,8 @@ class Query:
             raise ValueError("give at most one of image, unit_id and media_id")
         if isinstance(self.exclude, str):
             raise TypeError("exclude must be a sequence of terms, not one string")
+        if isinstance(self.phrases, str):
+            raise TypeError("phrases must be a sequence of phrases, not one string")
 
     @classmethod
     def from_text(
@@ -116,20 +74,38 @@ class Query:
         strictness: Strictness = "normal",
         offset: int = 0,
         limit: int | None = None,
+        filters: QueryFilters | None = None,
+        today: date | None = None,
     ) -> Query:
-        """A query from what the user typed (``-word`` exclusions parsed out of ``text``)."""
-        positive, excluded = parse_query(text or "")
+        """A query from what the user typed: exclusions, phrases and filters parsed out of
+        ``text`` (``filters`` given here narrow it further; ``today`` decides which bare years
+        count as dates)."""
+        parsed = parse_query_language(text or "", today=today)
         return cls(
-            text=positive or None,
+            text=parsed.text or None,
             image=image,
             unit_id=unit_id,
             media_id=media_id,
-            exclude=dedupe_terms((*excluded, *exclude)),
+            exclude=dedupe_terms((*parsed.exclude, *exclude)),
             strictness=strictness,
             offset=offset,
             limit=limit,
+            phrases=parsed.phrases,
+            filters=parsed.filters if filters is None else parsed.filters.merged(filters),
         )
 
     @property
     def has_item(self) -> bool:
         return self.unit_id is not None or self.media_id is not None
+
+    @property
+    def text_only(self) -> bool:
+        """Only quoted phrases (and filters), no other words, photo or item: answered from the
+        text index alone."""
+        return bool(self.phrases) and not self.text and self.image is None and not self.has_item
+
+    @property
+    def listing(self) -> bool:
+        """Only filters (and exclusions): the items they allow, by date."""
+        nothing = not self.text and not self.phrases and self.image is None and not self.has_item
+        return nothing and self.filters.active

@@ -1,17 +1,25 @@
 """What a search answers: one page of hits, or why there is none.
 
-A page is ``[offset, offset + limit)`` of the ranked items (score descending, then media id);
-every hit is looked up in SQLite, so an item deleted meanwhile is never shown.
+A page is ``[offset, offset + limit)`` of the ranked items (score descending, then media id; or
+the fused order of pictures and text, :mod:`core.search.fusion`; or date order); every hit is
+looked up in SQLite, so an item deleted meanwhile is never shown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
+from core.models.embedder import l2_normalize
+from core.search.filters import QueryFilters
+from core.search.fusion import Fused, Matched
 from core.search.query import Query, Strictness
 from core.search.relevance import Ranking
-from storage.records import Media
+from core.search.snippets import Snippet, make_snippet
+from storage.records import Media, Unit
 
 if TYPE_CHECKING:
     from storage.repositories import OwnerStore
@@ -25,12 +33,16 @@ query item itself); ``past_end`` = there are results, but ``offset`` is beyond t
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One item found. ``unit_id`` is the matching photo or frame; ``timestamp`` is the moment
-    (seconds) of the best frame for a video, ``None`` for a photo or a thumbnail."""
+    (seconds) of the best frame for a video, ``None`` for a photo or a thumbnail. ``matched``
+    says whether the picture, the text or both found it; ``snippet`` shows the matching words of
+    a text match in context."""
 
     media: Media
-    score: float  # cosine similarity to the query vector
+    score: float  # cosine similarity to the query vector (0.0 when the query has none)
     unit_id: int
     timestamp: float | None
+    matched: Matched = "picture"
+    snippet: Snippet | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,24 +61,85 @@ class SearchResult:
     has_more: bool = False  # a next page (offset + limit) has at least one hit
     strictness: Strictness = "normal"
     excluded: tuple[str, ...] = ()  # the exclusion terms that were applied
+    filters: QueryFilters | None = None  # the filters that were applied, if any
 
     @property
     def next_offset(self) -> int | None:
         return self.offset + self.limit if self.has_more else None
 
 
-async def page_hits(store: OwnerStore, ranking: Ranking, offset: int, limit: int) -> list[Hit]:
-    """The hits of ``[offset, offset + limit)`` with their media rows (one SQLite read)."""
-    chosen = ranking.items[offset : offset + limit]
-    media = await store.media.by_ids(u.media_id for u, _ in chosen) if chosen else {}
-    return [
-        Hit(media[u.media_id], round(float(s), 6), u.id, u.timestamp)
-        for u, s in chosen
-        if u.media_id in media  # deleted between the ranking and now
-    ]
+async def fused_hits(
+    store: OwnerStore,
+    fused: Fused,
+    offset: int,
+    limit: int,
+    *,
+    model_id: str,
+    vector: np.ndarray | None,
+) -> list[Hit]:
+    """The hits of ``[offset, offset + limit)`` of a fused ranking. An item without a unit from
+    the vector side (found by its text or listed by filters) shows its best unit for
+    ``vector`` (its first unit when there is no query vector)."""
+    chosen = fused.items[offset : offset + limit]
+    if not chosen:
+        return []
+    media = await store.media.by_ids(r.media_id for r in chosen)
+    missing = [r.media_id for r in chosen if r.unit is None and r.media_id in media]
+    shown = await _shown_units(store, missing, model_id, vector) if missing else {}
+    hits: list[Hit] = []
+    for r in chosen:
+        unit, score = (r.unit, r.score) if r.unit is not None else shown.get(r.media_id, (None, 0))
+        if r.media_id in media and unit is not None:  # else deleted between ranking and now
+            score = round(float(score or 0.0), 6)
+            hits.append(Hit(media[r.media_id], score, unit.id, unit.timestamp, r.matched))
+    return hits
 
 
-def empty_reason(ranking: Ranking) -> Reason:
+async def _shown_units(
+    store: OwnerStore, media_ids: list[int], model_id: str, vector: np.ndarray | None
+) -> dict[int, tuple[Unit, float]]:
+    """Per item, its unit most like ``vector`` and that cosine (no vector: its first unit)."""
+    units = await store.filters.units_of(media_ids)
+    best: dict[int, tuple[Unit, float]] = {}
+    if vector is None:
+        for u in units:
+            best.setdefault(u.media_id, (u, 0.0))
+        return best
+    by_id = {u.id: u for u in units}
+    ids, vecs = await store.vectors.of_units(model_id, list(by_id))
+    scores = l2_normalize(vecs) @ vector if len(ids) else np.zeros(0, np.float32)
+    for uid, score in zip(ids.tolist(), scores.tolist(), strict=True):
+        unit = by_id[uid]
+        if unit.media_id not in best or score > best[unit.media_id][1]:
+            best[unit.media_id] = (unit, float(score))
+    for u in units:  # no vector for this model yet (being re-embedded): still shown
+        best.setdefault(u.media_id, (u, 0.0))
+    return best
+
+
+async def with_snippets(
+    store: OwnerStore,
+    hits: list[Hit],
+    sources: Mapping[int, Sequence[str]],
+    stems: frozenset[str],
+) -> list[Hit]:
+    """``hits`` with a snippet on each one its text matched (``sources``: the matched sources
+    per media id, best first, shown first)."""
+    todo = [h.media.id for h in hits if h.matched != "picture"]
+    if not todo or not stems:
+        return hits
+    texts = await store.texts.of_media(todo)
+    out: list[Hit] = []
+    for hit in hits:
+        if hit.matched != "picture" and hit.media.id in texts:
+            prefer = tuple(sources.get(hit.media.id, ()))
+            snippet = make_snippet(texts[hit.media.id], stems, prefer=prefer)
+            hit = replace(hit, snippet=snippet)
+        out.append(hit)
+    return out
+
+
+def empty_reason(ranking: Ranking | Fused) -> Reason:
     """Why a page came back without hits."""
     if not ranking.seen_any:
         return "empty"
@@ -77,7 +150,7 @@ def empty_reason(ranking: Ranking) -> Reason:
 
 def search_result(
     query: Query,
-    ranking: Ranking,
+    ranking: Ranking | Fused,
     hits: list[Hit],
     *,
     model_id: str,
@@ -98,4 +171,5 @@ def search_result(
         has_more=len(ranking.items) > query.offset + limit,
         strictness=query.strictness,
         excluded=query.exclude,
+        filters=query.filters if query.filters.active else None,
     )

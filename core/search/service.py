@@ -3,16 +3,23 @@
 A query (:mod:`core.search.query`) is a text (routed to a model), a photo (bytes or a file), an
 item already in the collection (its stored vector is reused, nothing is re-encoded), or a text
 together with a photo or an item; any of them may carry ``-word`` / ``-"a phrase"``
-exclusions. Photos and video frames are searched together and every video collapses to its
-best frame and that frame's timestamp. One search (``elapsed_ms`` covers all of it):
+exclusions, quoted phrases and filters (the language: :mod:`core.search.language`). Photos and
+video frames are searched together and every video collapses to its best frame and that
+frame's timestamp. One search (``elapsed_ms`` covers all of it):
 
-1. **Model** and 2. **query vector**: :mod:`core.search.planning`.
-3. **Fetch**: :mod:`core.search.retrieval`, with exclusions (:mod:`core.search.exclusions`)
-   applied to every fetched unit.
-4. **Relevance cut**: :mod:`core.search.relevance`. When nothing passes the answer is empty
-   with ``reason="no_match"`` and the best score, not the least bad noise.
-5. **Page**: :mod:`core.search.results`. Order is score descending, then media id; pages have
-   no duplicates and no gaps.
+1. **Model** and 2. **query vector**: :mod:`core.search.planning` (none for a query of only
+   phrases or filters).
+3. **Scope**: :mod:`core.search.filters`: the items the filters and phrases allow, minus those
+   whose text holds an excluded term; read once.
+4. **Fetch**: :mod:`core.search.retrieval`, within the scope, with exclusions
+   (:mod:`core.search.exclusions`) applied to every fetched unit.
+5. **Relevance cut**: :mod:`core.search.relevance`.
+6. **Text and fusion**: a text query's words and phrases are looked up in the text index and
+   fused with the vector ranking (:mod:`core.search.fusion`); a date order sorts the result,
+   and filters alone list what they allow by date. When neither side has anything the answer
+   is empty with ``reason="no_match"`` and the best score, not the least bad noise.
+7. **Page**: :mod:`core.search.results`, with snippets of text matches
+   (:mod:`core.search.snippets`). Pages have no duplicates and no gaps.
 
 Deleting from a collection is :class:`~core.search.collection.CollectionService`'s job.
 """
@@ -29,11 +36,23 @@ from core.models.config import BundleConfig
 from core.models.embedder import AsyncEmbedder
 from core.models.routing import ActiveModelRouter, TextRouter
 from core.search.exclusions import ExclusionFilter, exclusion_thresholds
-from core.search.planning import QueryPlanner
+from core.search.filters import MediaScope, QueryFilters, media_scope
+from core.search.fusion import (
+    Fused,
+    by_date,
+    excluded_media,
+    filter_listing,
+    from_text,
+    fuse,
+    text_ranking,
+)
+from core.search.language import search_words
+from core.search.planning import QueryPlan, QueryPlanner
 from core.search.query import Query, Strictness
-from core.search.relevance import relevance_margin
-from core.search.results import SearchResult, page_hits, search_result
+from core.search.relevance import Ranking, relevance_margin
+from core.search.results import SearchResult, fused_hits, search_result, with_snippets
 from core.search.retrieval import CandidateRetriever
+from core.search.snippets import query_stems
 from core.settings import given_or
 
 if TYPE_CHECKING:
@@ -41,6 +60,8 @@ if TYPE_CHECKING:
 
     from core.settings import SearchSettings
     from storage.db import Database
+    from storage.owner_texts import TextMatch
+    from storage.repositories import OwnerStore
 
 
 class SearchService:
@@ -78,7 +99,7 @@ class SearchService:
             configs,
             text_weight=settings.text_weight,
         )
-        self._retriever = CandidateRetriever(index)
+        self._retriever = CandidateRetriever(index, direct_max=settings.direct_max)
 
     # -- public API
 
@@ -149,27 +170,118 @@ class SearchService:
         store = self._db.owner(owner_id)
         plan = await self._planner.plan(owner_id, store, query)
         floor = self._configs[plan.model_id].relevance_floor
+        scope = await media_scope(
+            store,
+            QueryFilters() if query.listing else query.filters,  # a listing reads them itself
+            phrases=query.phrases,
+            exclude=query.exclude,
+            phrase_limit=self._settings.phrase_limit,
+        )
         thresholds = await exclusion_thresholds(
             self._index, owner_id, plan, floor=floor, loose_margin=self.margin("loose")
         )
-        ranking = await self._retriever.rank(
-            owner_id,
-            store,
-            plan,
-            ExclusionFilter(store, plan, thresholds),
-            floor=floor,
-            margin=self.margin(query.strictness),
-            want=query.offset + limit,
+        exclusions = ExclusionFilter(store, plan, thresholds)
+        want = query.offset + limit
+        if query.listing:
+            fused = await filter_listing(store, query.filters, scope, exclusions, want=want)
+        else:
+            fused = await self._ranked(owner_id, store, plan, query, scope, exclusions, want)
+        if not fused.seen_any and (query.filters.narrows or query.phrases or scope.denied):
+            fused.seen_any = await store.filters.count() > 0  # filtered out is "no match"
+        hits = await fused_hits(
+            store, fused, query.offset, limit, model_id=plan.model_id, vector=plan.vector
         )
-        hits = await page_hits(store, ranking, query.offset, limit)
+        page = fused.items[query.offset : query.offset + limit]
+        stems = query_stems((*self._text_words(query), *query.phrases))
+        hits = await with_snippets(store, hits, {r.media_id: r.sources for r in page}, stems)
         return search_result(
             query,
-            ranking,
+            fused,
             hits,
             model_id=plan.model_id,
             limit=limit,
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
         )
+
+    async def _ranked(
+        self,
+        owner_id: int,
+        store: OwnerStore,
+        plan: QueryPlan,
+        query: Query,
+        scope: MediaScope,
+        exclusions: ExclusionFilter,
+        want: int,
+    ) -> Fused:
+        """The relevant items of a query with words, phrases, a photo or an item: the vector
+        ranking fused with the text matches, in date order when the query asks for it."""
+        settings = self._settings
+        text, text_complete = await self._text_matches(store, query, plan, scope, exclusions, want)
+        depth = max(settings.fusion_depth, len(text))  # see core.search.fusion
+        sort = query.filters.sort
+        if text:
+            want = max(want, depth)
+        if sort != "relevance":
+            want = max(want, settings.sort_depth)
+        if plan.vector is None:
+            fused = from_text(text, text_complete=text_complete)
+        else:
+            vector = Ranking()
+            if not scope.nothing:
+                vector = await self._retriever.rank(
+                    owner_id,
+                    store,
+                    plan,
+                    exclusions,
+                    floor=self._configs[plan.model_id].relevance_floor,
+                    margin=self.margin(query.strictness),
+                    want=want,
+                    scope=scope,
+                )
+            fused = fuse(vector, text, k=settings.rrf_k, depth=depth, text_complete=text_complete)
+        if sort != "relevance":
+            fused = await by_date(store, fused, sort == "newest", depth=settings.sort_depth)
+        return fused
+
+    async def _text_matches(
+        self,
+        store: OwnerStore,
+        query: Query,
+        plan: QueryPlan,
+        scope: MediaScope,
+        exclusions: ExclusionFilter,
+        want: int,
+    ) -> tuple[list[TextMatch], bool]:
+        """The text index's matches of a text query within the scope (none for a photo or an
+        item: their words steer the picture), and whether they are all of them. A query of
+        phrases alone pages through them (at least ``want`` + 1); fused with pictures, the first
+        ``SEARCH_TEXT_LIMIT`` take part."""
+        words = self._text_words(query)
+        if query.image is not None or query.has_item or scope.nothing:
+            return [], True
+        if not words and not query.phrases:
+            return [], True
+        settings = self._settings
+        base = (
+            settings.text_limit if plan.vector is not None else max(settings.text_limit, want + 1)
+        )
+        found, complete = await text_ranking(
+            store,
+            words,
+            query.phrases,
+            scope.ids(),
+            limit=base,
+            need=want + 1 if plan.vector is None else max(1, base // 2),
+            cap=max(base, settings.phrase_limit),
+        )
+        found = [m for m in found if scope.admits(m.media_id) and m.media_id != plan.own_media]
+        dropped = await excluded_media(store, exclusions, [m.media_id for m in found])
+        return [m for m in found if m.media_id not in dropped], complete
+
+    @staticmethod
+    def _text_words(query: Query) -> tuple[str, ...]:
+        """The words of the query the text index must find."""
+        return search_words(query.text.split()) if query.text else ()
 
     def margin(self, strictness: Strictness) -> float:
         """The relevance margin (cosine below the best hit) for a strictness."""

@@ -6,6 +6,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
@@ -42,8 +43,9 @@ def run(*argv: str, data: Path) -> str:
     return out.getvalue()
 
 
-def search(query: str, data: Path, *extra: str) -> dict:
-    return json.loads(run("search", query, "--json", *extra, data=data))
+def search(query: str, data: Path, *extra: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(run("search", query, "--json", *extra, data=data))
+    return result
 
 
 def test_index_is_incremental_and_search_finds_the_right_file(tmp_path: Path) -> None:

@@ -11,10 +11,12 @@ import pytest
 
 from core.errors import JobStateError, UnknownMediaError, UnknownUnitError
 from storage import Database, LocalFile, NewMedia, NewUnit, OwnerStore
+from storage.media_filters import MediaFilter
+from storage.near_duplicates import PairKey
 from tests.storage.conftest import CLIP, RUCLIP, add_photo, add_video, vecs
 
 OWNER_TABLES = ("media", "units", "vectors", "local_files", "jobs", "index_versions",
-                "active_models")  # fmt: skip
+                "active_models", "media_texts", "near_duplicates")  # fmt: skip
 
 
 async def snapshot(db: Database, owner_id: int) -> dict[str, list]:
@@ -57,6 +59,7 @@ async def test_owner_a_can_never_reach_owner_b(db: Database) -> None:
     b = db.owner((await db.owners.ensure("user", 2)).id)
     mine = await populate(db, a, "alice")
     theirs = await populate(db, b, "bob")
+    assert await b.texts.put(theirs["media"][0], "ocr", "bob secret")
     running_b = await b.jobs.enqueue({"owner": "bob", "n": 2})
     claimed = await db.queue.claim(10)
     assert running_b in {j.id for j in claimed}
@@ -224,6 +227,68 @@ async def test_owner_a_can_never_reach_owner_b(db: Database) -> None:
     async def stats() -> None:
         s = await a.stats()
         assert s.media_total == 5 and s.units == 6
+
+    @check
+    async def texts_put() -> None:
+        for m in b_media:
+            assert await a.texts.put(m, "ocr", "alice wrote here") is False
+        assert await a.texts.put(mine["media"][0], "ocr", "alice secret")
+
+    @check
+    async def texts_search() -> None:
+        assert [t.media_id for t in await a.texts.search(["secret"])] == [mine["media"][0]]
+        assert await a.texts.search(["bob"]) == []
+        assert await a.texts.search(["secret"], media_ids=b_media) == []
+
+    @check
+    async def texts_of_media() -> None:
+        assert await a.texts.of_media(b_media) == {}
+
+    @check
+    async def texts_count() -> None:
+        assert await a.texts.count() == 1
+
+    @check
+    async def filters_media_ids() -> None:
+        ids = await a.filters.media_ids(MediaFilter(kinds=("photo", "video")), order="newest")
+        assert set(mine["media"]) <= set(await a.filters.media_ids())
+        assert ids and not set(ids) & set(b_media)
+
+    @check
+    async def filters_count() -> None:
+        assert await a.filters.count() == len(await a.filters.media_ids())
+
+    @check
+    async def filters_dates() -> None:
+        assert await a.filters.dates(b_media) == {}
+
+    @check
+    async def filters_units_of() -> None:
+        assert await a.filters.units_of(b_media) == []
+
+    @check
+    async def near_duplicates_record() -> None:
+        # B's pair, another owner's ids, a mixed pair: none of them can be recorded by A.
+        assert await a.near_duplicates.record(b_media[0], b_media[1], 0.99) is False
+        assert await a.near_duplicates.record(mine["media"][0], b_media[1], 0.99) is False
+        assert await a.near_duplicates.record(mine["media"][1], mine["media"][0], 0.98)
+
+    @check
+    async def near_duplicates_page() -> None:
+        pairs = await a.near_duplicates.page(limit=10)
+        assert [(p.copy.id, p.original.id) for p in pairs] == [(mine["media"][1], mine["media"][0])]
+
+    @check
+    async def near_duplicates_get() -> None:
+        assert await a.near_duplicates.get(PairKey(b_media[0], b_media[1])) is None
+
+    @check
+    async def near_duplicates_dismiss() -> None:
+        assert await a.near_duplicates.dismiss(PairKey(b_media[0], b_media[1])) is False
+
+    @check
+    async def near_duplicates_count() -> None:
+        assert await a.near_duplicates.count() == 1
 
     @check
     async def media_delete() -> None:

@@ -49,6 +49,22 @@ async def test_commit_photo_stores_item_unit_and_vectors(store: OwnerStore) -> N
     assert (await store.vectors.load(RUCLIP))[1].shape == (1, 16)
 
 
+async def test_file_name_and_taken_at_are_stored_and_read_back(store: OwnerStore) -> None:
+    media = NewMedia(
+        "document", "doc1", file_id="f", file_name="IMG_0042.HEIC", taken_at=1_650_000_000
+    )
+    result = await store.media.commit(media, [NewUnit.image()], {CLIP: vecs(1)})
+    for got in (
+        await store.media.get(result.media_id),
+        await store.media.find("doc1"),
+        (await store.media.page())[0],
+    ):
+        assert got is not None
+        assert (got.file_name, got.taken_at) == ("IMG_0042.HEIC", 1_650_000_000)
+    plain = await store.media.get((await add_photo(store, "plain")).media_id)
+    assert plain is not None and (plain.file_name, plain.taken_at) == (None, None)
+
+
 async def test_video_frames_keep_order_and_timestamps(store: OwnerStore) -> None:
     times = [0.0, 4.5, 12.25, 30.0]
     result = await add_video(store, "vid", times)

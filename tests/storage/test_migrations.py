@@ -20,7 +20,8 @@ EXPECTED_COLUMNS = {
     "media": [
         "id", "owner_id", "kind", "status", "file_unique_id", "file_id", "size", "width",
         "height", "duration", "caption", "forward_origin", "message_id", "message_date",
-        "album_id", "created_at", "thumbnail_file_id",
+        "album_id", "created_at", "thumbnail_file_id", "file_name", "taken_at",
+        "ocr_state", "ocr_attempts", "ocr_error",
     ],
     "units": ["id", "owner_id", "media_id", "kind", "ts"],
     "vectors": ["id", "owner_id", "unit_id", "model", "data"],
@@ -38,6 +39,18 @@ EXPECTED_COLUMNS = {
     "search_sessions": [
         "id", "owner_id", "kind", "text", "file_id", "media_id", "unit_id", "created_at",
     ],
+    "media_texts": ["owner_id", "media_id", "source", "text"],
+    "media_text_backlog": ["owner_id", "media_id"],
+    # The FTS5 table and the shadow tables SQLite keeps for it.
+    "media_text_index": ["owner", "caption", "file_name", "origin", "ocr"],
+    "media_text_index_data": ["id", "block"],
+    "media_text_index_idx": ["segid", "term", "pgno"],
+    "media_text_index_content": ["id", "c0", "c1", "c2", "c3", "c4"],
+    "media_text_index_docsize": ["id", "sz"],
+    "media_text_index_config": ["k", "v"],
+    "near_duplicates": [
+        "owner_id", "media_id", "duplicate_of", "score", "created_at", "dismissed",
+    ],
 }  # fmt: skip
 
 # name -> (table, leading columns, unique)
@@ -48,7 +61,9 @@ EXPECTED_INDEXES = {
     "local_files_owner_media": ("local_files", ["owner_id", "media_id"], False),
     "jobs_owner_state": ("jobs", ["owner_id", "state", "id"], False),
     "jobs_pending": ("jobs", ["owner_id", "id"], False),
+    "near_duplicates_of": ("near_duplicates", ["owner_id", "duplicate_of"], False),
     "media_owner_message": ("media", ["owner_id", "message_id"], False),
+    "media_ocr_open": ("media", ["owner_id", "id"], False),
     "result_messages_owner_media": ("result_messages", ["owner_id", "media_id"], False),
     "search_sessions_owner": ("search_sessions", ["owner_id", "created_at"], False),
 }
@@ -89,7 +104,8 @@ async def test_builds_schema_from_zero(tmp_path: Path) -> None:
         assert [r[2] for r in con.execute(f"PRAGMA index_info({name})")] == cols
     # Every owner-scoped composite index (explicit or from a UNIQUE) starts with owner_id.
     for table in ("media", "units", "vectors", "local_files", "jobs", "index_versions",
-                  "result_messages", "search_sessions"):  # fmt: skip
+                  "result_messages", "search_sessions", "media_texts",
+                  "media_text_backlog", "near_duplicates"):  # fmt: skip
         for idx in con.execute(f"PRAGMA index_list({table})").fetchall():
             cols = [r[2] for r in con.execute(f"PRAGMA index_info({idx[1]})")]
             if len(cols) > 1:

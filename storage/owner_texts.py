@@ -1,0 +1,246 @@
+"""One owner's text index: the captions, file names, forward origins and recognised text of the
+items, searchable by word (Snowball stems, :mod:`storage.text_terms`) with bm25 ranking.
+
+Raw texts are rows of ``media_texts``; their stems are one row per item in the FTS5 table
+``media_text_index`` (a column per source, rowid = media id). Every lookup matches the owner's
+token in the ``owner`` column *and* checks that column by equality, and query words are matched
+only under a column filter that leaves ``owner`` out, so one owner's text never answers
+another's query. A user's words never reach FTS5 syntax: each is reduced to stems (letters and
+digits only) and quoted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import aiosqlite
+
+from storage.connection import Connections
+from storage.sql import fetch_all, ids_json, scalar
+from storage.text_terms import index_terms, stems
+
+__all__ = [
+    "TEXT_SOURCES",
+    "AnalysedText",
+    "OwnerTexts",
+    "TextMatch",
+    "TextSource",
+    "analyse_text",
+    "write_texts",
+]
+
+TextSource = Literal["caption", "file_name", "origin", "ocr"]
+TEXT_SOURCES: tuple[TextSource, ...] = get_args(TextSource)
+# bm25 weight per column (owner first: it matches every row, so it must not rank). What the
+# owner wrote ranks above what was read off the picture, the name and where it came from.
+_WEIGHTS: dict[str, float] = {"caption": 1.0, "file_name": 0.6, "origin": 0.4, "ocr": 0.8}
+_BM25 = ", ".join(["0.0", *(str(_WEIGHTS[s]) for s in TEXT_SOURCES)])
+_TEXT_COLUMNS = " ".join(TEXT_SOURCES)
+# Texts longer than this are stemmed in a worker thread rather than on the event loop.
+_INLINE_CHARS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class TextMatch:
+    """One item the text index found: ``rank`` higher is better (negated bm25); ``sources``
+    are the sources holding a match, most matched first."""
+
+    media_id: int
+    rank: float
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysedText:
+    """One source's text with its index terms, computed before a write transaction (stemming
+    is CPU work that must not hold the writer). ``text=None``: that source is removed."""
+
+    source: TextSource
+    text: str | None
+    terms: str = ""
+
+
+def analyse_text(source: str, text: str | None) -> AnalysedText:
+    """``text`` ready to store for ``source``; a missing or blank text means "remove"."""
+    if source not in TEXT_SOURCES:
+        raise ValueError(f"unknown text source {source!r}; expected one of {TEXT_SOURCES}")
+    if text is None or not text.strip():
+        return AnalysedText(source, None)
+    return AnalysedText(source, text, index_terms(text))
+
+
+async def write_texts(
+    conn: aiosqlite.Connection, owner_id: int, media_id: int, texts: Sequence[AnalysedText]
+) -> None:
+    """Store or remove each source's raw text and set its column of the item's index row, in
+    the caller's write transaction (the item must be this owner's: the foreign key says so)."""
+    for t in texts:
+        if t.text is None:
+            await conn.execute(
+                "DELETE FROM media_texts WHERE owner_id = ? AND media_id = ? AND source = ?",
+                (owner_id, media_id, t.source),
+            )
+        else:
+            await conn.execute(
+                """
+                INSERT INTO media_texts (owner_id, media_id, source, text) VALUES (?, ?, ?, ?)
+                ON CONFLICT (owner_id, media_id, source) DO UPDATE SET text = excluded.text
+                """,
+                (owner_id, media_id, t.source, t.text),
+            )
+    await set_index_columns(conn, owner_id, media_id, {t.source: t.terms for t in texts})
+
+
+async def set_index_columns(
+    conn: aiosqlite.Connection, owner_id: int, media_id: int, columns: Mapping[str, str]
+) -> None:
+    """Set some source columns of the item's index row (creating it), or drop the row when the
+    item has no text left. Column names come from :data:`TEXT_SOURCES` only."""
+    names = [s for s in TEXT_SOURCES if s in columns]
+    left = await scalar(
+        conn,
+        "SELECT count(*) FROM media_texts WHERE owner_id = ? AND media_id = ?",
+        owner_id,
+        media_id,
+    )
+    exists = await scalar(conn, "SELECT count(*) FROM media_text_index WHERE rowid = ?", media_id)
+    if not left:
+        if exists:
+            await conn.execute("DELETE FROM media_text_index WHERE rowid = ?", (media_id,))
+        return
+    values = [columns[s] for s in names]
+    if exists:
+        assignments = ", ".join(f"{s} = ?" for s in names)
+        await conn.execute(
+            f"UPDATE media_text_index SET {assignments} WHERE rowid = ?", (*values, media_id)
+        )
+    else:
+        await conn.execute(
+            f"INSERT INTO media_text_index (rowid, owner, {', '.join(names)}) "
+            f"VALUES (?, ?{', ?' * len(names)})",
+            (media_id, str(owner_id), *values),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """A search as sequences of stems that must all occur, each consecutively (a word that
+    splits into several tokens, like "e-mail", is a phrase of them)."""
+
+    units: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def of(cls, words: Sequence[str], phrases: Sequence[str]) -> _Query:
+        units = (tuple(stems(text)) for text in (*words, *phrases))
+        return cls(tuple(u for u in units if u))
+
+    def expression(self, owner_id: int) -> str:
+        """The FTS5 query: the owner's token AND every unit, units only in the text columns.
+        Stems hold letters and digits only; quoting (with quotes doubled) keeps it that way."""
+        quoted = " AND ".join('"' + " ".join(u).replace('"', '""') + '"' for u in self.units)
+        return f'owner : "{int(owner_id)}" AND {{{_TEXT_COLUMNS}}} : ({quoted})'
+
+    def sources(self, columns: Mapping[str, str]) -> tuple[str, ...]:
+        """The sources whose terms hold a unit, the one holding most first."""
+        found: list[tuple[int, int, str]] = []
+        for order, source in enumerate(TEXT_SOURCES):
+            terms = (columns.get(source) or "").split()
+            hits = sum(1 for u in self.units if _contains(terms, u))
+            if hits:
+                found.append((-hits, order, source))
+        return tuple(source for *_, source in sorted(found))
+
+
+def _columns(values: Sequence[str]) -> dict[str, str]:
+    return dict(zip(TEXT_SOURCES, values, strict=True))
+
+
+def _contains(terms: Sequence[str], unit: tuple[str, ...]) -> bool:
+    n = len(unit)
+    if n == 1:
+        return unit[0] in terms
+    return any(tuple(terms[i : i + n]) == unit for i in range(len(terms) - n + 1))
+
+
+class OwnerTexts:
+    """The text index of one owner: put a source's text, search, read texts back. Rows go with
+    their item (a trigger and the foreign key), whichever way the item is deleted."""
+
+    def __init__(self, conns: Connections, owner_id: int) -> None:
+        self._conns = conns
+        self.owner_id = int(owner_id)
+
+    async def put(self, media_id: int, source: TextSource, text: str | None) -> bool:
+        """Replace ``source``'s text of the item (``None`` or blank removes it), raw row and
+        index row in one transaction. False, and nothing written, when the item is not this
+        owner's or is gone (e.g. deleted while its text was being read off the picture)."""
+        if text is not None and len(text) > _INLINE_CHARS:
+            analysed = await asyncio.to_thread(analyse_text, source, text)
+        else:
+            analysed = analyse_text(source, text)
+        async with self._conns.write() as conn:
+            mine = await scalar(
+                conn,
+                "SELECT count(*) FROM media WHERE owner_id = ? AND id = ?",
+                self.owner_id,
+                int(media_id),
+            )
+            if not mine:
+                return False
+            await write_texts(conn, self.owner_id, int(media_id), [analysed])
+        return True
+
+    async def search(
+        self,
+        words: Sequence[str],
+        phrases: Sequence[str] = (),
+        *,
+        limit: int = 200,
+        media_ids: Collection[int] | None = None,
+    ) -> list[TextMatch]:
+        """Items whose texts hold every word (by stem; no prefix matching) and every phrase
+        (consecutive stems), best bm25 first. ``media_ids`` restricts the answer to those
+        items. Nothing to look for (no word or phrase with a letter or digit) finds nothing."""
+        query = _Query.of(words, phrases)
+        if not query.units or limit <= 0 or (media_ids is not None and not media_ids):
+            return []
+        sql = f"""
+            SELECT t.rowid, bm25(media_text_index, {_BM25}), {", ".join(TEXT_SOURCES)}
+            FROM media_text_index AS t
+            WHERE media_text_index MATCH ? AND t.owner = ?
+        """
+        params: list[object] = [query.expression(self.owner_id), str(self.owner_id)]
+        if media_ids is not None:
+            sql += " AND t.rowid IN (SELECT value FROM json_each(?))"
+            params.append(ids_json(media_ids))
+        sql += " ORDER BY 2 LIMIT ?"
+        params.append(int(limit))
+        async with self._conns.read() as conn:
+            rows = await fetch_all(conn, sql, params)
+        return [TextMatch(r[0], -float(r[1]), query.sources(_columns(r[2:]))) for r in rows]
+
+    async def of_media(self, media_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+        """Raw texts by item and source (items without text, or not this owner's, are absent)."""
+        async with self._conns.read() as conn:
+            rows = await fetch_all(
+                conn,
+                "SELECT media_id, source, text FROM media_texts "
+                "WHERE owner_id = ? AND media_id IN (SELECT value FROM json_each(?))",
+                (self.owner_id, ids_json(media_ids)),
+            )
+        found: dict[int, dict[str, str]] = {}
+        for media_id, source, text in rows:
+            found.setdefault(media_id, {})[source] = text
+        return found
+
+    async def count(self) -> int:
+        """How many of the owner's items have some text."""
+        async with self._conns.read() as conn:
+            return await scalar(
+                conn,
+                "SELECT count(DISTINCT media_id) FROM media_texts WHERE owner_id = ?",
+                self.owner_id,
+            )

@@ -1,0 +1,141 @@
+"""Rendered test pictures with their text, from fonts Debian ships (DejaVu, Liberation, Noto),
+and text-free photo-likes; generated, never committed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from tests.core.image_samples import gradient, photo_like
+
+FONTS = Path("/usr/share/fonts/truetype")
+EN = ["The quick brown fox jumps over", "the lazy dog near the river", "Invoice number 4521"]
+RU = ["Съешь же ещё этих мягких", "французских булок да выпей чаю", "Квитанция об оплате"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    image: Image.Image
+    lines: tuple[str, ...]
+    boxes: tuple[tuple[int, int, int, int], ...]  # left, top, right, bottom of each line
+
+
+def font(name: str, size: int) -> ImageFont.FreeTypeFont:
+    path = FONTS / name
+    if not path.is_file():
+        pytest.skip(f"font {path} is not installed (fonts-dejavu-core, fonts-liberation)")
+    return ImageFont.truetype(str(path), size)
+
+
+def _draw(
+    img: Image.Image,
+    lines: list[str],
+    xy: tuple[int, int],
+    f: ImageFont.FreeTypeFont,
+    fill: object,
+    step: float = 1.5,
+    **kw: object,
+) -> list[tuple[int, int, int, int]]:
+    d = ImageDraw.Draw(img)
+    x, y = xy
+    boxes = []
+    for line in lines:
+        d.text((x, y), line, font=f, fill=fill, **kw)  # type: ignore[arg-type]
+        box = d.textbbox((x, y), line, font=f, **kw)  # type: ignore[arg-type]
+        boxes.append(tuple(round(v) for v in box))
+        y += int(f.size * step)
+    return boxes  # type: ignore[return-value]
+
+
+def document(
+    lines: list[str],
+    size: int = 28,
+    name: str = "dejavu/DejaVuSans.ttf",
+    bg: tuple[int, int, int] = (255, 255, 255),
+    fg: tuple[int, int, int] = (0, 0, 0),
+) -> Sample:
+    f = font(name, size)
+    width = int(max(f.getlength(line) for line in lines)) + 80
+    img = Image.new("RGB", (width, int(len(lines) * size * 1.5) + 60), bg)
+    return Sample(img, tuple(lines), tuple(_draw(img, lines, (40, 30), f, fg)))
+
+
+def meme(top: str, bottom: str, seed: int = 1, size: int = 36) -> Sample:
+    """White capitals with a black outline over a photo, the way meme generators draw them."""
+    img = photo_like(640, 480, seed=seed)
+    f = font("liberation/LiberationSans-Bold.ttf", size)
+    d = ImageDraw.Draw(img)
+    boxes = []
+    for text, y in ((top, 15), (bottom, 480 - size - 25)):
+        x = int((640 - d.textlength(text, font=f)) / 2)
+        d.text((x, y), text, font=f, fill="white", stroke_width=3, stroke_fill="black")
+        boxes.append(d.textbbox((x, y), text, font=f, stroke_width=3))
+    return Sample(img, (top, bottom), tuple(boxes))  # type: ignore[arg-type]
+
+
+def chat(messages: list[str]) -> Sample:
+    """A messenger screenshot: bubbles left and right, small grey times."""
+    img = Image.new("RGB", (720, 1280), (230, 235, 240))
+    d = ImageDraw.Draw(img)
+    f, small = font("noto/NotoSans-Regular.ttf", 26), font("noto/NotoSans-Regular.ttf", 12)
+    boxes = []
+    for i, text in enumerate(messages):
+        x, y = (30 if i % 2 == 0 else 250), 40 + i * 78
+        w = int(d.textlength(text, font=f))
+        d.rounded_rectangle((x, y, x + w + 30, y + 52), 16, fill=(255, 255, 255))
+        d.text((x + 15, y + 8), text, font=f, fill=(20, 20, 20))
+        boxes.append(d.textbbox((x + 15, y + 8), text, font=f))
+        d.text((x + w - 40, y + 38), f"12:3{i}", font=small, fill=(120, 120, 120))
+    return Sample(img, tuple(messages), tuple(boxes))  # type: ignore[arg-type]
+
+
+def slide() -> Sample:
+    img = Image.new("RGB", (1280, 720), (30, 60, 120))
+    title = font("dejavu/DejaVuSans-Bold.ttf", 64)
+    boxes = _draw(img, ["Quarterly results"], (80, 80), title, "white")
+    lines = ["Revenue grew in March", "Новые клиенты"]
+    boxes += _draw(img, lines, (120, 240), font("dejavu/DejaVuSans.ttf", 44), (230, 230, 230), 2)
+    return Sample(img, ("Quarterly results", *lines), tuple(boxes))
+
+
+def receipt() -> Sample:
+    lines = ["МАГАЗИН ПРОДУКТЫ", "Молоко 89.90", "Хлеб 45.00", "ИТОГО 134.90"]
+    return document(lines, 22, "dejavu/DejaVuSansMono.ttf", bg=(250, 248, 240))
+
+
+def noise(seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8), "RGB")
+
+
+def blurred_shapes(seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    img = gradient(1024, 768)
+    d = ImageDraw.Draw(img)
+    for _ in range(20):
+        x, y, r = rng.uniform(0, 1024), rng.uniform(0, 768), rng.uniform(20, 150)
+        d.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+    return img.filter(ImageFilter.GaussianBlur(6))
+
+
+def plain_pictures() -> dict[str, Image.Image]:
+    """Text-free pictures: photo-likes, a gradient, blurred shapes, noise."""
+    found = {f"photo{s}": photo_like(1024, 768, seed=s) for s in range(4)}
+    found.update(gradient=gradient(1024, 768), blurred=blurred_shapes(), noise=noise())
+    return found
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
+
+
+def word_recall(lines: tuple[str, ...], text: str) -> float:
+    """Share of the rendered words found in the text read."""
+    wanted = [w for line in lines for w in words(line)]
+    got = set(words(text))
+    return sum(w in got for w in wanted) / max(1, len(wanted))
