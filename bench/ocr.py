@@ -197,7 +197,9 @@ async def ingest_and_search(
     data_dir = Path(tempfile.mkdtemp(prefix="ocr-bench-"))
     try:
         settings = settings_for(data_dir, ocr, threads)
-        async with await Engine.open(settings, fetch=local_fetcher()) as engine:
+        async with await Engine.open(
+            settings, fetch=local_fetcher(), ocr_owner_kinds=("local",)
+        ) as engine:
             owner = await engine.owners.ensure_local()
             stage, own = await start_ocr(engine, tessdata)
             if ocr and stage is None:

@@ -5,6 +5,8 @@ relative paths in it are relative to its folder.
 
 ``python -m bot check`` only validates the configuration; ``python -m bot prepare`` validates it
 and downloads configured model bundles that are missing (what ``make run`` does first).
+``python -m bot ocr --again [--owner TELEGRAM_ID]`` puts the items of one Telegram user or group
+(or of all) back into the OCR queue, for the running bot to read again (:mod:`bot.maintenance`).
 
 Configuration problems end start-up with one line on stderr (``error: ...``) and exit code 2,
 never a traceback: the person running the bot should see what to fix, not where it broke.
@@ -18,8 +20,18 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 EXIT_CONFIG = 2
+EXAMPLES = """examples:
+  python -m bot prepare                      check the settings, download missing models
+  python -m bot ocr                          how many items wait for OCR, are read, failed
+  python -m bot ocr --again --owner 1234567  read one user's pictures again (a group: -100...)
+  python -m bot ocr --again                  read the pictures of every Telegram collection again
+"""
 
 
 def fail(message: str) -> int:
@@ -28,14 +40,32 @@ def fail(message: str) -> int:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description=__doc__.split("\n")[0],
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "command",
         nargs="?",
         default="run",
-        choices=("run", "check", "prepare", "health"),
-        help="run the bot (default), check the configuration, also fetch missing models, or "
-        "tell whether the running bot is polling or serving its webhook (exit 0 or 1)",
+        choices=("run", "check", "prepare", "health", "ocr"),
+        help="run the bot (default), check the configuration, also fetch missing models, "
+        "tell whether the running bot is polling or serving its webhook (exit 0 or 1), or "
+        "show the OCR queue (ocr --again: read the pictures' text again)",
+    )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="with ocr: put every item back into the OCR queue; the running bot reads them "
+        "again within a minute (a stopped one when it starts)",
+    )
+    parser.add_argument(
+        "--owner",
+        type=int,
+        metavar="TELEGRAM_ID",
+        help="with ocr: only this user's collection (a group's negative chat id: the group's)",
     )
     parser.add_argument(
         "--env-file",
@@ -44,7 +74,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="settings file (default $IMAGE_FINDER_ENV_FILE or ./.env); "
         "relative paths in it are relative to its folder",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command != "ocr" and (args.again or args.owner is not None):
+        parser.error("--again and --owner go with the ocr command")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.health import main as health
 
         return health(settings)
+    if args.command == "ocr":
+        return ocr(settings, again=args.again, telegram_id=args.owner)
     from bot.config import StartupError, check_token, prepare_models
 
     try:
@@ -93,6 +128,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(text if "README" in text else f"{text} (see README, section Models)")
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
+    return 0
+
+
+def ocr(settings: Settings, *, again: bool, telegram_id: int | None) -> int:
+    """``python -m bot ocr``: needs only the database (no token, no models)."""
+    from bot.maintenance import OcrCommandError, ocr_command
+
+    try:
+        print(asyncio.run(ocr_command(settings, again=again, telegram_id=telegram_id)))
+    except OcrCommandError as exc:
+        return fail(str(exc))
     return 0
 
 

@@ -26,7 +26,7 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import BotCommand, BotCommandScopeDefault, User
 
-from bot.config import BotAppSettings, StartupError, check_token
+from bot.config import BOT_OWNER_KINDS, BotAppSettings, StartupError, check_token
 from bot.courtesy import introduce
 from bot.error_handler import on_error
 from bot.fetch import make_fetch
@@ -177,8 +177,9 @@ async def open_bot_app(
     settings: BotAppSettings, *, fetch: Fetch | None = None, session: AiohttpSession | None = None
 ) -> AsyncIterator[BotApp]:
     """The bot as ``python -m bot`` wires it: check the token with getMe, open the engine (models,
-    storage, ingest resumes unfinished jobs) with the outcome listener that reports resumed work
-    (:mod:`bot.notify`), build the services and the dispatcher. On exit the engine closes (in-
+    storage, ingest resumes unfinished jobs; the OCR stage reads Telegram owners' items only)
+    with the outcome listener that reports resumed work (:mod:`bot.notify`), build the services
+    and the dispatcher. On exit the engine closes (in-
     flight jobs finish and still reach the reporter), pending summaries are sent and the HTTP
     session closes. ``fetch`` replaces the download from Telegram (tests)."""
     bot = create_bot(settings, session=session)
@@ -186,7 +187,10 @@ async def open_bot_app(
     try:
         me = await get_me(bot, settings)
         engine = await Engine.open(
-            settings, fetch=fetch or make_fetch(bot, settings), on_outcome=listener
+            settings,
+            fetch=fetch or make_fetch(bot, settings),
+            on_outcome=listener,
+            ocr_owner_kinds=BOT_OWNER_KINDS,
         )
         services = BotServices(settings, engine, bot, bot_username=me.username)
         reporter = ResumedReporter(services)

@@ -15,6 +15,11 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator
 
 from core.settings import DataSettings, Section, Settings, http_url
+from storage.records import OwnerKind
+
+# The owners the bot serves: Telegram users and chats (the local CLI's are "local"); its OCR
+# stage reads their items only, as only their files can be fetched from Telegram.
+BOT_OWNER_KINDS: tuple[OwnerKind, ...] = ("user", "chat")
 
 # What aiogram's validate_token accepts: digits, a colon, a secret without whitespace.
 _TOKEN = re.compile(r"\d+:\S+")

@@ -1,4 +1,5 @@
-"""The rules of /forget: who may wipe a collection, and the one-time token its button carries.
+"""The rules of /forget: who may wipe a collection (and who may delete from a group's by a
+button, :func:`may_delete`), and the one-time token its button carries.
 
 Buttons carry no trust: a confirmation only works with the one-time token stored in the owner's
 settings when /forget was sent (by the same user, within a few minutes). In a group the
@@ -51,6 +52,13 @@ def forget_token_valid(pending: Any, data: ForgetCB, user: User) -> bool:
 
 async def may_forget(bot: Bot, chat: Chat, user: User | None) -> bool:
     """Anyone in a private chat (the collection is theirs); in a group, its admins only."""
+    return await may_delete(bot, chat, user)
+
+
+async def may_delete(bot: Bot, chat: Chat, user: User | None) -> bool:
+    """Whether ``user`` may delete from the chat's collection by a button (/forget, the
+    "Delete" buttons of /duplicates): anyone in a private chat; in a group, whose collection
+    is everyone's, its admins only (asked at the press: admins can change)."""
     if chat.type == ChatType.PRIVATE:
         return True
     if user is None:

@@ -29,7 +29,10 @@ from core.ocr.stage import OcrStage
 from core.search.query import Query
 from core.search.results import SearchResult
 from core.settings import Settings
+from storage import OwnerKind
 
+LOCAL_ONLY: tuple[OwnerKind, ...] = ("local",)
+"""The CLI fetches local files only: its OCR stage leaves the bot's items to the bot."""
 OCR_POLL_S = 0.5
 """How often the OCR progress line is refreshed while the stage works."""
 
@@ -49,7 +52,9 @@ async def index_folder(
     root = root.resolve()
     if not root.is_dir():
         raise SystemExit(f"error: {root} is not a directory")
-    async with await Engine.open(settings, fetch=local_fetcher()) as engine:
+    async with await Engine.open(
+        settings, fetch=local_fetcher(), ocr_owner_kinds=LOCAL_ONLY
+    ) as engine:
         owner = await engine.owners.ensure_local()
         plan = await engine.folders.plan(owner.id, root)
         progress = IngestProgress(len(plan.todo), "indexing")
@@ -63,7 +68,9 @@ async def index_folder(
 async def ocr_cli(settings: Settings, out: TextIO, *, again: bool = False) -> dict[str, int]:
     """Read the text of the local collection's pictures that are not read yet (``again``:
     of every picture, e.g. after installing another language), with progress."""
-    async with await Engine.open(settings, fetch=local_fetcher()) as engine:
+    async with await Engine.open(
+        settings, fetch=local_fetcher(), ocr_owner_kinds=LOCAL_ONLY
+    ) as engine:
         stage = engine.ocr
         if stage is None:
             raise OcrUnavailableError(

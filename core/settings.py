@@ -190,6 +190,11 @@ class SearchSettings(Section):
     max_limit: int = Field(default=50, ge=1, le=1000)  # largest page a caller may ask for
     text_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # text share of text + image
     rrf_k: int = Field(default=60, ge=1, le=10_000)  # reciprocal rank fusion's k
+    # Fusion weight of a text match holding every query word (the pictures weigh 1); a match
+    # holding fewer weighs less, by the share it holds. Matches must hold at least
+    # text_min_share of the words (1 = all of them).
+    text_match_weight: float = Field(default=2.0, ge=0.0, le=100.0)
+    text_min_share: float = Field(default=0.5, gt=0.0, le=1.0)
     text_limit: int = Field(default=200, ge=1, le=10_000)  # text-index matches fused per query
     fusion_depth: int = Field(default=200, ge=1, le=10_000)  # vector ranks fused with text
     sort_depth: int = Field(default=1000, ge=1, le=100_000)  # relevant items sorted by date

@@ -156,12 +156,18 @@ async def _connect(path: Path, busy_timeout_ms: int, *, read_only: bool) -> aios
         await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA synchronous = NORMAL")
+        # SQLite's lower() folds ASCII only; filters compare Cyrillic names too.
+        await conn.create_function("casefold", 1, _casefold, deterministic=True)
         if read_only:
             await conn.execute("PRAGMA query_only = ON")
     except BaseException:
         await conn.close()
         raise
     return conn
+
+
+def _casefold(value: object) -> object:
+    return value.casefold() if isinstance(value, str) else value
 
 
 async def _scalar(conn: aiosqlite.Connection, sql: str) -> Any:

@@ -4,7 +4,7 @@ date order when the query asks for it.
 An item's date is ``COALESCE(taken_at, message_date, created_at)``: when the picture was taken
 if known, else when it was posted, else when it was stored, so every item has one. A source
 ``name`` matches a forward origin stored as ``"Title (@name)"`` by its username, or one whose
-title is ``name`` (ASCII letters compared without case: SQLite's ``lower`` knows no other).
+title is ``name``, compared without case (Python's casefold, registered on every connection).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ _ORDER_SQL: dict[str, str] = {
 # One source: its username inside "(@name)", or the whole origin equal to it, or its title
 # before " (" equal to it.
 _SOURCE_SQL = """(
-    instr(lower(m.forward_origin), '(@' || ? || ')') > 0
-    OR lower(m.forward_origin) = ?
-    OR substr(lower(m.forward_origin), 1, length(?) + 2) = ? || ' ('
+    instr(casefold(m.forward_origin), '(@' || ? || ')') > 0
+    OR casefold(m.forward_origin) = ?
+    OR substr(casefold(m.forward_origin), 1, length(?) + 2) = ? || ' ('
 )"""
 
 

@@ -4,15 +4,21 @@ The state is a column of ``media`` (migration 0006), so an item is 'pending' fro
 that stores it and nothing in the commit path has to remember OCR. For the OCR stage and
 maintenance (re-running OCR, monitoring) only; every statement about an item names its owner
 too, so an id of another owner matches nothing.
+
+``kinds`` scopes the work list by owner kind: a front end only claims (recovers, re-runs, waits
+for) the items it can fetch. The CLI's local files and the bot's Telegram files may share one
+database, and a bot item claimed by the CLI could only fail.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from storage.connection import Connections
-from storage.records import Media, Unit
+from storage.records import OWNER_KINDS, Media, OwnerKind, Unit
 from storage.sql import MEDIA_SELECT, UNIT_SELECT, fetch_all, ids_json, media_from_row
 
 __all__ = ["OCR_STATES", "OcrItem", "OcrQueue", "OcrState"]
@@ -45,24 +51,28 @@ class OcrQueue:
     def __init__(self, conns: Connections) -> None:
         self._conns = conns
 
-    async def claim(self, limit: int) -> list[OcrItem]:
-        """Move up to ``limit`` pending items to 'running' and return them, oldest first but
-        round-robin across owners (as the ingest job queue does), so one owner's backlog does
-        not starve another owner's new photo. Each claim counts as an attempt."""
+    async def claim(
+        self, limit: int, *, kinds: Collection[OwnerKind] | None = None
+    ) -> list[OcrItem]:
+        """Move up to ``limit`` pending items (of owners of ``kinds``; None: of every owner) to
+        'running' and return them, oldest first but round-robin across owners (as the ingest
+        job queue does), so one owner's backlog does not starve another owner's new photo.
+        Each claim counts as an attempt."""
         if limit < 1:
             return []
+        scope, params = _scope(None, kinds)
         async with self._conns.write() as conn:
             rows = await fetch_all(
                 conn,
-                """
+                f"""
                 SELECT owner_id, id FROM (
                     SELECT owner_id, id,
                            row_number() OVER (PARTITION BY owner_id ORDER BY id) AS turn
-                    FROM media WHERE ocr_state = 'pending'
+                    FROM media WHERE ocr_state = 'pending' {scope}
                 )
                 ORDER BY turn, id LIMIT ?
                 """,
-                (limit,),
+                (*params, limit),
             )
             if not rows:
                 return []
@@ -126,46 +136,58 @@ class OcrQueue:
             )
         return cur.rowcount > 0
 
-    async def requeue_running(self, *, max_attempts: int) -> tuple[int, int]:
-        """Start-up recovery: items left 'running' by a stopped process go back to 'pending',
-        except those already claimed ``max_attempts`` times (an item that keeps killing the
-        process), which become 'failed'. Returns ``(requeued, failed)``. Call once, before the
-        stage claims anything."""
+    async def requeue_running(
+        self, *, max_attempts: int, kinds: Collection[OwnerKind] | None = None
+    ) -> tuple[int, int]:
+        """Start-up recovery: items (of owners of ``kinds``) left 'running' by a stopped
+        process go back to 'pending', except those already claimed ``max_attempts`` times (an
+        item that keeps killing the process), which become 'failed'. Returns ``(requeued,
+        failed)``. Call once, before the stage claims anything."""
+        scope, params = _scope(None, kinds)
         async with self._conns.write() as conn:
             cur = await conn.execute(
-                """
+                f"""
                 UPDATE media
                 SET ocr_state = 'failed',
                     ocr_error = 'interrupted ' || ocr_attempts || ' time(s); giving up'
-                WHERE ocr_state = 'running' AND ocr_attempts >= ?
+                WHERE ocr_state = 'running' AND ocr_attempts >= ? {scope}
                 """,
-                (max_attempts,),
+                (max_attempts, *params),
             )
             failed = cur.rowcount
             cur = await conn.execute(
-                "UPDATE media SET ocr_state = 'pending' WHERE ocr_state = 'running'"
+                f"UPDATE media SET ocr_state = 'pending' WHERE ocr_state = 'running' {scope}",
+                params,
             )
             requeued = cur.rowcount
         return requeued, failed
 
-    async def rerun(self, owner_id: int | None = None) -> int:
-        """Every item of ``owner_id`` (None: of every owner) is read again: 'pending' with no
-        attempts and no error. Returns how many items were reset."""
-        where, params = _of_owner(owner_id)
+    async def rerun(
+        self, owner_id: int | None = None, *, kinds: Collection[OwnerKind] | None = None
+    ) -> int:
+        """Every item of ``owner_id`` (None: of every owner of ``kinds``, None: of every
+        owner) is read again: 'pending' with no attempts and no error. Returns how many items
+        were reset."""
+        scope, params = _scope(owner_id, kinds)
         async with self._conns.write() as conn:
             cur = await conn.execute(
                 "UPDATE media SET ocr_state = 'pending', ocr_attempts = 0, ocr_error = NULL "
-                + where,
+                f"WHERE 1 {scope}",
                 params,
             )
         return max(cur.rowcount, 0)
 
-    async def counts(self, owner_id: int | None = None) -> dict[str, int]:
-        """Items per OCR state, of one owner or of all (progress, monitoring)."""
-        where, params = _of_owner(owner_id)
+    async def counts(
+        self, owner_id: int | None = None, *, kinds: Collection[OwnerKind] | None = None
+    ) -> dict[str, int]:
+        """Items per OCR state, of one owner or of all (of owners of ``kinds``; progress,
+        monitoring)."""
+        scope, params = _scope(owner_id, kinds)
         async with self._conns.read() as conn:
             rows = await fetch_all(
-                conn, f"SELECT ocr_state, count(*) FROM media {where} GROUP BY ocr_state", params
+                conn,
+                f"SELECT ocr_state, count(*) FROM media WHERE 1 {scope} GROUP BY ocr_state",
+                params,
             )
         return dict(rows)
 
@@ -181,9 +203,25 @@ class OcrQueue:
         return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
 
-def _of_owner(owner_id: int | None) -> tuple[str, tuple[int, ...]]:
-    """The WHERE clause of a statement about one owner's items, or about every owner's."""
-    return ("WHERE owner_id = ?", (int(owner_id),)) if owner_id is not None else ("", ())
+def _scope(
+    owner_id: int | None, kinds: Collection[OwnerKind] | None
+) -> tuple[str, tuple[int | str, ...]]:
+    """``AND ...`` conditions (with their parameters) limiting a statement about ``media`` to
+    one owner's items and/or to the items of owners of ``kinds`` (None: no limit)."""
+    sql = ""
+    params: tuple[int | str, ...] = ()
+    if owner_id is not None:
+        sql, params = " AND owner_id = ?", (int(owner_id),)
+    if kinds is not None:
+        unknown = set(kinds) - set(OWNER_KINDS)
+        if unknown:
+            raise ValueError(f"unknown owner kinds {sorted(unknown)}; expected {OWNER_KINDS}")
+        sql += (
+            " AND owner_id IN (SELECT id FROM owners"
+            " WHERE kind IN (SELECT value FROM json_each(?)))"
+        )
+        params = (*params, json.dumps(sorted(kinds)))
+    return sql, params
 
 
 def _items(

@@ -12,6 +12,7 @@ digits only) and quoted.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -46,11 +47,13 @@ _INLINE_CHARS = 2000
 @dataclass(frozen=True, slots=True)
 class TextMatch:
     """One item the text index found: ``rank`` higher is better (negated bm25); ``sources``
-    are the sources holding a match, most matched first."""
+    are the sources holding a match, most matched first; ``coverage`` is the share of the
+    query's words its texts hold (1.0 unless a search let some words be missing)."""
 
     media_id: int
     rank: float
     sources: tuple[str, ...] = ()
+    coverage: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,21 +130,31 @@ async def set_index_columns(
 
 @dataclass(frozen=True, slots=True)
 class _Query:
-    """A search as sequences of stems that must all occur, each consecutively (a word that
-    splits into several tokens, like "e-mail", is a phrase of them)."""
+    """A search as sequences of stems, each to occur consecutively (a word that splits into
+    several tokens, like "e-mail", is a phrase of them): ``words`` from the query's words,
+    ``phrases`` from its quoted phrases, duplicates dropped."""
 
-    units: tuple[tuple[str, ...], ...]
+    words: tuple[tuple[str, ...], ...]
+    phrases: tuple[tuple[str, ...], ...]
 
     @classmethod
     def of(cls, words: Sequence[str], phrases: Sequence[str]) -> _Query:
-        units = (tuple(stems(text)) for text in (*words, *phrases))
-        return cls(tuple(u for u in units if u))
+        phrase_units = _units(phrases)
+        return cls(tuple(u for u in _units(words) if u not in phrase_units), phrase_units)
 
-    def expression(self, owner_id: int) -> str:
-        """The FTS5 query: the owner's token AND every unit, units only in the text columns.
-        Stems hold letters and digits only; quoting (with quotes doubled) keeps it that way."""
-        quoted = " AND ".join('"' + " ".join(u).replace('"', '""') + '"' for u in self.units)
-        return f'owner : "{int(owner_id)}" AND {{{_TEXT_COLUMNS}}} : ({quoted})'
+    @property
+    def units(self) -> tuple[tuple[str, ...], ...]:
+        return (*self.words, *self.phrases)
+
+    def expression(self, owner_id: int, *, any_word: bool = False) -> str:
+        """The FTS5 query: the owner's token AND every phrase AND every word (with
+        ``any_word``, at least one of the words), only in the text columns."""
+        required = [_quoted(u) for u in self.phrases]
+        if any_word and len(self.words) > 1:
+            required.append("(" + " OR ".join(_quoted(u) for u in self.words) + ")")
+        else:
+            required += [_quoted(u) for u in self.words]
+        return _in_texts(owner_id, " AND ".join(required))
 
     def sources(self, columns: Mapping[str, str]) -> tuple[str, ...]:
         """The sources whose terms hold a unit, the one holding most first."""
@@ -152,6 +165,22 @@ class _Query:
             if hits:
                 found.append((-hits, order, source))
         return tuple(source for *_, source in sorted(found))
+
+
+def _units(texts: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    units = (tuple(stems(text)) for text in texts)
+    return tuple(dict.fromkeys(u for u in units if u))
+
+
+def _quoted(unit: tuple[str, ...]) -> str:
+    """A unit as an FTS5 string. Stems hold letters and digits only; quoting (with quotes
+    doubled) keeps it that way."""
+    return '"' + " ".join(unit).replace('"', '""') + '"'
+
+
+def _in_texts(owner_id: int, required: str) -> str:
+    """The owner's token AND ``required`` matched only in the text columns."""
+    return f'owner : "{int(owner_id)}" AND {{{_TEXT_COLUMNS}}} : ({required})'
 
 
 def _columns(values: Sequence[str]) -> dict[str, str]:
@@ -200,27 +229,52 @@ class OwnerTexts:
         *,
         limit: int = 200,
         media_ids: Collection[int] | None = None,
+        min_share: float = 1.0,
     ) -> list[TextMatch]:
         """Items whose texts hold every word (by stem; no prefix matching) and every phrase
-        (consecutive stems), best bm25 first. ``media_ids`` restricts the answer to those
-        items. Nothing to look for (no word or phrase with a letter or digit) finds nothing."""
+        (consecutive stems), best bm25 first. With ``min_share`` below 1, an item holding at
+        least that share of the distinct words (and at least one) matches too, so a word misread
+        in a picture does not lose it (phrases stay required); then the order is by how many
+        words an item holds, then bm25. ``media_ids``
+        restricts the answer to those items. Nothing to look for (no word or phrase with a
+        letter or digit) finds nothing."""
         query = _Query.of(words, phrases)
         if not query.units or limit <= 0 or (media_ids is not None and not media_ids):
             return []
+        total = len(query.words)
+        need = max(1, min(total, math.ceil(total * float(min_share) - 1e-9)))
+        counted = need < total
+        held = " + ".join(
+            "(t.rowid IN (SELECT rowid FROM media_text_index WHERE media_text_index MATCH ?))"
+            for _ in query.words
+        )
         sql = f"""
-            SELECT t.rowid, bm25(media_text_index, {_BM25}), {", ".join(TEXT_SOURCES)}
-            FROM media_text_index AS t
-            WHERE media_text_index MATCH ? AND t.owner = ?
+            SELECT * FROM (
+                SELECT t.rowid AS id, bm25(media_text_index, {_BM25}) AS score,
+                    {", ".join(TEXT_SOURCES)}, {held if counted else "0"} AS held
+                FROM media_text_index AS t
+                WHERE media_text_index MATCH ? AND t.owner = ?
         """
-        params: list[object] = [query.expression(self.owner_id), str(self.owner_id)]
+        params: list[object] = []
+        if counted:
+            params += [_in_texts(self.owner_id, _quoted(u)) for u in query.words]
+        params += [query.expression(self.owner_id, any_word=counted), str(self.owner_id)]
         if media_ids is not None:
             sql += " AND t.rowid IN (SELECT value FROM json_each(?))"
             params.append(ids_json(media_ids))
-        sql += " ORDER BY 2 LIMIT ?"
-        params.append(int(limit))
+        sql += ") WHERE held >= ? ORDER BY held DESC, score LIMIT ?"
+        params += [need if counted else 0, int(limit)]
         async with self._conns.read() as conn:
             rows = await fetch_all(conn, sql, params)
-        return [TextMatch(r[0], -float(r[1]), query.sources(_columns(r[2:]))) for r in rows]
+        return [
+            TextMatch(
+                r[0],
+                -float(r[1]),
+                query.sources(_columns(r[2:-1])),
+                r[-1] / total if counted else 1.0,
+            )
+            for r in rows
+        ]
 
     async def of_media(self, media_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         """Raw texts by item and source (items without text, or not this owner's, are absent)."""

@@ -3,6 +3,8 @@ keep both, or show the next few (:mod:`bot.duplicates` holds the pages and the c
 
 A button names a pair by ids only; the engine checks it against the owner pressing it, so a
 forged or foreign button, or one whose pair was decided already, is answered and does nothing.
+In a group the collection is everyone's: only its admins may delete an item of a pair (as only
+they may /forget it); anyone may keep both, which deletes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards as kb
 from bot.duplicates import DuplicatePages, PairCB, done_text
+from bot.forget import may_delete
 from bot.i18n import t
 
 if TYPE_CHECKING:
@@ -52,6 +55,9 @@ async def on_pair_button(
         await kb.drop_keyboard(message)
         pages = DuplicatePages(bot, engine.library)
         await pages.show(message.chat.id, owner.id, lang, after=callback_data.key)
+        return
+    if choice != "keep_both" and not await may_delete(bot, message.chat, query.from_user):
+        await kb.answer(query, t("duplicates-admins-only", lang), alert=True)
         return
     pair = await engine.library.resolve_duplicate(owner.id, callback_data.key, choice)
     if pair is None:

@@ -138,14 +138,14 @@ commands-help =
 
     <b>Add.</b> Forward or send a photo, an album, a video, a GIF, a video note or an image as a file. I recognise repeats ("already in your collection"). Videos are indexed frame by frame; files over 20 MB only by their thumbnail (full size needs your own Bot API server, see the README).
 
-    <b>Search.</b> Just type what you want, in English or Russian: <i>wedding in a tent</i>, <i>red car at night</i>. I look at the picture and at its text: words in the image, the caption, the file name, the channel it came from.
-    • <code>dog -beach</code>: a word with a minus is left out.
-    • <code>"invoice march"</code>: these exact words in the item's text (in the picture, the caption, the file name); quotes alone search the text only.
+    <b>Search.</b> Just type what you want, in English or Russian: <i>wedding in a tent</i>, <i>red car at night</i>. I look at the picture and at its text: words in the image (read moments after it is saved), the caption, the file name, the channel it came from.
+    • <code>dog -beach</code>: a word with a minus leaves out what matches it.
+    • <code>"invoice march"</code>: these words side by side, in this order (any form of a word), in the item's text: in the picture, the caption, the file name. A query of quotes only searches the text alone.
     • <code>2024</code>, <code>march 2024</code>: from that year or month; <code>after:2024-03-01</code>, <code>before:2023</code>: a range of dates.
     • <code>video</code>, <code>gif</code>, <code>photo</code>: only that kind.
     • <code>from:@channel</code>: forwarded from that channel or person.
     • <code>newest</code> (or <code>oldest</code>): sorted by date instead of by match.
-    • Combine them: <code>receipt 2024 from:@shop newest</code>.
+    • Combine them: <code>receipt 2024 from:@shop newest</code>. Russian words (после:, от:, видео, сначала новые) work too.
     • A photo sent as a reply to any message searches by example (that photo is not stored).
     • A photo whose caption starts with "?" searches by photo and text together: <i>?like this but in winter</i>.
     • /similar as a reply to one of your items or results finds its neighbours.
@@ -156,7 +156,7 @@ commands-help =
 
     <b>Commands:</b> /stats — what is in your collection; /duplicates — pictures that look alike, keep or delete one; /settings — results per page, strictness, language; /forget — delete everything.
 
-    <b>Privacy.</b> Only you can see your items (in a group, the group shares one collection). I keep Telegram file ids and search vectors, not the files themselves. /forget deletes everything for good.
+    <b>Privacy.</b> Only you can see your items (in a group, the group shares one collection, and only its admins can delete a look-alike or /forget it). I keep Telegram file ids and search vectors, not the files themselves. /forget deletes everything for good.
 commands-stats-empty =
     Your collection is empty. Forward me some photos or videos to start.
 
@@ -307,3 +307,4 @@ duplicates-deleted-first = Deleted the 1st; the 2nd stays in your collection.
 duplicates-deleted-second = Deleted the 2nd; the 1st stays in your collection.
 duplicates-kept = Kept both. I won't show this pair again.
 duplicates-gone = This pair is no longer there: one of them was deleted, or you already decided.
+duplicates-admins-only = Only the group's admins can delete pictures from the group's collection. Anyone can keep both.

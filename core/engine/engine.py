@@ -12,7 +12,7 @@ only when asked, after the pipeline, so it yields to new items.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from core.ocr import APT_PACKAGES, OcrReader, OcrStage, find_tessdata
 from core.search.collection import CollectionService
 from core.search.service import SearchService
 from core.settings import OcrSettings, Settings
-from storage import Database
+from storage import Database, OwnerKind
 from storage.db import default_database_path
 from storage.housekeeping import Housekeeper, Retention
 
@@ -106,8 +106,11 @@ class Engine:
         fetch: Fetch | None = None,
         on_outcome: OutcomeCallback | None = None,
         validate: bool = True,
+        ocr_owner_kinds: Collection[OwnerKind] | None = None,
     ) -> Engine:
-        """Open storage and models; with ``fetch`` also start the ingest pipeline."""
+        """Open storage and models; with ``fetch`` also start the ingest pipeline and the OCR
+        stage, which reads the items of owners of ``ocr_owner_kinds`` (those ``fetch`` can
+        get; None: every owner's)."""
         bundles = load_bundles(settings.data.model_dirs)
         embed = settings.embed
         embedders = [
@@ -134,7 +137,9 @@ class Engine:
             router = TextRouter([b.config for b in bundles])
             configs = {b.model_id: b.config for b in bundles}
             search = SearchService(db, embedder, index, router, configs, settings.search)
-            ocr = open_ocr_stage(db, settings, fetch) if fetch is not None else None
+            ocr = (
+                open_ocr_stage(db, settings, fetch, ocr_owner_kinds) if fetch is not None else None
+            )
             pipeline = (
                 IngestPipeline(
                     db,
@@ -203,7 +208,12 @@ class Engine:
         await self.close()
 
 
-def open_ocr_stage(db: Database, settings: Settings, fetch: Fetch) -> OcrStage | None:
+def open_ocr_stage(
+    db: Database,
+    settings: Settings,
+    fetch: Fetch,
+    owner_kinds: Collection[OwnerKind] | None = None,
+) -> OcrStage | None:
     """The OCR stage, or None when OCR is switched off or cannot run here (one warning line
     naming the packages to install)."""
     ocr: OcrSettings = settings.ocr
@@ -234,6 +244,7 @@ def open_ocr_stage(db: Database, settings: Settings, fetch: Fetch) -> OcrStage |
         ocr,
         fetch_attempts=settings.ingest.max_attempts,
         retry_backoff_s=settings.ingest.retry_backoff_s,
+        owner_kinds=owner_kinds,
     )
 
 

@@ -10,15 +10,18 @@ What :meth:`OcrReader.read` does with a picture:
    high well; more pixels only cost time);
 2. :func:`core.ocr.detect.detect_text`: no candidate region -> nothing to read, done in a few
    milliseconds (most photos);
-3. regions on a calm background are grouped into blocks and each block is read with
-   tesseract's own page layout analysis on that rectangle (one call for the whole picture when
-   the blocks cover most of it: a document, a screenshot);
-4. a region over a busy background (a meme's outlined caption, a sign in a photo) is read as
-   one block, and when tesseract is unsure, again from a black-on-white mask of its light or
-   dark pixels, keeping the reading with the most confident text.
+3. :func:`core.ocr.blocks.plan_blocks`: calm regions grouped into blocks, busy ones alone;
+   each block is cropped, and shrunk when its lines are much taller than tesseract needs;
+4. a calm block is read as it is, with tesseract's page layout analysis; a busy one (a meme's
+   outlined caption, a sign in a photo) first from a black-on-white mask of its light pixels.
+   Only when that reading is unsure are the other readings tried (the crop itself, masks of
+   its light or dark pixels), keeping the one with the most confident text.
 
 Words below ``min_confidence`` (0..100) are dropped: false regions on a photo produce a few
-low-confidence fragments, which would otherwise pollute the text index.
+low-confidence fragments, which would otherwise pollute the text index. Tesseract gives some
+correctly read words a very low confidence, though (a title whose box takes in an underline
+or a bullet); such a word is kept when it looks like a word (letters of one script, in one
+case pattern) on a line tesseract is sure enough of.
 
 ``PyTessBaseAPI`` is not thread safe: the reader keeps a small pool, one API object per
 thread that is reading at the moment, at most ``threads`` of them; each loads the models once.
@@ -33,30 +36,35 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 from tesserocr import OEM, PSM, RIL, PyTessBaseAPI, iterate_level
 
 from core.errors import OcrError, OcrUnavailableError
-from core.ocr.detect import Detection, TextRegion, detect_text
+from core.ocr.blocks import Block, merge_regions, plan_blocks
+from core.ocr.detect import TextRegion, detect_text
 from core.ocr.tessdata import missing_languages
 
-__all__ = ["OcrReader", "OcrResult", "OcrWord", "merge_regions"]
+__all__ = ["OcrReader", "OcrResult", "OcrWord", "looks_like_word", "merge_regions"]
 
-# Blocks covering more than this share of the picture are read in one whole-picture call.
-WHOLE_PICTURE = 0.5
-# More regions than this: read the whole picture once rather than region by region.
-MAX_REGIONS = 48
-# A busy region read with less mean confidence than this is read again from a mask.
+# A reading whose words are this confident on average is not tried another way.
 SURE = 80.0
 # Grey levels that make a light (meme caption) or dark (print over a photo) text mask.
 LIGHT, DARK = 200, 60
+# A mask with less or more than this share of its pixels set holds no text shape.
+MASK_SHARE = (0.03, 0.7)
+# Lines taller than this (pixels) are shrunk to it: tesseract reads them as well, faster.
+MAX_LINE_PX = 64
+# A word below min_confidence is kept when its line is at least this sure, less that margin.
+LINE_MARGIN = 15.0
 
 
 @dataclass(frozen=True, slots=True)
 class OcrWord:
     text: str
     confidence: float  # 0..100, tesseract's
+    box: tuple[int, int, int, int] | None = None  # left, top, right, bottom in the picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,66 +166,148 @@ class OcrReader:
         grey = _grey(image, self.max_side)
         if not self.detect:
             with self._api() as api:
+                api.SetPageSegMode(PSM.AUTO)
                 api.SetImage(grey)
                 return OcrResult.of_lines(self._lines(api), 1)
         found = detect_text(grey)
-        if not found.found:
-            return OcrResult("", 0.0, (), 0)
-        blocks = _plan(found)
+        blocks = plan_blocks(found)
+        if not blocks:
+            return OcrResult("", 0.0, (), len(found.regions))
+        pixels = np.asarray(grey)
         lines: list[list[OcrWord]] = []
         with self._api() as api:
-            api.SetImage(grey)
             for block in blocks:
-                lines += self._block(
-                    api,
-                    grey,
-                    block,
-                    whole=len(blocks) == 1 and block.area == (grey.width * grey.height),
-                )
+                read = self._block(api, pixels, block)
+                lines += read
+                if len(block.regions) > 1:  # a region the block's reading passed over
+                    for region in _missed(block, read):
+                        lines += self._block(api, pixels, block.alone(region, found.size))
         return OcrResult.of_lines(lines, len(found.regions))
 
-    def _block(
-        self, api: PyTessBaseAPI, grey: Image.Image, block: TextRegion, *, whole: bool
-    ) -> list[list[OcrWord]]:
-        """One block as it is; when tesseract is unsure (outlined letters, text over a photo),
-        again from black-on-white masks of its light and of its dark pixels, keeping the
-        reading with the most confident text."""
-        api.SetPageSegMode(PSM.SINGLE_BLOCK if block.busy else PSM.AUTO)
-        api.SetRectangle(block.left, block.top, block.right - block.left, block.height)
-        best = self._lines(api)
-        if whole or _mean(best) >= SURE:
-            return best
-        crop = np.asarray(grey.crop((block.left, block.top, block.right, block.bottom)))
-        api.SetPageSegMode(PSM.SINGLE_BLOCK)
-        for mask in (crop >= LIGHT, crop <= DARK):
-            share = float(mask.mean()) if mask.size else 0.0
-            if not 0.03 <= share <= 0.7:  # no such pixels, or all of them: no text shape
-                continue
-            api.SetImage(Image.fromarray(np.where(mask, 0, 255).astype(np.uint8), "L"))
-            lines = self._lines(api)
+    def _block(self, api: PyTessBaseAPI, pixels: np.ndarray, block: Block) -> list[list[OcrWord]]:
+        """The block's first reading; when it is unsure, also the others (see
+        :func:`_readings`), keeping the one with the most confident text."""
+        box = block.box
+        crop, scale = _shrunk(pixels[box.top : box.bottom, box.left : box.right], block.line_px)
+        best: list[list[OcrWord]] = []
+        for picture, mode in _readings(crop, block.busy):
+            api.SetPageSegMode(mode)
+            api.SetImage(Image.fromarray(picture, "L"))
+            lines = self._lines(api, (box.left, box.top, 1.0 / scale))
             if _score(lines) > _score(best):
                 best = lines
-        api.SetImage(grey)
+            if _mean(lines) >= SURE:
+                break
         return best
 
-    def _lines(self, api: PyTessBaseAPI) -> list[list[OcrWord]]:
-        """Recognise what is set and return its lines of confident words."""
+    def _lines(
+        self, api: PyTessBaseAPI, place: tuple[int, int, float] = (0, 0, 1.0)
+    ) -> list[list[OcrWord]]:
+        """Recognise what is set and return its lines of kept words, their boxes placed in
+        the picture by ``place`` (the left, top and scale of what was set)."""
         api.Recognize()
         it = api.GetIterator()
         lines: list[list[OcrWord]] = []
         if it is None:
             return lines
+        line_conf = 0.0
         for word in iterate_level(it, RIL.WORD):
             if word.IsAtBeginningOf(RIL.TEXTLINE) or not lines:
                 lines.append([])
+                line_conf = float(word.Confidence(RIL.TEXTLINE))
             try:
                 text = (word.GetUTF8Text(RIL.WORD) or "").strip()
             except RuntimeError:  # tesserocr's "No text returned" for an empty word
                 continue
             conf = float(word.Confidence(RIL.WORD))
-            if text and conf >= self.min_confidence and any(c.isalnum() for c in text):
-                lines[-1].append(OcrWord(text, conf))
+            if self.keeps(text, conf, line_conf):
+                lines[-1].append(OcrWord(text, conf, _placed(word.BoundingBox(RIL.WORD), place)))
         return lines
+
+    def keeps(self, text: str, confidence: float, line_confidence: float) -> bool:
+        """Whether a word read with ``confidence`` on a line read with ``line_confidence``
+        goes into the text (see the module docstring)."""
+        if not any(c.isalnum() for c in text):
+            return False
+        if confidence >= self.min_confidence:
+            return True
+        return line_confidence >= self.min_confidence - LINE_MARGIN and looks_like_word(text)
+
+
+def looks_like_word(text: str) -> bool:
+    """Three or more letters of one script (Latin or Cyrillic), all lower case, all upper
+    case or capitalised: what a misread fragment rarely is."""
+    core = text.strip(".,:;!?\"'()«»")
+    if len(core) < 3 or not all(c.isalpha() for c in core):
+        return False
+    scripts = {"cyrillic" if "\u0400" <= c <= "\u04ff" else "latin" if c.isascii() else "other"
+               for c in core}  # fmt: skip
+    if len(scripts) != 1 or "other" in scripts:
+        return False
+    return core.islower() or core.isupper() or (core[0].isupper() and core[1:].islower())
+
+
+def _readings(crop: np.ndarray, busy: bool) -> Iterator[tuple[np.ndarray, PSM]]:
+    """The ways to read a block, most promising first: a calm block as it is, with layout
+    analysis; a busy one from the mask of its light pixels (outlined captions) as one block.
+    Then the crop as one block, and the light and the dark masks."""
+    light, dark = crop >= LIGHT, crop <= DARK
+    if not busy:
+        yield crop, PSM.AUTO
+    if _textlike(light):
+        yield _black_on_white(light), PSM.SINGLE_BLOCK
+    if busy:
+        yield crop, PSM.SINGLE_BLOCK
+    if _textlike(dark):
+        yield _black_on_white(dark), PSM.SINGLE_BLOCK
+
+
+def _placed(
+    box: tuple[int, int, int, int] | None, place: tuple[int, int, float]
+) -> tuple[int, int, int, int] | None:
+    if box is None:
+        return None
+    left, top, scale = place
+    return (
+        left + round(box[0] * scale),
+        top + round(box[1] * scale),
+        left + round(box[2] * scale),
+        top + round(box[3] * scale),
+    )
+
+
+def _missed(block: Block, lines: list[list[OcrWord]]) -> list[TextRegion]:
+    """The block's regions with no word read inside (by the word boxes' centres)."""
+    centres = [
+        ((w.box[0] + w.box[2]) / 2, (w.box[1] + w.box[3]) / 2)
+        for line in lines
+        for w in line
+        if w.box is not None
+    ]
+    return [
+        r
+        for r in block.regions
+        if not any(r.left <= x < r.right and r.top <= y < r.bottom for x, y in centres)
+    ]
+
+
+def _textlike(mask: np.ndarray) -> bool:
+    share = float(mask.mean()) if mask.size else 0.0
+    return MASK_SHARE[0] <= share <= MASK_SHARE[1]
+
+
+def _black_on_white(mask: np.ndarray) -> np.ndarray:
+    return np.where(mask, 0, 255).astype(np.uint8)
+
+
+def _shrunk(crop: np.ndarray, line_px: int) -> tuple[np.ndarray, float]:
+    """The crop, scaled down when its lines are taller than tesseract needs, and the scale."""
+    if line_px <= MAX_LINE_PX or crop.size == 0:
+        return np.ascontiguousarray(crop), 1.0
+    scale = MAX_LINE_PX / line_px
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    small: np.ndarray = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    return small, scale
 
 
 def _grey(image: Image.Image, max_side: int) -> Image.Image:
@@ -237,46 +327,3 @@ def _mean(lines: list[list[OcrWord]]) -> float:
 def _score(lines: list[list[OcrWord]]) -> float:
     """Confident characters: favours a reading with more, surer text."""
     return sum(len(w.text) * w.confidence for line in lines for w in line)
-
-
-def _plan(found: Detection) -> list[TextRegion]:
-    """What to read: calm regions merged into blocks, busy regions each on its own (padded),
-    or the whole picture when the blocks cover most of it or there are very many regions."""
-    size = found.size
-    whole = [TextRegion(0, 0, size[0], size[1])]
-    if len(found.regions) > MAX_REGIONS:
-        return whole
-    blocks = merge_regions([r for r in found.regions if not r.busy], size)
-    if sum(b.area for b in blocks) > WHOLE_PICTURE * size[0] * size[1]:
-        return whole
-    busy = [r.padded(max(3, r.height // 4), size) for r in found.regions if r.busy]
-    return blocks + busy
-
-
-def merge_regions(regions: list[TextRegion], size: tuple[int, int]) -> list[TextRegion]:
-    """Calm regions grown by about a line's height and merged where they then overlap, so a
-    paragraph or a chat bubble is read as one block with its line order."""
-    boxes = [r.padded(max(4, r.height // 2), size) for r in regions]
-    merged = True
-    while merged:
-        merged = False
-        out: list[TextRegion] = []
-        for box in boxes:
-            for i, other in enumerate(out):
-                if _overlap(box, other):
-                    out[i] = TextRegion(
-                        min(box.left, other.left),
-                        min(box.top, other.top),
-                        max(box.right, other.right),
-                        max(box.bottom, other.bottom),
-                    )
-                    merged = True
-                    break
-            else:
-                out.append(box)
-        boxes = out
-    return sorted(boxes, key=lambda b: (b.top, b.left))
-
-
-def _overlap(a: TextRegion, b: TextRegion) -> bool:
-    return a.left < b.right and b.left < a.right and a.top < b.bottom and b.top < a.bottom

@@ -17,6 +17,11 @@ A failure never touches the saved item: a file that is gone or cannot be decoded
 'failed' with the error; a transient failure (network, a full disk) puts it back to 'pending'
 until ``max_attempts`` claims, then 'failed'. With ``pipeline`` given, each batch first gives
 way to ingest (waiting up to ``yield_s`` for it to be idle), so new items go first.
+
+``owner_kinds`` scopes the stage to the owners whose files its ``fetch`` can get (the CLI:
+``("local",)``, the bot: ``("user", "chat")``; None: every owner): claims, start-up recovery,
+re-runs of everyone and ``drain`` see only those, so two front ends sharing a database never
+fail each other's items.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 
 from core.errors import FetchError, ImageError, ImageFinderError, OcrError, VideoError
@@ -33,7 +39,7 @@ from core.ingest.pipeline import IngestPipeline
 from core.ocr.frames import executor_runner, join_texts, load_pictures
 from core.ocr.reader import OcrReader
 from core.settings import OcrSettings
-from storage import Database
+from storage import Database, OwnerKind
 from storage.ocr_queue import OcrItem
 
 log = logging.getLogger(__name__)
@@ -59,8 +65,12 @@ class OcrStage:
         pipeline: IngestPipeline | None = None,
         yield_s: float = 5.0,
         idle_poll_s: float = IDLE_POLL_S,
+        owner_kinds: Collection[OwnerKind] | None = None,
     ) -> None:
         self._db = db
+        self.owner_kinds: frozenset[OwnerKind] | None = (
+            frozenset(owner_kinds) if owner_kinds is not None else None
+        )
         self.reader = reader
         self._fetch = Fetcher(fetch, attempts=fetch_attempts, backoff_s=retry_backoff_s)
         self.settings = settings
@@ -84,7 +94,7 @@ class OcrStage:
         if self.running:
             return
         requeued, failed = await self._db.ocr.requeue_running(
-            max_attempts=self.settings.max_attempts
+            max_attempts=self.settings.max_attempts, kinds=self.owner_kinds
         )
         if requeued or failed:
             log.info("OCR: %d interrupted item(s) resumed, %d given up", requeued, failed)
@@ -109,9 +119,9 @@ class OcrStage:
         self._wake.set()
 
     async def drain(self) -> None:
-        """Return once every item that was pending when called has been read or given up
-        (items failing transiently are retried first). Raises when the stage is not running
-        or its loop died."""
+        """Return once every item in the stage's scope that was pending when called has been
+        read or given up (items failing transiently are retried first). Raises when the stage
+        is not running or its loop died."""
         if not self.running:
             raise OcrError("the OCR stage is not running")
         self.wake()
@@ -120,14 +130,15 @@ class OcrStage:
         await done
 
     async def rerun(self, owner_id: int | None = None) -> int:
-        """Read every item of ``owner_id`` (None: every owner's) again; returns how many."""
-        count = await self._db.ocr.rerun(owner_id)
+        """Read every item of ``owner_id`` (None: of every owner in the stage's scope) again;
+        returns how many."""
+        count = await self._db.ocr.rerun(owner_id, kinds=self.owner_kinds)
         self.wake()
         return count
 
     async def counts(self, owner_id: int | None = None) -> dict[str, int]:
         """Items per OCR state (progress for the CLI, monitoring)."""
-        return await self._db.ocr.counts(owner_id)
+        return await self._db.ocr.counts(owner_id, kinds=self.owner_kinds)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -135,7 +146,7 @@ class OcrStage:
         while True:
             asked = self._asked
             self._wake.clear()
-            batch = await self._db.ocr.claim(self.settings.batch_size)
+            batch = await self._db.ocr.claim(self.settings.batch_size, kinds=self.owner_kinds)
             if not batch:
                 self._drained(asked)
                 with contextlib.suppress(TimeoutError):

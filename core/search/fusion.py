@@ -1,16 +1,21 @@
 """Hybrid ranking: the vector ranking and the text index's ranking fused into one order.
 
-**Reciprocal rank fusion**: an item scores ``sum(1 / (k + rank))`` over the rankings it is in
-(ranks from 1, ``k = SEARCH_RRF_K``); on a tie the picture's item leads, then the lower media
-id. The vector ranking takes part after its relevance cut, so the floor and margin still guard
-items only the pictures suggest; an item the text index found is relevant on its own.
+**Weighted reciprocal rank fusion**: an item scores ``sum(w / (k + rank))`` over the rankings
+it is in (ranks from 1, ``k = SEARCH_RRF_K``). A picture rank weighs 1; a text match weighs
+``SEARCH_TEXT_MATCH_WEIGHT`` times the share of the query's words its text holds. So with the
+default weight 2 a text holding every word leads the items only the pictures suggest, one
+holding half of them interleaves with those (a word misread off a picture does not bury it),
+a query whose words no text holds ranks by the pictures alone, and an item both find leads.
+On a tie the picture's item leads, then the lower media id. The vector ranking takes part
+after its relevance cut, so the floor and margin still guard items only the pictures suggest;
+an item the text index found is relevant on its own.
 
 **Stable pages.** Both inputs are fixed per query, not per page: the first
 ``SEARCH_FUSION_DEPTH`` vector ranks and the first ``SEARCH_TEXT_LIMIT`` text matches are fused
-(the *head*); vector items past that depth follow in vector order (the *tail*). When the depth
-is at least the text limit every head item outscores every tail item under RRF, so head + tail
-is exactly the RRF order of everything, and any ``[offset, offset + limit)`` is a slice of one
-list: no duplicates, no gaps.
+(the *head*); vector items past that depth follow in vector order (the *tail*). So the order is
+one list per query and any ``[offset, offset + limit)`` is a slice of it: no duplicates, no
+gaps. (When the depth is at least the text limit and no text weight is below 1, every head item
+also outscores every tail item, so head + tail is exactly the weighted RRF order of everything.)
 
 A query of filters alone lists what they allow by date (:func:`filter_listing`); a date order
 ("newest") sorts the first ``SEARCH_SORT_DEPTH`` relevant items (:func:`by_date`).
@@ -63,17 +68,37 @@ class Fused:
     seen_any: bool = False  # something was searched (not an empty collection)
 
 
-def rrf(rankings: Sequence[Sequence[int]], k: int) -> list[tuple[int, float]]:
-    """Ids by reciprocal rank fusion of ``rankings`` (each best first, ids unique within it):
-    ``(id, score)`` by score descending; on equal scores an id of an earlier ranking first
-    (the pictures lead a tie with the text), then the smaller id."""
+def rrf(
+    rankings: Sequence[Sequence[int]],
+    k: int,
+    weights: Sequence[Sequence[float] | None] = (),
+) -> list[tuple[int, float]]:
+    """Ids by weighted reciprocal rank fusion of ``rankings`` (each best first, ids unique
+    within it): an id scores ``sum(w / (k + rank))``, ``w`` its weight in that ranking
+    (``weights[i][rank - 1]``; 1 when not given). ``(id, score)`` by score descending; on
+    equal scores an id of an earlier ranking first (the pictures lead a tie with the text),
+    then the smaller id."""
     scores: dict[int, float] = {}
     first: dict[int, int] = {}
     for which, ranking in enumerate(rankings):
+        given = weights[which] if which < len(weights) else None
         for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            w = 1.0 if given is None else given[rank - 1]
+            scores[item] = scores.get(item, 0.0) + w / (k + rank)
             first.setdefault(item, which)
     return sorted(scores.items(), key=lambda kv: (-kv[1], first[kv[0]], kv[0]))
+
+
+def text_order(text: Sequence[TextMatch]) -> list[TextMatch]:
+    """Text matches best first: those holding more of the query's words, then by bm25, then
+    by media id."""
+    return sorted(text, key=lambda m: (-m.coverage, -m.rank, m.media_id))
+
+
+def match_weight(match: TextMatch, full: float) -> float:
+    """A text match's fusion weight: ``full`` for one holding every query word, in proportion
+    to the share of the words it holds otherwise."""
+    return full * match.coverage
 
 
 def from_vector(vector: Ranking) -> Fused:
@@ -89,17 +114,21 @@ def fuse(
     k: int,
     depth: int,
     text_complete: bool,
+    text_weight: float = 1.0,
 ) -> Fused:
-    """The RRF order of ``vector`` (relevant items, page order) and ``text`` (text matches,
-    best first); see the module docstring for why the head/tail split keeps pages stable."""
+    """The weighted RRF order of ``vector`` (relevant items, page order) and ``text`` (text
+    matches), a text match weighing :func:`match_weight`; see the module docstring for why
+    the head/tail split keeps pages stable."""
     if not text:
         return from_vector(vector)
     head = vector.items[:depth]
     by_media = {u.media_id: (u, s) for u, s in head}
-    matches = {m.media_id: m for m in text}
-    text_order = [m.media_id for m in sorted(text, key=lambda m: (-m.rank, m.media_id))]
+    ordered = text_order(text)
+    matches = {m.media_id: m for m in ordered}
+    weights = [match_weight(m, text_weight) for m in ordered]
     items: list[Ranked] = []
-    for media_id, _ in rrf([[u.media_id for u, _ in head], text_order], k):
+    fused = rrf([[u.media_id for u, _ in head], list(matches)], k, [None, weights])
+    for media_id, _ in fused:
         unit, score = by_media.get(media_id, (None, None))
         match = matches.get(media_id)
         matched: Matched = "picture" if match is None else "text" if unit is None else "both"
@@ -112,8 +141,7 @@ def fuse(
 
 def from_text(text: Sequence[TextMatch], *, text_complete: bool) -> Fused:
     """The text index's matches alone (a query of quoted phrases)."""
-    ordered = sorted(text, key=lambda m: (-m.rank, m.media_id))
-    items = [Ranked(m.media_id, None, None, "text", m.sources) for m in ordered]
+    items = [Ranked(m.media_id, None, None, "text", m.sources) for m in text_order(text)]
     return Fused(items, text_complete, None, bool(items))
 
 
@@ -180,18 +208,21 @@ async def text_ranking(
     limit: int,
     need: int,
     cap: int,
+    min_share: float = 1.0,
 ) -> tuple[list[TextMatch], bool]:
-    """The text index's matches, best first, and whether they are all of them. A cut list
-    keeps only the matches ranked strictly above its last one (items tied at the cut could
-    fall on either side of it from one call to the next); while fewer than ``need`` are left
-    that way, up to ``cap`` matches are asked for."""
+    """The text index's matches (holding at least ``min_share`` of the words), best first, and
+    whether they are all of them. A cut list keeps only the matches ranked strictly above its
+    last one (items tied at the cut could fall on either side of it from one call to the
+    next); while fewer than ``need`` are left that way, up to ``cap`` matches are asked for."""
     while True:
-        found = await store.texts.search(words, phrases, limit=limit, media_ids=media_ids)
-        ordered = sorted(found, key=lambda m: (-m.rank, m.media_id))
+        found = await store.texts.search(
+            words, phrases, limit=limit, media_ids=media_ids, min_share=min_share
+        )
+        ordered = text_order(found)
         if len(found) < limit:
             return ordered, True
-        last = ordered[-1].rank
-        sure = [m for m in ordered if m.rank > last]
+        last = (ordered[-1].coverage, ordered[-1].rank)
+        sure = [m for m in ordered if (m.coverage, m.rank) > last]
         if len(sure) >= need or limit >= cap:
             return sure, False
         limit = min(cap, limit * 4)

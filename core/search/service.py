@@ -238,7 +238,14 @@ class SearchService:
                     want=want,
                     scope=scope,
                 )
-            fused = fuse(vector, text, k=settings.rrf_k, depth=depth, text_complete=text_complete)
+            fused = fuse(
+                vector,
+                text,
+                k=settings.rrf_k,
+                depth=depth,
+                text_complete=text_complete,
+                text_weight=settings.text_match_weight,
+            )
         if sort != "relevance":
             fused = await by_date(store, fused, sort == "newest", depth=settings.sort_depth)
         return fused
@@ -273,6 +280,7 @@ class SearchService:
             limit=base,
             need=want + 1 if plan.vector is None else max(1, base // 2),
             cap=max(base, settings.phrase_limit),
+            min_share=settings.text_min_share,
         )
         found = [m for m in found if scope.admits(m.media_id) and m.media_id != plan.own_media]
         dropped = await excluded_media(store, exclusions, [m.media_id for m in found])

@@ -258,3 +258,31 @@ def test_missing_env_file_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[s
     code, lines = run_main(capsys, ["check", "--env-file", "/nonexistent/bot.env"])
     assert code == 2
     assert lines == ["error: --env-file: /nonexistent/bot.env does not exist"]
+
+
+def test_help_lists_the_ocr_maintenance_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        entry.parse_args(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "python -m bot ocr --again --owner" in out and "--owner TELEGRAM_ID" in out
+
+
+def test_ocr_options_belong_to_the_ocr_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        entry.parse_args(["--again"])
+    assert info.value.code == 2
+    assert "--again and --owner go with the ocr command" in capsys.readouterr().err
+    args = entry.parse_args(["ocr", "--again", "--owner", "-1001234"])
+    assert (args.command, args.again, args.owner) == ("ocr", True, -1001234)
+
+
+def test_ocr_without_a_database_is_one_line_and_needs_no_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(".env").write_text(f"DATA_DIR={tmp_path / 'nothing'}\n")
+    code, lines = run_main(capsys, ["ocr", "--again"])
+    assert code == 2
+    assert lines == [
+        f"error: no database at {tmp_path / 'nothing' / 'image-finder.db'}: check DATA_DIR"
+    ]

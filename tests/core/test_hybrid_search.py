@@ -45,6 +45,8 @@ HYBRID_TEXTS = {
     **TEXTS,
     "invoice": axis("x2"),
     "invoice march": axis("x2"),
+    "invoice march payment": axis("x2"),
+    "cat blanket": axis("cat"),
     "receipt": axis("x2"),
     "cat sofa": mix("cat", "sofa"),
     "кот на диване": mix("cat", "sofa"),
@@ -153,21 +155,67 @@ async def test_the_pictures_lead_and_a_text_match_joins_them(env: Hybrid) -> Non
     await env.add("captioned", axis("x3"), caption="my cat")
     both = await env.add("both", scored(0.88), caption="cat on the sofa")
     result = await env.search("cat")
-    assert uids(result) == ["both", "c90", "captioned", "c85"]
+    # both sides first; a text holding every word next, ahead of what only the pictures suggest
+    assert uids(result) == ["both", "captioned", "c90", "c85"]
     matched = {h.media.file_unique_id: h.matched for h in result.hits}
     assert matched == {"both": "both", "c90": "picture", "captioned": "text", "c85": "picture"}
     assert result.hits[0].media.id == both and result.hits[0].snippet is not None
-    assert result.hits[1].snippet is None
+    assert result.hits[2].snippet is None
     assert result.total == 4 and result.total_exact
 
 
 async def test_words_the_text_does_not_hold_leave_the_picture_ranking_alone(env: Hybrid) -> None:
     await env.add("sofa-cat", mix("cat", "sofa"))
     await env.add("cat", mix(cat=1.0, sofa=0.5))
-    await env.add("note", axis("x3"), ocr="мой кот спит")  # "кот" but not "диване"
+    await env.add("note", axis("x3"), ocr="мой пёс спит на полу")
     result = await env.search("кот на диване")
     assert uids(result) == ["sofa-cat", "cat"]
     assert all(h.matched == "picture" for h in result.hits)
+
+
+async def test_a_text_holding_half_the_words_follows_the_best_picture(env: Hybrid) -> None:
+    await env.add("sofa-cat", mix("cat", "sofa"))
+    await env.add("cat", mix(cat=1.0, sofa=0.5))
+    await env.add("note", axis("x3"), ocr="мой кот спит")  # "кот" but not "диване"
+    result = await env.search("кот на диване")
+    assert uids(result)[0] == "sofa-cat" and result.hits[0].matched == "picture"
+    assert [u for u in uids(result) if u != "note"] == ["sofa-cat", "cat"]
+    note = next(h for h in result.hits if h.media.file_unique_id == "note")
+    assert note.matched == "text" and note.snippet is not None
+    assert [note.snippet.text[a:b] for a, b in note.snippet.spans] == ["кот"]
+
+
+async def test_a_text_holding_every_word_beats_what_only_the_pictures_suggest(
+    env: Hybrid,
+) -> None:
+    for i in range(4):
+        await env.add(f"v{i}", scored(0.95 - 0.01 * i, toward="x2"))  # "invoice" by picture
+    await env.add("receipt", axis("sea"), ocr="Invoice for March, total 12")
+    await env.add("half", axis("sea"), ocr="March came")
+    result = await env.search("invoice march", strictness="loose")
+    assert uids(result)[:2] == ["receipt", "v0"]
+    assert result.hits[0].matched == "text"
+    assert uids(result).index("half") > 1  # holds half the words: interleaves, not ahead
+
+
+async def test_a_word_misread_in_the_picture_still_finds_it(tmp_path: Path) -> None:
+    found = {}
+    for share in (0.5, 1.0):
+        async for env in make_hybrid(tmp_path / str(share), search_text_min_share=share):
+            for i in range(8):  # many items the pictures suggest, none with text
+                await env.add(f"v{i}", scored(0.95 - 0.005 * i, toward="x2"))
+            await env.add("misread", axis("sea"), ocr="Invoice for Merch 2024")
+            await env.add("two-of-three", axis("sea"), ocr="lnvoice: March payment")
+            page = await env.search("invoice march", limit=5, strictness="loose")
+            found[share] = uids(page)
+            three = await env.search("invoice march payment", limit=5, strictness="loose")
+            if share == 0.5:
+                assert uids(three)[0] == "two-of-three"  # most of the words: it leads
+                assert page.hits[uids(page).index("misread")].matched == "text"
+            quoted = await env.search('"invoice march"')
+            assert quoted.hits == [] and quoted.reason == "no_match"  # phrases stay strict
+    assert "misread" in found[0.5] and "two-of-three" in found[0.5]
+    assert "misread" not in found[1.0] and "two-of-three" not in found[1.0]
 
 
 async def test_the_floor_still_guards_what_only_the_pictures_suggest(env: Hybrid) -> None:
@@ -338,7 +386,8 @@ async def page_through(env: Hybrid, text: str, limit: int, **kw: Any) -> list[st
 
 
 @pytest.mark.parametrize(
-    "text", ["cat", "cat newest", "cat 2024", "cat -blanket", "2024", "2024 -dog", '"cat"']
+    "text",
+    ["cat", "cat blanket", "cat newest", "cat 2024", "cat -blanket", "2024", "2024 -dog", '"cat"'],
 )
 async def test_pages_have_no_duplicates_or_gaps(tmp_path: Path, text: str) -> None:
     settings = {"search_margin_loose": 1.5, "search_text_limit": 12, "search_fusion_depth": 12}
@@ -455,6 +504,30 @@ async def test_fixture_models_still_rank_pictures_by_the_picture(shapes: Shapes,
     result = await shapes.service.search(shapes.owner, Query.from_text(text))
     assert result.hits[0].media.file_unique_id == "blue-square"
     assert result.hits[0].matched == "picture"
+
+
+@pytest.mark.parametrize(
+    ("text", "caption"),
+    [("a blue square", "the square in the yard"), ("синий квадрат", "квадрат малевича")],
+)
+async def test_fixture_models_rank_by_the_picture_when_a_text_holds_one_word(
+    shapes: Shapes, text: str, caption: str
+) -> None:
+    store = shapes.db.owner(shapes.owner)
+    await store.texts.put(shapes.ids["orange-heart"], "caption", caption)
+    result = await shapes.service.search(shapes.owner, Query.from_text(text))
+    assert result.hits[0].media.file_unique_id == "blue-square"
+    assert result.hits[0].matched == "picture"
+    by_name = {h.media.file_unique_id: h for h in result.hits}
+    assert by_name["orange-heart"].matched in ("text", "both")  # found, but not first
+
+
+async def test_fixture_models_put_a_text_with_every_word_first(shapes: Shapes) -> None:
+    result = await shapes.service.search(shapes.owner, Query.from_text("payment invoice due"))
+    assert result.hits[0].media.id == shapes.ids["note"]
+    assert result.hits[0].matched in ("text", "both")
+    misread = await shapes.service.search(shapes.owner, Query.from_text("квитанции оплота"))
+    assert misread.hits[0].media.id == shapes.ids["receipt"]  # "оплате" typed wrong
 
 
 async def test_fixture_models_with_a_filter_and_a_quoted_phrase(shapes: Shapes) -> None:

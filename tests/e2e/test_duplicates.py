@@ -1,6 +1,7 @@
 """/duplicates end to end: a near-duplicate found by the real ingest pipeline is recorded, shown
 as its two pictures with buttons, and one press deletes an item (which search no longer finds)
-or keeps both; a forged press from another user changes nothing."""
+or keeps both; a forged press from another user changes nothing; in a group only its admins
+delete."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def jpeg(img: Image.Image, quality: int) -> bytes:
     return out.getvalue()
 
 
-async def seed_pair(app: BotApp, user: FakeUser) -> tuple[Seeded, Seeded]:
+async def seed_pair(app: BotApp, user: FakeUser | int) -> tuple[Seeded, Seeded]:
     """A red photo, then a resized, recompressed copy of it: a new file that looks the same."""
     original = picture(RED)
     first = await app.seed_photo(user, jpeg(original, 95))
@@ -115,3 +116,31 @@ async def test_keep_both_dismisses_and_a_forged_press_changes_nothing(
         assert (await telegram.wait_callback_answer(stale)).get("text") == t(
             "duplicates-gone", "en"
         )
+
+
+async def test_in_a_group_only_its_admins_delete_one_of_a_pair(
+    telegram: FakeTelegramServer, alice: FakeUser, boris: FakeUser, tmp_path: Path
+) -> None:
+    family = telegram.group(admins=[alice])
+    member = telegram.member(boris, family)
+    async with running_bot(telegram, tmp_path, **NEAR) as app:
+        owner = await app.chat_owner_id(family.id)
+        first, copy = await seed_pair(app, owner)
+        app.skip_sent_in(family.id)
+        telegram.send_command(member, "duplicates")
+        await app.answer_in(family.id)  # the header
+        pair = await app.answer_in(family.id)
+        assert pair.file_ids == [first.file_id, copy.file_id]
+
+        # Boris is a member, not an admin: a friendly no, in his language; nothing deleted.
+        press = telegram.press_button(boris, pair.text, text=t("duplicates-delete-first", "ru"))
+        refused = await telegram.wait_callback_answer(press)
+        assert refused.get("text") == t("duplicates-admins-only", "ru")
+        assert await app.chat_count(family.id) == 2
+        assert pair.text.buttons() != []
+
+        press = telegram.press_button(alice, pair.text, text=t("duplicates-delete-first", "ru"))
+        await telegram.wait_callback_answer(press)
+        await telegram.wait_edit(pair.text)
+        assert await app.engine.library.item(owner, first.media_id) is None
+        assert await app.engine.library.item(owner, copy.media_id) is not None

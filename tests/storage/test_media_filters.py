@@ -115,3 +115,10 @@ async def test_another_owners_items_never_pass(
     assert await store.filters.dates([theirs]) == {}
     assert await store.filters.units_of([theirs]) == []
     assert await other.filters.count() == 1
+
+
+async def test_a_cyrillic_source_title_matches_without_case(store: OwnerStore) -> None:
+    shop = await add(store, "shop", forward_origin="Магазин Ёлка")
+    await add(store, "other", forward_origin="Другой канал")
+    assert await store.filters.media_ids(MediaFilter(sources=("магазин ёлка",))) == [shop]
+    assert await store.filters.media_ids(MediaFilter(sources=("МАГАЗИН ЁЛКА",))) == [shop]

@@ -3,6 +3,8 @@ scoped by owner, interrupted runs are resumed, re-runs reset."""
 
 from __future__ import annotations
 
+import pytest
+
 from storage import Database, OwnerStore
 from tests.storage.conftest import CLIP, DIM, RUCLIP, add_photo
 
@@ -102,3 +104,29 @@ async def test_deleted_items_leave_the_work_list(db: Database) -> None:
     mid = (await add_photo(a, "a0")).media_id
     await a.media.delete(mid)
     assert await db.ocr.claim(5) == []
+
+
+async def test_a_scope_of_owner_kinds_leaves_other_front_ends_items_alone(db: Database) -> None:
+    """The CLI (local files) and the bot (Telegram files) may share a database: each claims,
+    recovers, re-runs and counts only the items of the owner kinds it can fetch."""
+    bot_user, _ = await _setup(db)
+    local = db.owner((await db.owners.ensure("local", "default")).id)
+    bot_id = (await add_photo(bot_user, "u0")).media_id
+    local_id = (await add_photo(local, "l0", seed=4)).media_id
+    [claimed] = await db.ocr.claim(5, kinds=("local",))
+    assert claimed.media.id == local_id
+    assert await db.ocr.counts(kinds=("local",)) == {"running": 1}
+    assert await db.ocr.counts(kinds=("user", "chat")) == {"pending": 1}
+    assert await db.ocr.requeue_running(max_attempts=3, kinds=("user", "chat")) == (0, 0)
+    assert await db.ocr.state(local.owner_id, local_id) == ("running", 1, None)
+    assert await db.ocr.requeue_running(max_attempts=3, kinds=("local",)) == (1, 0)
+    await db.ocr.claim(5, kinds=("local",))
+    await db.ocr.failed(local.owner_id, local_id, "image: broken")
+    assert await db.ocr.claim(5, kinds=("local",)) == []
+    assert await db.ocr.rerun(kinds=("user", "chat")) == 1
+    assert await db.ocr.state(local.owner_id, local_id) == ("failed", 2, "image: broken")
+    assert await db.ocr.state(bot_user.owner_id, bot_id) == ("pending", 0, None)
+    [other] = await db.ocr.claim(5, kinds=("chat", "user"))
+    assert other.media.id == bot_id
+    with pytest.raises(ValueError, match="owner kinds"):
+        await db.ocr.claim(1, kinds=("group",))  # type: ignore[arg-type]

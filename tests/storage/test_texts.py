@@ -82,6 +82,36 @@ async def test_search_is_an_and_of_words_and_phrases(store: OwnerStore) -> None:
     assert await ids(store, "маш") == []  # no implied prefix
 
 
+async def test_min_share_also_finds_items_missing_some_words(store: OwnerStore) -> None:
+    # "оплата" misread in the first picture: it keeps two of the three words
+    misread = (await add_photo(store, "a", caption="квитанция 0плата март")).media_id
+    full = (await add_photo(store, "b", caption="квитанция оплата март")).media_id
+    one = (await add_photo(store, "c", caption="квитанция за газ")).media_id
+    await add_photo(store, "d", caption="собака")
+    words = ["квитанции", "оплата", "март"]
+    assert await ids(store, *words) == [full]  # the default stays an AND
+    found = await store.texts.search(words, min_share=0.6)
+    assert [(m.media_id, m.coverage) for m in found] == [
+        (full, 1.0),
+        (misread, pytest.approx(2 / 3)),
+    ]
+    anyone = await store.texts.search(words, min_share=0.1)
+    assert [m.media_id for m in anyone] == [full, misread, one]
+    assert anyone[2].coverage == pytest.approx(1 / 3)
+    # how many words an item holds decides before bm25 does: a short text with one word
+    # does not pass a long one with two
+    filler = " ".join(f"слово{i}" for i in range(40))
+    long_ = (await add_photo(store, "e", caption=f"оплата {filler} март")).media_id
+    short = (await add_photo(store, "f", caption="март")).media_id
+    order = [m.media_id for m in await store.texts.search(["оплата", "март"], min_share=0.1)]
+    assert order.index(long_) < order.index(short)
+    assert await ids(store, "квитанция", "газ", "дом", min_share=1.0) == []  # 1: every word
+    # phrases are never loosened
+    phrased = await store.texts.search(["март", "газ"], ["за газ"], min_share=0.1)
+    assert [m.media_id for m in phrased] == [one]
+    assert await ids(store, "газ", min_share=0.1) == await ids(store, "газ") == [one]
+
+
 async def test_results_are_best_first_by_bm25(store: OwnerStore) -> None:
     filler = " ".join(f"слово{i}" for i in range(40))
     long_ = (await add_photo(store, "long", caption=f"кот {filler}")).media_id

@@ -1,6 +1,7 @@
 """/duplicates through the dispatcher: the pairs ingest recorded, shown as their two pictures
 and a message with buttons; a press deletes one item or keeps both, and a press that does not
-name an open pair of the presser's own collection changes nothing."""
+name an open pair of the presser's own collection changes nothing; in a group only its admins
+may delete."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
     EditMessageText,
+    GetChatMember,
     SendMediaGroup,
     SendMessage,
 )
-from aiogram.types import InlineKeyboardMarkup, Message, User
+from aiogram.types import ChatMemberMember, ChatMemberOwner, InlineKeyboardMarkup, Message, User
 
 from bot.duplicates import PAIRS_PER_PAGE, PairCB
 from bot.i18n import t
 from storage.near_duplicates import PairKey
 from tests.bot.handlers.fakes import stored_photo
 from tests.bot.handlers.harness import HandlerApp
+from tests.bot.handlers.updates import group_chat
 
 
 def buttons(markup: InlineKeyboardMarkup | None) -> dict[str, str]:
@@ -181,3 +184,72 @@ async def test_more_shows_the_next_pairs(app: HandlerApp, alice: User) -> None:
     (cleared,) = app.telegram.calls(EditMessageReplyMarkup)  # the old "More" button went
     assert (cleared.message_id, cleared.reply_markup) == (more_message.message_id, None)
     assert t("duplicates-more-text", "en") not in app.telegram.sent_texts()
+
+
+# --- groups: the collection is everyone's, only admins delete -------------------------------
+
+
+async def show_group_pair(app: HandlerApp, user: User) -> tuple[PairKey, Message]:
+    """A pair in the group's collection and its question message, posted in the group."""
+    chat = group_chat()
+    group = await app.owner("chat", chat.id)
+    key = await pair_of(app, group.id, "sea", "sea-copy")
+    await app.feed(app.updates.text(user, "/duplicates", chat=chat))
+    question = app.telegram.calls(SendMessage)[-1]
+    assert question.chat_id == chat.id and question.reply_markup is not None
+    message = app.telegram.result_of(question)
+    app.telegram.forget()
+    return key, message
+
+
+async def test_in_a_group_a_member_cannot_delete_but_may_keep_both(
+    app: HandlerApp, alice: User
+) -> None:
+    key, question = await show_group_pair(app, alice)
+    group = await app.owner("chat", group_chat().id)
+    member = ChatMemberMember(status="member", user=alice)
+    for label in (t("duplicates-delete-first", "en"), t("duplicates-delete-second", "en")):
+        app.telegram.add_result_for(GetChatMember, member)
+        answer = await press(app, alice, buttons(question.reply_markup)[label], question)
+        (check,) = app.telegram.calls(GetChatMember)  # asked at the press: admins change
+        assert (check.chat_id, check.user_id) == (group_chat().id, alice.id)
+        assert answer.text == t("duplicates-admins-only", "en") and answer.show_alert
+        assert app.telegram.calls(EditMessageText) == []
+        app.telegram.forget()
+    assert await app.engine.library.item(group.id, key.copy) is not None
+    assert await app.engine.library.item(group.id, key.original) is not None
+
+    await press(app, alice, buttons(question.reply_markup)[t("duplicates-keep", "en")], question)
+    assert app.telegram.calls(GetChatMember) == []  # keeping deletes nothing: anyone may
+    (edit,) = app.telegram.calls(EditMessageText)
+    assert edit.text == t("duplicates-kept", "en")
+    assert await app.engine.library.count_duplicates(group.id) == 0
+
+
+async def test_in_a_group_an_admin_deletes_one_of_a_pair(app: HandlerApp, boris: User) -> None:
+    key, question = await show_group_pair(app, boris)
+    group = await app.owner("chat", group_chat().id)
+    app.telegram.add_result_for(
+        GetChatMember, ChatMemberOwner(status="creator", user=boris, is_anonymous=False)
+    )
+
+    answer = await press(app, boris, buttons(question.reply_markup)["Удалить 2-ю"], question)
+
+    assert answer.text is None
+    (edit,) = app.telegram.calls(EditMessageText)
+    assert edit.text == t("duplicates-deleted-second", "ru")
+    assert await app.engine.library.item(group.id, key.copy) is None
+    assert await app.engine.library.item(group.id, key.original) is not None
+
+
+async def test_in_a_group_telegram_not_answering_who_is_admin_deletes_nothing(
+    app: HandlerApp, alice: User
+) -> None:
+    key, question = await show_group_pair(app, alice)
+    group = await app.owner("chat", group_chat().id)
+    app.telegram.add_error_for(GetChatMember, 400, "Bad Request: chat not found")
+
+    answer = await press(app, alice, buttons(question.reply_markup)["Delete 1st"], question)
+
+    assert answer.text == t("duplicates-admins-only", "en")
+    assert await app.engine.library.item(group.id, key.original) is not None

@@ -3,6 +3,7 @@ and text-free photo-likes; generated, never committed."""
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,3 +140,66 @@ def word_recall(lines: tuple[str, ...], text: str) -> float:
     wanted = [w for line in lines for w in words(line)]
     got = set(words(text))
     return sum(w in got for w in wanted) / max(1, len(wanted))
+
+
+def _jpeg(img: Image.Image, quality: int) -> Image.Image:
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(out.getvalue())).convert("RGB")
+
+
+def underlined_slide() -> Sample:
+    """A dark slide whose title has an accent rule under it, slightly turned, as JPEG: read as
+    one block, tesseract took the rule into the first word's box and gave that word a
+    confidence of 0, though it read it right."""
+    bg = (30, 40, 70)
+    img = Image.new("RGB", (1280, 720), bg)
+    d = ImageDraw.Draw(img)
+    title = font("liberation/LiberationSans-Regular.ttf", 59)
+    d.text((80, 70), "Бюджет на следующий год", font=title, fill=(240, 240, 240))
+    d.rectangle((80, 159, 400, 165), fill=(220, 90, 60))
+    body = font("liberation/LiberationSans-Regular.ttf", 37)
+    lines = ["Зарплаты и премии", "Аренда офиса", "Обучение сотрудников"]
+    for i, line in enumerate(lines):
+        d.text((110, 219 + i * 66), "• " + line, font=body, fill=(240, 240, 240))
+    img = img.rotate(-2.53, Image.Resampling.BICUBIC, fillcolor=bg)
+    return Sample(_jpeg(img, 55), ("Бюджет на следующий год", *lines), ())
+
+
+def receipt_on_a_table(seed: int = 3) -> Sample:
+    """A slip of paper photographed on a colourful table, slightly turned: the paper's edges
+    are long straight lines around every line of text."""
+    img = photo_like(800, 600, seed=seed).filter(ImageFilter.GaussianBlur(4))
+    lines = ["Trader Joe's", "RECEIPT", "Sourdough bread 5.62", "Avocado 3.28", "TOTAL 8.90",
+             "Cashier Jack", "Please come again"]  # fmt: skip
+    paper = Image.new("RGB", (560, 440), (250, 248, 240))
+    f = font("dejavu/DejaVuSansMono.ttf", 24)
+    _draw(paper, lines, (40, 30), f, (20, 20, 20))
+    mask = Image.new("L", paper.size, 255)
+    turned = paper.rotate(3, expand=True, resample=Image.Resampling.BICUBIC)
+    img.paste(turned, (110, 60), mask.rotate(3, expand=True))
+    return Sample(img, tuple(lines), ())
+
+
+def calm_meme(top: str, bottom: str, size: int = 74, seed: int = 2) -> Sample:
+    """Big white capitals with a black outline over a blurred, calm picture (long captions
+    wrapped), slightly turned, as JPEG."""
+    img = blurred_shapes(seed).resize((900, 900)).filter(ImageFilter.GaussianBlur(10))
+    f = font("noto/NotoSans-Bold.ttf", size)
+    d = ImageDraw.Draw(img)
+    for k, text in enumerate((top, bottom)):
+        rows: list[str] = []
+        for word in text.split():
+            if rows and d.textlength(f"{rows[-1]} {word}", font=f) <= 820:
+                rows[-1] += f" {word}"
+            else:
+                rows.append(word)
+        step = int(size * 1.15)
+        y0 = 30 if k == 0 else 900 - 40 - step * len(rows)
+        for i, row in enumerate(rows):
+            x = int((900 - d.textlength(row, font=f)) / 2)
+            d.text((x, y0 + i * step), row, font=f, fill="white", stroke_width=max(2, size // 14),
+                   stroke_fill="black")  # fmt: skip
+    edge = img.getpixel((0, 0))
+    img = img.rotate(-2.5, Image.Resampling.BICUBIC, fillcolor=edge)
+    return Sample(_jpeg(img, 70), (top, bottom), ())

@@ -9,6 +9,7 @@ import pytest
 
 from core.errors import OcrUnavailableError
 from core.ocr import OcrReader, find_tessdata
+from core.ocr.reader import looks_like_word
 from tests.core.ocr import samples as s
 
 SERIF = "liberation/LiberationSerif-Regular.ttf"
@@ -20,6 +21,17 @@ CASES: dict[str, tuple[Callable[[], s.Sample], float]] = {
     "receipt": (s.receipt, 0.8),
     "slide": (s.slide, 0.8),
     "meme": (lambda: s.meme("WHEN THE BUILD IS GREEN", "WORKS ON MY MACHINE", 5, 40), 0.7),
+    "meme over a calm picture, ru": (
+        lambda: s.calm_meme("Я ПОСЛЕ ОТПУСКА", "ПЕРВЫЙ ДЕНЬ НА РАБОТЕ"),
+        0.8,
+    ),
+    "meme over a calm picture, en": (
+        lambda: s.calm_meme("STUDENTS BEFORE EXAMS", "OPENING THE BOOK", 58, 5),
+        0.9,
+    ),
+    "receipt on a table": (s.receipt_on_a_table, 0.9),
+    "slide with an underlined title": (s.underlined_slide, 0.9),
+    "huge letters": (lambda: s.document(["Огромные буквы", "Huge letters"], 220), 1.0),
 }
 
 
@@ -30,7 +42,30 @@ def test_reads_rendered_russian_and_english(reader: OcrReader, name: str) -> Non
     result = reader.read(sample.image)
     assert s.word_recall(sample.lines, result.text) >= least, (name, result.text)
     assert result.regions > 0
-    assert all(w.confidence >= reader.min_confidence for w in result.words)
+    assert all(
+        w.confidence >= reader.min_confidence or looks_like_word(w.text) for w in result.words
+    )
+
+
+def test_an_unsure_word_is_kept_only_when_it_looks_like_a_word_on_a_sure_line(
+    reader: OcrReader,
+) -> None:
+    """Tesseract may give a word it read right a confidence of 0 (the first word of a block,
+    its box taking in a rule under it): judged by its text and its line instead."""
+    assert reader.keeps("Бюджет", 0.0, 66.8)
+    assert reader.keeps("OPENING", 12.0, 58.0)
+    assert reader.keeps("42", 95.0, 95.0)
+    assert not reader.keeps("Бюджет", 0.0, 30.0)  # an unsure line: noise, most likely
+    assert not reader.keeps("CoSaKa", 10.0, 90.0)  # odd case pattern
+    assert not reader.keeps("рaбота", 10.0, 90.0)  # scripts mixed: a Latin "a"
+    assert not reader.keeps("^-,", 99.0, 99.0)  # no letter or digit
+    assert not reader.keeps("4521", 10.0, 90.0)  # an unsure number stays out
+    assert looks_like_word("«Привет»,") and not looks_like_word("ab")
+
+
+def test_a_slide_title_over_a_rule_keeps_its_first_word(reader: OcrReader) -> None:
+    sample = s.underlined_slide()
+    assert "бюджет" in s.words(reader.read(sample.image).text)
 
 
 def test_a_plain_picture_is_not_read(reader: OcrReader) -> None:

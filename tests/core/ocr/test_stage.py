@@ -3,6 +3,7 @@ their text indexed, a crash resumes, failures keep the item, re-runs reset, owne
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from cli.commands import index_folder
 from core.engine.engine import Engine
 from core.errors import FetchError, FileGoneError
 from core.ingest.fetch import local_fetcher
@@ -273,3 +275,27 @@ async def test_missing_tessdata_turns_ocr_off_with_one_warning(
         assert engine.ocr is None
     warnings = [r.getMessage() for r in caplog.records if "OCR is off" in r.getMessage()]
     assert len(warnings) == 1 and "tesseract-ocr-rus" in warnings[0]
+
+
+async def test_a_cli_ocr_run_leaves_a_bot_users_pending_item_untouched(
+    tmp_path: Path, tessdata: Path
+) -> None:
+    """The CLI and the bot may share DATA_DIR; the CLI's stage can fetch local files only, so a
+    bot user's pending item must stay pending (not 'failed', no attempt spent) for the bot."""
+    write_bundle(tmp_path / "model", languages=("en",))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    s.document(s.EN, 28).image.save(photos / "scan.png")
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", model_dirs=[tmp_path / "model"])  # type: ignore[call-arg]
+    async with await Engine.open(settings) as engine:
+        user = engine.db.owner((await engine.owners.ensure("user", 42)).id)
+        [bundle] = engine.bundles
+        vecs = np.ones((1, bundle.config.embed_dim), dtype=np.float32)
+        media = NewMedia("photo", "tg-unique", file_id="telegram-file-id")
+        bot_item = await user.media.commit(media, [NewUnit.image()], {bundle.model_id: vecs})
+    await index_folder(settings, photos, io.StringIO())
+    async with await Engine.open(settings) as engine:
+        local = await engine.owners.ensure_local()
+        assert await engine.db.ocr.counts(local.id) == {"done": 1}
+        assert await engine.db.ocr.state(user.owner_id, bot_item.media_id) == ("pending", 0, None)
+        assert await engine.db.owner(user.owner_id).texts.of_media([bot_item.media_id]) == {}
