@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import ocr_set  # noqa: E402
 from machine import cpu_label, load_average  # noqa: E402
 
+from cli.commands import LOCAL_ONLY  # noqa: E402
 from core.engine.engine import Engine  # noqa: E402
 from core.ingest.fetch import local_fetcher  # noqa: E402
 from core.media.image import DECODE_MARGIN, decode_image  # noqa: E402
@@ -169,28 +170,6 @@ def settings_for(data_dir: Path, ocr: bool, threads: int) -> Settings:
     )
 
 
-async def start_ocr(engine: Engine, tessdata: Path) -> tuple[Any, bool]:
-    """The engine's OCR stage (None when OCR is off), and whether the bench started it itself
-    (an engine without its own stage wiring)."""
-    if hasattr(engine, "ocr"):
-        return engine.ocr, False
-    if not engine.settings.ocr.enabled:
-        return None, False
-    from core.ocr.stage import OcrStage
-
-    s = engine.settings.ocr
-    reader = OcrReader(
-        tessdata,
-        languages=s.languages,
-        threads=s.threads,
-        min_confidence=s.min_confidence,
-        max_side=s.max_side,
-    )
-    stage = OcrStage(engine.db, reader, local_fetcher(), s, pipeline=engine.pipeline)
-    await stage.start()
-    return stage, True
-
-
 async def ingest_and_search(
     root: Path, queries: Sequence[str], tessdata: Path, *, ocr: bool, threads: int
 ) -> EngineRun:
@@ -198,10 +177,10 @@ async def ingest_and_search(
     try:
         settings = settings_for(data_dir, ocr, threads)
         async with await Engine.open(
-            settings, fetch=local_fetcher(), ocr_owner_kinds=("local",)
+            settings, fetch=local_fetcher(), ocr_owner_kinds=LOCAL_ONLY
         ) as engine:
             owner = await engine.owners.ensure_local()
-            stage, own = await start_ocr(engine, tessdata)
+            stage = engine.ocr
             if ocr and stage is None:
                 raise SystemExit("OCR is on but the engine started no OCR stage")
             t = time.perf_counter()
@@ -214,8 +193,6 @@ async def ingest_and_search(
             run = EngineRun(ingest_s, time.perf_counter() - t - ingest_s)
             if stage is not None:
                 run.ocr_counts = await stage.counts(owner.id)
-                if own:
-                    await stage.stop()
             await search_all(engine, owner.id, queries, run)
         run.index_bytes = text_index_bytes(data_dir)
         return run
