@@ -404,12 +404,7 @@ def measure(
     args: argparse.Namespace, root: Path, items: list[ocr_set.EvalImage], tessdata: Path
 ) -> dict[str, Any]:
     defaults = OcrSettings()
-    reader = OcrReader(
-        tessdata,
-        languages=defaults.languages,
-        min_confidence=defaults.min_confidence,
-        max_side=defaults.max_side,
-    )
+    reader = OcrReader.from_settings(tessdata, defaults)
     try:
         reads = read_all(items, root, reader)
     finally:

@@ -230,13 +230,7 @@ def open_ocr_stage(
             APT_PACKAGES,
         )
         return None
-    reader = OcrReader(
-        tessdata,
-        languages=ocr.languages,
-        threads=ocr.threads,
-        min_confidence=ocr.min_confidence,
-        max_side=ocr.max_side,
-    )
+    reader = OcrReader.from_settings(tessdata, ocr)
     return OcrStage(
         db,
         reader,

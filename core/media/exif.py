@@ -23,7 +23,7 @@ from typing import Final
 
 from PIL import Image
 
-from core.media.image import _enabled_formats
+from core.media.image import enabled_formats
 
 EXIF_IFD: Final = 0x8769
 DATE_TIME_ORIGINAL: Final = 36867
@@ -48,7 +48,7 @@ def capture_time(source: Path | bytes) -> int | None:
     try:
         fp = io.BytesIO(source) if isinstance(source, bytes) else source
         # The same formats decoding opens (HEIC too, when pillow-heif is installed).
-        with Image.open(fp, formats=_enabled_formats()) as img:
+        with Image.open(fp, formats=enabled_formats()) as img:
             if img.format == "PNG" and "exif" not in img.info:
                 return None  # Pillow would decode the whole image to look after the pixels
             exif = img.getexif()

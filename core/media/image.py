@@ -138,7 +138,7 @@ _formats_lock = threading.Lock()
 _formats: tuple[str, ...] | None = None
 
 
-def _enabled_formats() -> tuple[str, ...]:
+def enabled_formats() -> tuple[str, ...]:
     """Formats the installed Pillow (plus pillow-heif, if present) can open; computed once."""
     global _formats
     if _formats is None:
@@ -168,7 +168,7 @@ _STILL: Final[tuple[str, ...]] = ("JPEG", "PNG", "BMP", "TIFF", "AVIF", "HEIF", 
 def looks_like_still_image(head: bytes) -> bool:
     """True when ``head`` (a file's first bytes) starts like a still picture we can decode: a
     message's MIME type can lie (an image sent as "video/mp4"), the bytes cannot."""
-    return _looks_like(head, tuple(f for f in _enabled_formats() if f in _STILL))
+    return _looks_like(head, tuple(f for f in enabled_formats() if f in _STILL))
 
 
 def _read(data: bytes | bytearray | memoryview | os.PathLike[str]) -> bytes:
@@ -211,7 +211,7 @@ def decode_image(
 
 
 def _open(raw: bytes) -> Image.Image:
-    formats = _enabled_formats()
+    formats = enabled_formats()
     try:
         return Image.open(io.BytesIO(raw), formats=formats)
     except Image.DecompressionBombError as e:

@@ -45,6 +45,7 @@ from core.errors import OcrError, OcrUnavailableError
 from core.ocr.blocks import Block, merge_regions, plan_blocks
 from core.ocr.detect import TextRegion, detect_text
 from core.ocr.tessdata import missing_languages
+from core.settings import OcrSettings
 
 __all__ = ["OcrReader", "OcrResult", "OcrWord", "looks_like_word", "merge_regions"]
 
@@ -116,6 +117,17 @@ class OcrReader:
         self._made: list[PyTessBaseAPI] = []
         self._lock = threading.Lock()
         self._closed = False
+
+    @classmethod
+    def from_settings(cls, tessdata: Path, settings: OcrSettings) -> OcrReader:
+        """The reader the OCR settings describe (the engine's and the benchmark's)."""
+        return cls(
+            tessdata,
+            languages=settings.languages,
+            threads=settings.threads,
+            min_confidence=settings.min_confidence,
+            max_side=settings.max_side,
+        )
 
     # --- the pool -------------------------------------------------------------------------------
 

@@ -106,7 +106,7 @@ def test_heic_when_plugin_installed(sample: Image.Image) -> None:
 
 
 def test_heic_without_plugin_is_unsupported() -> None:
-    if "HEIF" in core_image._enabled_formats():
+    if "HEIF" in core_image.enabled_formats():
         pytest.skip("pillow-heif is installed")
     fake = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
     with pytest.raises(UnsupportedImageError):

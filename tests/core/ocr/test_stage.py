@@ -76,6 +76,15 @@ def stage(db: Database, reader: OcrReader, files: OwnerFiles, **kw: object) -> O
     return OcrStage(db, reader, files, settings, retry_backoff_s=0.0, fetch_attempts=2, **kw)  # type: ignore[arg-type]
 
 
+async def read_all(ocr: OcrStage) -> None:
+    """Start the stage, wait until its queue is empty, stop it."""
+    await ocr.start()
+    try:
+        await ocr.drain()
+    finally:
+        await ocr.stop()
+
+
 @pytest.fixture
 def tess_reader(tessdata: Path) -> OcrReader:
     """A reader per stage (the stage closes its reader when it stops)."""
@@ -92,11 +101,7 @@ async def test_pending_items_are_read_and_their_text_indexed(
     files.data[(store.owner_id, "plain")] = jpeg(plain)
     doc_id, plain_id = await add(store, "doc"), await add(store, "plain")
     ocr = stage(db, tess_reader, files)
-    await ocr.start()
-    try:
-        await ocr.drain()
-    finally:
-        await ocr.stop()
+    await read_all(ocr)
     texts = await store.texts.of_media([doc_id, plain_id])
     assert s.word_recall(doc.lines, texts[doc_id]["ocr"]) >= 0.9
     assert "ocr" not in texts.get(plain_id, {})  # nothing read off a plain photo
@@ -137,11 +142,7 @@ async def test_a_crash_leaves_running_rows_that_the_next_start_resumes(
     [claimed] = await db.ocr.claim(5)  # a process claimed it and died
     assert (await store.media.get(mid)).ocr_state == "running"  # type: ignore[union-attr]
     ocr = stage(db, tess_reader, files)
-    await ocr.start()
-    try:
-        await ocr.drain()
-    finally:
-        await ocr.stop()
+    await read_all(ocr)
     assert claimed.media.id == mid
     assert await db.ocr.state(store.owner_id, mid) == ("done", 2, None)
     assert "ocr" in (await store.texts.of_media([mid]))[mid]
@@ -164,11 +165,7 @@ async def test_failures_are_recorded_and_the_item_is_kept(
     files.fail["later"] = [FetchError("timeout"), FetchError("timeout")]  # one claim's tries
     files.data[(store.owner_id, "later")] = png(s.document(s.EN, 28).image)
     ocr = stage(db, tess_reader, files)
-    await ocr.start()
-    try:
-        await ocr.drain()
-    finally:
-        await ocr.stop()
+    await read_all(ocr)
     state = {mid: await db.ocr.state(store.owner_id, mid) for mid in (gone, broken, flaky, later)}
     assert state[gone] is not None and state[gone][:2] == ("failed", 1)
     assert "file_gone" in (state[gone][2] or "")
@@ -191,11 +188,7 @@ async def test_one_owners_text_never_lands_on_anothers_item(
     files.data[(b.owner_id, "same")] = png(s.document(["Квитанция для Бориса"], 32).image)
     a_id, b_id = await add(a, "same"), await add(b, "same")
     ocr = stage(db, tess_reader, files)
-    await ocr.start()
-    try:
-        await ocr.drain()
-    finally:
-        await ocr.stop()
+    await read_all(ocr)
     assert "alice" in (await a.texts.of_media([a_id]))[a_id]["ocr"].casefold()
     assert "бориса" in (await b.texts.of_media([b_id]))[b_id]["ocr"].casefold()
     assert await a.texts.of_media([b_id]) == {}
@@ -224,11 +217,7 @@ async def test_video_frames_and_thumbnails_are_read(
     files.thumbs[(store.owner_id, "big")] = jpeg(s.document(["Poster text"], 32).image, 95)
     big = await add(store, "big", [NewUnit.thumbnail()], kind="video", thumbnail_file_id="t")
     ocr = stage(db, tess_reader, files)
-    await ocr.start()
-    try:
-        await ocr.drain()
-    finally:
-        await ocr.stop()
+    await read_all(ocr)
     texts = await store.texts.of_media([vid, big])
     lines = texts[vid]["ocr"].casefold().splitlines()
     assert lines == ["hello world", "second title"]  # each line once, in order
