@@ -127,6 +127,30 @@ class DataSettings(Section):
         return v
 
 
+class DatabaseSettings(Section):
+    """Where the collection database lives: SQLite in DATA_DIR (the default, one process), or a
+    PostgreSQL server shared by front ends and inference workers (``postgresql://...``)."""
+
+    env_prefix: ClassVar[str] = "DATABASE_"
+
+    url: str | None = None  # DATABASE_URL; unset = SQLite file DATA_DIR/image-finder.db
+    pool_size: int = Field(default=4, ge=1, le=256)  # PostgreSQL connections (reads) per process
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _known_scheme(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = v.strip() or None
+        if isinstance(v, str) and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("DATABASE_URL must start with postgresql:// (unset = SQLite)")
+        return v
+
+    @property
+    def shared(self) -> bool:
+        """Several processes may use this database (PostgreSQL)."""
+        return self.url is not None
+
+
 class EmbedSettings(Section):
     """How the models run (core/models/embedder.py)."""
 
@@ -229,6 +253,9 @@ class IngestSettings(Section):
     max_attempts: int = Field(default=4, ge=1, le=100)  # tries of one download
     retry_backoff_s: float = Field(default=1.0, ge=0.0, le=600.0)  # first retry delay
     near_duplicate_threshold: float = Field(default=0.95, ge=0.0, le=1.0)  # cosine; 1 = off
+    # True: this process only enqueues; inference workers (``python -m bot worker``) embed.
+    remote: bool = False
+    lease_s: float = Field(default=60.0, ge=1.0, le=3600.0)  # a claimed job's hold, renewed
 
 
 class HousekeepingSettings(Section):
@@ -305,6 +332,7 @@ class Settings(BaseSettings):
     )
 
     data: DataSettings = DataSettings()
+    database: DatabaseSettings = DatabaseSettings()
     embed: EmbedSettings = EmbedSettings()
     video: VideoSettings = VideoSettings()
     index: IndexSettings = IndexSettings()

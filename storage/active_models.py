@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.errors import IncompleteModelError
 from storage.model_rows import model_row
 from storage.sql import fetch_all, require_owner, scalar
@@ -14,7 +14,7 @@ from storage.vectors import split_model_id
 class ActiveModels:
     """The active models of one owner; every statement is scoped by the owner id."""
 
-    def __init__(self, conns: Connections, owner_id: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from storage.dbapi import Dialect, Row
 from storage.errors import StorageError
 from storage.migrations import MIGRATIONS_DIR, migrate
 
@@ -32,9 +33,53 @@ def default_database_path(data_dir: Path) -> Path:
     return data_dir / DB_FILENAME
 
 
+class SqliteCursor:
+    """aiosqlite's cursor with rows as tuples (no row factory is set)."""
+
+    def __init__(self, cur: aiosqlite.Cursor) -> None:
+        self._cur = cur
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+    async def fetchone(self) -> Row | None:
+        row = await self._cur.fetchone()
+        return None if row is None else tuple(row)
+
+    async def fetchall(self) -> list[Row]:
+        return [tuple(row) for row in await self._cur.fetchall()]
+
+
+class SqliteConn:
+    """An aiosqlite connection behind the repositories' connection interface
+    (:class:`storage.dbapi.Conn`), the same one PostgreSQL's connections offer."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.raw = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> SqliteCursor:
+        return SqliteCursor(await self.raw.execute(sql, params))
+
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        # No row factory is set, so rows are tuples (aiosqlite annotates them as sqlite3.Row).
+        return [tuple(row) for row in await self.raw.execute_fetchall(sql, params)]
+
+    async def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
+        await self.raw.executemany(sql, seq)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+
 class Connections:
     """Open with ``await Connections.open(path)``: the file is created if needed and pending
     migrations are applied before any reader opens."""
+
+    dialect: Dialect = "sqlite"
 
     def __init__(
         self,
@@ -107,7 +152,7 @@ class Connections:
         return int(self._clock())
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def write(self) -> AsyncIterator[SqliteConn]:
         """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``); rolls back on any error or
         cancellation. Writers queue on a lock, so keep CPU work outside the block."""
         async with self._write_lock:
@@ -116,21 +161,21 @@ class Connections:
                 # BEGIN inside the try: a task cancelled while BEGIN runs in the worker thread
                 # must still roll back, or the shared writer stays stuck in a transaction.
                 await conn.execute("BEGIN IMMEDIATE")
-                yield conn
+                yield SqliteConn(conn)
                 await conn.execute("COMMIT")
             except BaseException:
                 await asyncio.shield(_rollback(conn))
                 raise
 
     @asynccontextmanager
-    async def read(self, *, snapshot: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+    async def read(self, *, snapshot: bool = False) -> AsyncIterator[SqliteConn]:
         """A read-only connection; ``snapshot=True`` wraps the block in one read transaction so
         several statements see the same committed state."""
         conn = await self._idle.get()
         try:
             if snapshot:
                 await conn.execute("BEGIN")
-            yield conn
+            yield SqliteConn(conn)
         finally:
             if conn.in_transaction or snapshot:
                 await asyncio.shield(_rollback(conn))

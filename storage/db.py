@@ -21,14 +21,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aiosqlite
-
 from storage.connection import Connections, default_database_path
+from storage.dbapi import Backend, Conn
 from storage.job_queue import JobQueue
 from storage.migrations import MIGRATIONS_DIR
 from storage.model_registry import ModelRegistry
 from storage.ocr_queue import OcrQueue
 from storage.owners import OwnerRegistry
+from storage.postgres import PgConnections, is_postgres_url
 from storage.repositories import OwnerStore
 from storage.text_backfill import backfill_text_index
 from storage.vector_source import VectorSource
@@ -49,11 +49,13 @@ class Database:
     - ``vectors``: the vector source of the per-owner indexes.
     """
 
-    def __init__(self, connections: Connections, *, max_attempts: int) -> None:
+    def __init__(self, connections: Backend, *, max_attempts: int) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self.connections = connections
-        self.path = connections.path
+        self.dialect = connections.dialect
+        # The SQLite file, or None on PostgreSQL (index files then live in DATA_DIR alone).
+        self.path: Path | None = getattr(connections, "path", None)
         self.max_attempts = max_attempts
         self.owners = OwnerRegistry(connections)
         self.models = ModelRegistry(connections)
@@ -64,7 +66,7 @@ class Database:
     @classmethod
     async def open(
         cls,
-        path: str | Path,
+        target: str | Path,
         *,
         migrations_dir: Path = MIGRATIONS_DIR,
         readers: int = 2,
@@ -72,17 +74,24 @@ class Database:
         busy_timeout_ms: int = 5000,
         clock: Callable[[], float] = time.time,
     ) -> Database:
-        """Open (creating if needed) the database file, apply pending migrations and index the
-        texts of items stored before the text index existed (once; see text_backfill)."""
+        """Open ``target`` (a SQLite file path, created if needed, or a ``postgresql://`` URL),
+        apply pending migrations and index the texts of items stored before the text index
+        existed (once; see text_backfill)."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
-        connections = await Connections.open(
-            path,
-            migrations_dir=migrations_dir,
-            readers=readers,
-            busy_timeout_ms=busy_timeout_ms,
-            clock=clock,
-        )
+        connections: Backend
+        if is_postgres_url(target):
+            connections = await PgConnections.open(
+                str(target), migrations_dir=migrations_dir, readers=readers, clock=clock
+            )
+        else:
+            connections = await Connections.open(
+                target,
+                migrations_dir=migrations_dir,
+                readers=readers,
+                busy_timeout_ms=busy_timeout_ms,
+                clock=clock,
+            )
         try:
             await backfill_text_index(connections)
         except BaseException:
@@ -111,13 +120,13 @@ class Database:
         return self.connections.now()
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def write(self) -> AsyncIterator[Conn]:
         """See :meth:`Connections.write`."""
         async with self.connections.write() as conn:
             yield conn
 
     @asynccontextmanager
-    async def read(self, *, snapshot: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+    async def read(self, *, snapshot: bool = False) -> AsyncIterator[Conn]:
         """See :meth:`Connections.read`."""
         async with self.connections.read(snapshot=snapshot) as conn:
             yield conn

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.records import Job, JobState
 from storage.sql import JOB_SELECT, fetch_all, job_from_row
 
@@ -17,7 +17,7 @@ class JobQueue:
     """``max_attempts``: how many times a job may be claimed before an interrupted run makes it
     ``failed`` instead of ``pending`` again."""
 
-    def __init__(self, conns: Connections, *, max_attempts: int) -> None:
+    def __init__(self, conns: Backend, *, max_attempts: int) -> None:
         self._conns = conns
         self.max_attempts = max_attempts
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-import aiosqlite
-
-from storage.connection import Connections
+from storage.dbapi import Backend, Conn
 from storage.errors import UnknownMediaError
 from storage.media_rows import delete_media_rows
 from storage.records import DeleteResult, LocalFile
@@ -17,7 +15,7 @@ from storage.sql import ids_json, scalar
 class LocalFiles:
     """The indexed local paths of one owner; every statement is scoped by the owner id."""
 
-    def __init__(self, conns: Connections, owner_id: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
 
@@ -74,9 +72,7 @@ class LocalFiles:
             return await delete_media_rows(conn, self.owner_id, ids_json(r[0] for r in orphans))
 
 
-async def put_local_row(
-    conn: aiosqlite.Connection, owner_id: int, file: LocalFile, media_id: int
-) -> None:
+async def put_local_row(conn: Conn, owner_id: int, file: LocalFile, media_id: int) -> None:
     """Upsert one path of the owner, inside the caller's write transaction."""
     await conn.execute(
         """

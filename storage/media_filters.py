@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.records import MEDIA_KINDS, Unit
 from storage.sql import UNIT_SELECT, fetch_all, ids_json, scalar
 
@@ -92,7 +92,7 @@ class OwnerMediaFilters:
     """The filter side of one owner's search: ids of the items a filter allows, their dates,
     and the units of given items. Every query is scoped by the owner's id."""
 
-    def __init__(self, conns: Connections, owner_id: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
 

@@ -7,17 +7,14 @@ deleted the same way), so both report removed units and bumped versions identica
 
 from __future__ import annotations
 
-import aiosqlite
-
+from storage.dbapi import Conn
 from storage.model_rows import bump_version, model_names
 from storage.records import DeleteResult
 
 _OF_MEDIA = "SELECT value FROM json_each(?)"
 
 
-async def delete_media_rows(
-    conn: aiosqlite.Connection, owner_id: int, media_ids_json: str
-) -> DeleteResult:
+async def delete_media_rows(conn: Conn, owner_id: int, media_ids_json: str) -> DeleteResult:
     """Delete the owner's items in ``media_ids_json`` (cascading to units, vectors and local
     paths) and bump the version of each model that lost vectors. Unknown ids are ignored."""
     unit_rows = await conn.execute_fetchall(

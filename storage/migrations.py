@@ -107,7 +107,7 @@ async def applied_migrations(conn: aiosqlite.Connection) -> dict[str, str]:
     return {name: digest for name, digest in rows}
 
 
-def _check(migrations: list[Migration], applied: dict[str, str]) -> list[Migration]:
+def check_pending(migrations: list[Migration], applied: dict[str, str]) -> list[Migration]:
     """Refuse an edited, missing or out-of-order file; return what is left to apply."""
     on_disk = {m.name: m for m in migrations}
     for name, digest in sorted(applied.items()):
@@ -146,7 +146,7 @@ async def migrate(
     process migrating at the same time: each file is re-checked under ``BEGIN IMMEDIATE``.
     """
     migrations = discover(directory)
-    pending = _check(migrations, await applied_migrations(conn))
+    pending = check_pending(migrations, await applied_migrations(conn))
     done: list[str] = []
     for m in pending:
         statements = split_statements(m.sql)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.model_rows import model_key
 
 
 class ModelRegistry:
     """Guards against a different model reusing an old id (same id, other dimension)."""
 
-    def __init__(self, conns: Connections) -> None:
+    def __init__(self, conns: Backend) -> None:
         self._conns = conns
 
     async def register(self, model_id: str, dim: int) -> None:

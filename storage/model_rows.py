@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 
-import aiosqlite
-
+from storage.dbapi import Conn
 from storage.errors import VectorError
-from storage.sql import fetch_all
+from storage.sql import fetch_all, scalar
 from storage.vectors import split_model_id
 
 # A model row id that never exists: "no vector of an unregistered model" without a branch.
 NO_MODEL = -1
 
 
-async def model_key(conn: aiosqlite.Connection, model_id: str, dim: int, *, now: int) -> int:
+async def model_key(conn: Conn, model_id: str, dim: int, *, now: int) -> int:
     """Row id of a model, registering it on first use (inside the caller's write transaction).
     A known ``name@version`` with another dimension is a different model reusing an id."""
     name, version = split_model_id(model_id)
@@ -31,15 +30,17 @@ async def model_key(conn: aiosqlite.Connection, model_id: str, dim: int, *, now:
         if known != dim:
             raise VectorError(f"{model_id} has dimension {known}; got vectors of dimension {dim}")
         return int(key)
-    cur = await conn.execute(
-        "INSERT INTO models (name, version, dim, created_at) VALUES (?, ?, ?, ?)",
-        (name, version, dim, now),
+    return await scalar(
+        conn,
+        "INSERT INTO models (name, version, dim, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        name,
+        version,
+        dim,
+        now,
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
 
 
-async def model_row(conn: aiosqlite.Connection, model_id: str) -> tuple[int, int]:
+async def model_row(conn: Conn, model_id: str) -> tuple[int, int]:
     """(row id, dim) of a model, or (NO_MODEL, 0) if it was never stored."""
     name, version = split_model_id(model_id)
     rows = await fetch_all(
@@ -48,7 +49,7 @@ async def model_row(conn: aiosqlite.Connection, model_id: str) -> tuple[int, int
     return (rows[0][0], rows[0][1]) if rows else (NO_MODEL, 0)
 
 
-async def model_names(conn: aiosqlite.Connection, keys: list[int]) -> dict[int, str]:
+async def model_names(conn: Conn, keys: list[int]) -> dict[int, str]:
     """Row id -> ``name@version`` for the given model row ids."""
     rows = await fetch_all(
         conn,
@@ -59,7 +60,7 @@ async def model_names(conn: aiosqlite.Connection, keys: list[int]) -> dict[int, 
     return dict(rows)
 
 
-async def bump_version(conn: aiosqlite.Connection, owner_id: int, key: int) -> int:
+async def bump_version(conn: Conn, owner_id: int, key: int) -> int:
     """Count one more change of the owner's vectors of model row ``key``; the new version."""
     rows = await fetch_all(
         conn,
@@ -73,7 +74,7 @@ async def bump_version(conn: aiosqlite.Connection, owner_id: int, key: int) -> i
     return int(rows[0][0])
 
 
-async def index_version(conn: aiosqlite.Connection, owner_id: int, model_id: str) -> int:
+async def index_version(conn: Conn, owner_id: int, model_id: str) -> int:
     """The owner's version of ``model_id``; 0 if its vectors never changed."""
     name, version = split_model_id(model_id)
     rows = await fetch_all(
@@ -87,7 +88,7 @@ async def index_version(conn: aiosqlite.Connection, owner_id: int, model_id: str
     return rows[0][0] if rows else 0
 
 
-async def versioned_models(conn: aiosqlite.Connection, owner_id: int) -> dict[int, str]:
+async def versioned_models(conn: Conn, owner_id: int) -> dict[int, str]:
     """Every model the owner ever had vectors of (row id -> model id)."""
     rows = await conn.execute_fetchall(
         "SELECT model FROM index_versions WHERE owner_id = ?", (owner_id,)
@@ -95,7 +96,7 @@ async def versioned_models(conn: aiosqlite.Connection, owner_id: int) -> dict[in
     return await model_names(conn, [r[0] for r in rows])
 
 
-async def vector_counts(conn: aiosqlite.Connection, owner_id: int) -> dict[str, int]:
+async def vector_counts(conn: Conn, owner_id: int) -> dict[str, int]:
     """Model id -> number of the owner's vectors for it."""
     rows = await fetch_all(
         conn,

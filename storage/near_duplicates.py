@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
-from storage.connection import Connections
+from storage.dbapi import Backend, Conn
 from storage.records import Media
 from storage.sql import MEDIA_SELECT, fetch_all, ids_json, media_from_row, scalar
 
@@ -46,7 +44,7 @@ class NearDuplicatePair:
 class OwnerNearDuplicates:
     """The near-duplicate pairs of one owner (see the module docstring)."""
 
-    def __init__(self, conns: Connections, owner_id: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
 
@@ -130,9 +128,7 @@ class OwnerNearDuplicates:
                 self.owner_id,
             )
 
-    async def _media(
-        self, conn: aiosqlite.Connection, rows: list[tuple[Any, ...]]
-    ) -> dict[int, Media]:
+    async def _media(self, conn: Conn, rows: list[tuple[Any, ...]]) -> dict[int, Media]:
         """The items of ``rows`` (copy, original, ...) by id, read in the caller's snapshot."""
         ids = {int(r[i]) for r in rows for i in (0, 1)}
         if not ids:

@@ -17,7 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.records import OWNER_KINDS, Media, OwnerKind, Unit
 from storage.sql import MEDIA_SELECT, UNIT_SELECT, fetch_all, ids_json, media_from_row
 
@@ -48,7 +48,7 @@ class OcrQueue:
     before a transient failure, or a run interrupted while it was 'running', makes it 'failed'
     instead of 'pending' again."""
 
-    def __init__(self, conns: Connections) -> None:
+    def __init__(self, conns: Backend) -> None:
         self._conns = conns
 
     async def claim(

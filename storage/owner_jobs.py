@@ -10,19 +10,17 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-import aiosqlite
-
-from storage.connection import Connections
+from storage.dbapi import Backend, Conn
 from storage.errors import JobStateError
 from storage.records import JOB_STATES, Job, JobState
-from storage.sql import JOB_SELECT, fetch_all, job_from_row, require_owner
+from storage.sql import JOB_SELECT, fetch_all, job_from_row, require_owner, scalar
 
 
 class OwnerJobs:
     """The ingest jobs of one owner. ``max_attempts``: how many claims a job may have before a
     retryable failure makes it ``failed`` instead of ``pending`` again."""
 
-    def __init__(self, conns: Connections, owner_id: int, *, max_attempts: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int, *, max_attempts: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
         self.max_attempts = max_attempts
@@ -41,13 +39,16 @@ class OwnerJobs:
         async with self._conns.write() as conn:
             await require_owner(conn, self.owner_id)
             for payload in encoded:
-                cur = await conn.execute(
+                job_id = await scalar(
+                    conn,
                     "INSERT INTO jobs (owner_id, payload, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (self.owner_id, payload, now, now),
+                    "VALUES (?, ?, ?, ?) RETURNING id",
+                    self.owner_id,
+                    payload,
+                    now,
+                    now,
                 )
-                assert cur.lastrowid is not None
-                ids.append(cur.lastrowid)
+                ids.append(job_id)
         return ids
 
     async def get(self, job_id: int) -> Job | None:
@@ -104,7 +105,7 @@ class OwnerJobs:
         return cast(JobState, rows[0][0])  # the CASE above yields only pending or failed
 
 
-async def job_counts(conn: aiosqlite.Connection, owner_id: int) -> dict[str, int]:
+async def job_counts(conn: Conn, owner_id: int) -> dict[str, int]:
     """The owner's jobs per state, inside the caller's connection."""
     rows = await fetch_all(
         conn, "SELECT state, count(*) FROM jobs WHERE owner_id = ? GROUP BY state", (owner_id,)
@@ -112,7 +113,7 @@ async def job_counts(conn: aiosqlite.Connection, owner_id: int) -> dict[str, int
     return dict(rows)
 
 
-async def require_running(conn: aiosqlite.Connection, owner_id: int, job_id: int) -> None:
+async def require_running(conn: Conn, owner_id: int, job_id: int) -> None:
     """Refuse to touch a job that is gone (cancelled with its owner's data) or not running."""
     rows = await fetch_all(
         conn, "SELECT state FROM jobs WHERE owner_id = ? AND id = ?", (owner_id, job_id)
@@ -124,7 +125,7 @@ async def require_running(conn: aiosqlite.Connection, owner_id: int, job_id: int
 
 
 async def mark_done(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     owner_id: int,
     job_id: int,
     media_id: int | None,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-import aiosqlite
 import numpy as np
 
-from storage.connection import Connections
+from storage.dbapi import Backend, Conn
 from storage.local_files import put_local_row
 from storage.media_rows import delete_media_rows
 from storage.model_rows import bump_version, model_key, model_names
@@ -34,7 +33,7 @@ class OwnerMedia:
     without this owner: ids of another owner match nothing (reads return nothing, deletes
     delete nothing)."""
 
-    def __init__(self, conns: Connections, owner_id: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
 
@@ -166,9 +165,7 @@ class OwnerMedia:
 
     # --- steps of commit (inside its write transaction) -----------------------------------------
 
-    async def _insert_media(
-        self, conn: aiosqlite.Connection, media: NewMedia, status: str, now: int
-    ) -> int | None:
+    async def _insert_media(self, conn: Conn, media: NewMedia, status: str, now: int) -> int | None:
         """The new item's id, or None when the owner has this ``file_unique_id`` already."""
         rows = await fetch_all(
             conn,
@@ -190,7 +187,7 @@ class OwnerMedia:
         )  # fmt: skip
         return rows[0][0] if rows else None
 
-    async def _existing_id(self, conn: aiosqlite.Connection, file_unique_id: str) -> int:
+    async def _existing_id(self, conn: Conn, file_unique_id: str) -> int:
         return await scalar(
             conn,
             "SELECT id FROM media WHERE owner_id = ? AND file_unique_id = ?",
@@ -198,19 +195,12 @@ class OwnerMedia:
             file_unique_id,
         )
 
-    async def _insert_units(
-        self, conn: aiosqlite.Connection, media_id: int, units: list[NewUnit]
-    ) -> list[int]:
+    async def _insert_units(self, conn: Conn, media_id: int, units: list[NewUnit]) -> list[int]:
         """Unit ids in the order of ``units``."""
-        # One statement for all units; AUTOINCREMENT ids only grow, so ascending ids are
-        # the order of the array (json_each ``key``).
-        await conn.execute(
-            """
-            INSERT INTO units (owner_id, media_id, kind, ts)
-            SELECT ?, ?, json_extract(value, '$[0]'), json_extract(value, '$[1]')
-            FROM json_each(?) ORDER BY key
-            """,
-            (self.owner_id, media_id, json.dumps([[u.kind, u.timestamp] for u in units])),
+        # Ids only grow (AUTOINCREMENT, an identity), so ascending ids are the order inserted.
+        await conn.executemany(
+            "INSERT INTO units (owner_id, media_id, kind, ts) VALUES (?, ?, ?, ?)",
+            [(self.owner_id, media_id, u.kind, u.timestamp) for u in units],
         )
         rows = await conn.execute_fetchall(
             "SELECT id FROM units WHERE owner_id = ? AND media_id = ? ORDER BY id",
@@ -220,7 +210,7 @@ class OwnerMedia:
 
     async def _insert_vectors(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         unit_ids: list[int],
         encoded: Mapping[str, tuple[int, list[bytes]]],
         now: int,
@@ -238,7 +228,7 @@ class OwnerMedia:
 
     async def _record_path_and_job(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         media: NewMedia,
         media_id: int,
         job_id: int | None,

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.errors import UnknownOwnerError
 from storage.model_rows import versioned_models
 from storage.records import Owner, PurgeResult
@@ -16,7 +16,7 @@ from storage.sql import OWNER_SELECT, fetch_all, owner_from_row, scalar
 class OwnerProfile:
     """The owner row of one owner id."""
 
-    def __init__(self, conns: Connections, owner_id: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
 

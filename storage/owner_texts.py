@@ -17,9 +17,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-import aiosqlite
-
-from storage.connection import Connections
+from storage.dbapi import Backend, Conn
 from storage.sql import fetch_all, ids_json, scalar
 from storage.text_terms import index_terms, stems
 
@@ -76,7 +74,7 @@ def analyse_text(source: str, text: str | None) -> AnalysedText:
 
 
 async def write_texts(
-    conn: aiosqlite.Connection, owner_id: int, media_id: int, texts: Sequence[AnalysedText]
+    conn: Conn, owner_id: int, media_id: int, texts: Sequence[AnalysedText]
 ) -> None:
     """Store or remove each source's raw text and set its column of the item's index row, in
     the caller's write transaction (the item must be this owner's: the foreign key says so)."""
@@ -98,7 +96,7 @@ async def write_texts(
 
 
 async def set_index_columns(
-    conn: aiosqlite.Connection, owner_id: int, media_id: int, columns: Mapping[str, str]
+    conn: Conn, owner_id: int, media_id: int, columns: Mapping[str, str]
 ) -> None:
     """Set some source columns of the item's index row (creating it), or drop the row when the
     item has no text left. Column names come from :data:`TEXT_SOURCES` only."""
@@ -198,7 +196,7 @@ class OwnerTexts:
     """The text index of one owner: put a source's text, search, read texts back. Rows go with
     their item (a trigger and the foreign key), whichever way the item is deleted."""
 
-    def __init__(self, conns: Connections, owner_id: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
 

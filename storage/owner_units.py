@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.records import Unit
 from storage.sql import UNIT_SELECT, ids_json
 
@@ -12,7 +12,7 @@ from storage.sql import UNIT_SELECT, ids_json
 class OwnerUnits:
     """Units of one owner; ids of another owner, or of deleted units, match nothing."""
 
-    def __init__(self, conns: Connections, owner_id: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
 

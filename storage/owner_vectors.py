@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.errors import UnknownUnitError
 from storage.model_rows import bump_version, index_version, model_key, model_row, vector_counts
 from storage.records import DeleteResult, MissingVectors, Unit, VectorSnapshot
@@ -31,7 +31,7 @@ _MISSING = """
 class OwnerVectors:
     """Vectors of one owner; unit ids of another owner are silently absent or refused."""
 
-    def __init__(self, conns: Connections, owner_id: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
 

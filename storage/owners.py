@@ -6,7 +6,7 @@ owner has is reached through ``Database.owner(owner_id)`` only.
 
 from __future__ import annotations
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.owner_profile import OwnerProfile
 from storage.records import OWNER_KINDS, Owner, OwnerKind
 from storage.sql import OWNER_SELECT, fetch_all, owner_from_row
@@ -16,7 +16,7 @@ from storage.vectors import split_model_id
 class OwnerRegistry:
     """Create, find and re-key owners."""
 
-    def __init__(self, conns: Connections) -> None:
+    def __init__(self, conns: Backend) -> None:
         self._conns = conns
 
     async def ensure(self, kind: OwnerKind, external_id: int | str) -> Owner:

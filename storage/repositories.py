@@ -16,7 +16,7 @@ reachable through another user's object.
 from __future__ import annotations
 
 from storage.active_models import ActiveModels
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.local_files import LocalFiles
 from storage.media_filters import OwnerMediaFilters
 from storage.model_rows import vector_counts
@@ -46,7 +46,7 @@ class OwnerStore:
     - ``filters``: which items a search's date / kind / source filters allow, by date.
     """
 
-    def __init__(self, conns: Connections, owner_id: int, *, max_attempts: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int, *, max_attempts: int) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
         self.profile = OwnerProfile(conns, self.owner_id)

@@ -11,8 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-import aiosqlite
-
+from storage.dbapi import Conn
 from storage.errors import UnknownOwnerError
 from storage.records import Job, Media, Owner
 
@@ -34,21 +33,19 @@ OWNER_SELECT = "SELECT id, kind, external_id, settings, created_at FROM owners"
 
 
 async def fetch_all(
-    conn: aiosqlite.Connection, sql: str, params: Iterable[Any] | None = None
+    conn: Conn, sql: str, params: Iterable[Any] | None = None
 ) -> list[tuple[Any, ...]]:
-    """Every row of ``sql`` as a list of tuples, which is what aiosqlite returns (no row factory
-    is set); its annotation says only ``Iterable[sqlite3.Row]``, which cannot be indexed.
-    (``tuple()`` of a tuple is that same tuple: nothing is copied.)"""
-    return [tuple(row) for row in await conn.execute_fetchall(sql, params)]
+    """Every row of ``sql`` as a list of tuples."""
+    return await conn.execute_fetchall(sql, tuple(params or ()))
 
 
-async def scalar(conn: aiosqlite.Connection, sql: str, *params: Any) -> int:
+async def scalar(conn: Conn, sql: str, *params: Any) -> int:
     """The first column of the first row, 0 when there is none (counts, ids)."""
     rows = await fetch_all(conn, sql, params)
     return rows[0][0] if rows else 0
 
 
-async def require_owner(conn: aiosqlite.Connection, owner_id: int) -> None:
+async def require_owner(conn: Conn, owner_id: int) -> None:
     """Refuse a write for an owner that does not exist (or was deleted meanwhile)."""
     if not await scalar(conn, "SELECT count(*) FROM owners WHERE id = ?", owner_id):
         raise UnknownOwnerError(f"owner {owner_id} does not exist")

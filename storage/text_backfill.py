@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.owner_texts import TEXT_SOURCES
 from storage.sql import fetch_all
 from storage.text_terms import index_terms
@@ -23,7 +23,7 @@ _INSERT = (
 )
 
 
-async def backfill_text_index(conns: Connections, *, batch: int | None = None) -> int:
+async def backfill_text_index(conns: Backend, *, batch: int | None = None) -> int:
     """Write the index rows of every backlog item, ``batch`` (default :data:`BATCH`) items per
     transaction; return how many items were indexed."""
     batch = BATCH if batch is None else batch

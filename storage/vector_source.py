@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from storage.connection import Connections
+from storage.dbapi import Backend
 from storage.owner_vectors import OwnerVectors
 from storage.records import VectorSnapshot
 
@@ -17,7 +17,7 @@ from storage.records import VectorSnapshot
 class VectorSource:
     """Index versions and vectors per (owner, model)."""
 
-    def __init__(self, conns: Connections) -> None:
+    def __init__(self, conns: Backend) -> None:
         self._conns = conns
 
     async def index_version(self, owner_id: int, model_id: str) -> int:

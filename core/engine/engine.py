@@ -128,7 +128,10 @@ class Engine:
             for emb in embedders:
                 emb.validate()  # fails here, naming the file, rather than on the first query
         settings.data.dir.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(default_database_path(settings.data.dir))
+        db = await Database.open(
+            settings.database.url or default_database_path(settings.data.dir),
+            readers=settings.database.pool_size,
+        )
         try:
             for b in bundles:
                 await db.models.register(b.model_id, b.config.embed_dim)

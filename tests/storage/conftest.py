@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from storage import Database, NewMedia, NewUnit, OwnerStore
+from tests.conftest import DatabaseTarget
 
 CLIP = "clip-test@1"
 RUCLIP = "ruclip-test@1"
@@ -31,8 +32,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path, clock: Clock) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "test.db", clock=clock, max_attempts=3)
+async def db(database_target: DatabaseTarget, clock: Clock) -> AsyncIterator[Database]:
+    database = await Database.open(database_target("test.db"), clock=clock, max_attempts=3)
     try:
         yield database
     finally:

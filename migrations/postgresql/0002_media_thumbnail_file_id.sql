@@ -1,0 +1,1 @@
+ALTER TABLE media ADD COLUMN thumbnail_file_id TEXT;
