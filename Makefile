@@ -39,6 +39,8 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The PostgreSQL variants run when IMAGE_FINDER_TEST_DATABASE_URL names a server (.ci/run sets
+# it up); without it they skip.
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy

@@ -5,8 +5,12 @@ relative paths in it are relative to its folder.
 
 ``python -m bot check`` only validates the configuration; ``python -m bot prepare`` validates it
 and downloads configured model bundles that are missing (what ``make run`` does first).
+``python -m bot worker`` runs an inference worker for front ends with INGEST_REMOTE=true over a
+shared PostgreSQL database (:mod:`bot.worker`).
 ``python -m bot ocr --again [--owner TELEGRAM_ID]`` puts the items of one Telegram user or group
 (or of all) back into the OCR queue, for the running bot to read again (:mod:`bot.maintenance`).
+``python -m bot move-to-postgres postgresql://...`` copies DATA_DIR's SQLite collection into an
+empty PostgreSQL database and verifies the copy (:mod:`bot.move`).
 
 Configuration problems end start-up with one line on stderr (``error: ...``) and exit code 2,
 never a traceback: the person running the bot should see what to fix, not where it broke.
@@ -28,9 +32,11 @@ if TYPE_CHECKING:
 EXIT_CONFIG = 2
 EXAMPLES = """examples:
   python -m bot prepare                      check the settings, download missing models
+  python -m bot worker                       embed the jobs front ends enqueue (DATABASE_URL)
   python -m bot ocr                          how many items wait for OCR, are read, failed
   python -m bot ocr --again --owner 1234567  read one user's pictures again (a group: -100...)
   python -m bot ocr --again                  read the pictures of every Telegram collection again
+  python -m bot move-to-postgres postgresql://user:pw@host/db   move the collection to PostgreSQL
 """
 
 
@@ -50,10 +56,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "check", "prepare", "health", "ocr"),
+        choices=("run", "check", "prepare", "health", "ocr", "move-to-postgres", "worker"),
         help="run the bot (default), check the configuration, also fetch missing models, "
         "tell whether the running bot is polling or serving its webhook (exit 0 or 1), or "
-        "show the OCR queue (ocr --again: read the pictures' text again)",
+        "show the OCR queue (ocr --again: read the pictures' text again), or move the "
+        "SQLite collection to PostgreSQL, or run an inference worker",
+    )
+    parser.add_argument(
+        "url", nargs="?", help="with move-to-postgres: the empty PostgreSQL database's URL"
     )
     parser.add_argument(
         "--again",
@@ -77,6 +87,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.command != "ocr" and (args.again or args.owner is not None):
         parser.error("--again and --owner go with the ocr command")
+    if (args.command == "move-to-postgres") != (args.url is not None):
+        parser.error("move-to-postgres takes one postgresql:// URL (and nothing else does)")
     return args
 
 
@@ -97,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return health(settings)
     if args.command == "ocr":
         return ocr(settings, again=args.again, telegram_id=args.owner)
+    if args.command == "move-to-postgres":
+        from bot.move import run_move
+
+        return run_move(settings.data.dir, args.url)
     from bot.config import StartupError, check_token, prepare_models
 
     try:
@@ -107,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(exc))
     except KeyboardInterrupt:
         return 130
-    if args.command != "run":
+    if args.command == "worker" and not settings.database.shared:
+        return fail("python -m bot worker needs DATABASE_URL=postgresql://... (shared database)")
+    if args.command not in ("run", "worker"):
         print("configuration ok")
         return 0
     logging.basicConfig(
@@ -117,10 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
     from bot.app import run
+    from bot.worker import run_worker
     from core.errors import BundleError, ModelDownloadError
 
     try:
-        asyncio.run(run(settings))
+        asyncio.run(run_worker(settings) if args.command == "worker" else run(settings))
     except StartupError as exc:
         return fail(str(exc))
     except (BundleError, ModelDownloadError) as exc:

@@ -38,7 +38,14 @@ from bot.limits import LimitsConfig, TelegramLimits
 from bot.middlewares import ContextMiddleware, TelegramTransportMiddleware
 from bot.notify import ResumedReporter
 from bot.services import BotServices
-from bot.serving import drain_updates, poll, serve_webhook
+from bot.serving import (
+    LeadershipLost,
+    drain_updates,
+    poll,
+    poll_as_replica,
+    replica_lock,
+    serve_webhook,
+)
 from core.engine.engine import Engine
 from core.ingest.pipeline import Fetch, IngestOutcome, OutcomeCallback
 from storage.housekeeping import Housekeeper, Retention
@@ -271,6 +278,9 @@ async def run(
             finally:
                 heartbeat.clear()
                 signals.remove()
+    except LeadershipLost as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None  # its supervisor starts it again, as a standby
     finally:
         heartbeat.clear()
         signals.remove()
@@ -281,9 +291,13 @@ async def run(
 async def serve(
     app: BotApp, stop: asyncio.Event, ready: Callable[[], Any], heartbeat: Heartbeat
 ) -> None:
-    """Serve updates until ``stop``: a webhook server when WEBHOOK_URL is set, else polling."""
+    """Serve updates until ``stop``: a webhook server when WEBHOOK_URL is set, else polling (on
+    a shared database only while this replica holds the polling lock, see bot.serving)."""
+    lock = replica_lock(app.engine.db.connections, app.settings.bot.standby_retry_s)
     if app.settings.bot.webhook_url:
         await serve_webhook(app.dispatcher, app.bot, app.settings, stop, ready, heartbeat)
+    elif lock is not None:
+        await poll_as_replica(app.dispatcher, app.bot, lock, stop, ready, heartbeat)
     else:
         await poll(app.dispatcher, app.bot, stop, ready, heartbeat)
 

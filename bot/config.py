@@ -31,7 +31,10 @@ class BotSettings(Section):
     without one; the bot refuses to start without it. It is a SecretStr so it never shows in
     logs or reprs."""
 
-    env_names: ClassVar[Mapping[str, str]] = {"token": "BOT_TOKEN"}
+    env_names: ClassVar[Mapping[str, str]] = {
+        "token": "BOT_TOKEN",
+        "standby_retry_s": "BOT_STANDBY_RETRY_S",
+    }
 
     token: SecretStr | None = None
     telegram_api_base: str | None = None  # another Bot API server, e.g. a local telegram-bot-api
@@ -41,6 +44,9 @@ class BotSettings(Section):
     quota_items_per_user: int = Field(default=100_000, ge=0)  # items per collection; 0 = none
     quota_video_seconds: int = Field(default=0, ge=0)  # total video length per collection; 0 = none
     album_wait_s: float = Field(default=1.5, ge=0.01, le=60.0)  # quiet time that ends an album
+    # Front ends sharing a database: the replica answering an album holds it this long,
+    # renewed while it works; another one takes over once it runs out (bot/shared_albums.py).
+    album_lease_s: float = Field(default=10.0, ge=0.5, le=600.0)
     # Long-polling wait per getUpdates; the health check calls the bot stale after three.
     polling_timeout_s: int = Field(default=10, ge=1, le=50)
     # Webhook mode instead of long polling when WEBHOOK_URL is set (the public https address
@@ -50,6 +56,11 @@ class BotSettings(Section):
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_secret: SecretStr | None = None
+    # Several front ends on one PostgreSQL database (DATABASE_URL): polling replicas take turns
+    # on a lock (one polls, the others wait as hot standbys and try again every
+    # BOT_STANDBY_RETRY_S; the active one checks it still holds it as often); webhook replicas
+    # are all active and share album answers (bot/shared_albums.py).
+    standby_retry_s: float = Field(default=1.0, gt=0.0, le=60.0)
     # Telegram's flood limits (bot/limits.py): about one message a second in a private chat
     # (short bursts are allowed; 0 = no pace), about 20 a minute in a group or channel, about 30
     # a second for the whole bot; an album counts each item. A 429 answer names how long to

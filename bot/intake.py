@@ -23,6 +23,7 @@ from bot.courtesy import IngestGestures
 from bot.fetch import DOWNLOAD_LIMIT, is_local_mode
 from bot.reports import ItemResult
 from bot.services import check_quota
+from bot.shared_albums import shared_albums_for
 from core.ingest.request import IngestRequest
 from core.ingest.tickets import Ticket
 from storage.records import MediaFacts, Owner
@@ -46,6 +47,7 @@ class IngestDesk:
         )
         self.local = is_local_mode(services.bot, services.settings)
         self.gestures = IngestGestures(services.bot, services.settings.bot.chat_action_interval_s)
+        self.shared = shared_albums_for(services)  # albums across front ends (PostgreSQL)
 
     async def quota_refusal(self, owner: Owner, media: MediaFacts, lang: str) -> str | None:
         """Why the owner may not add this item (its video length counts), or None."""
@@ -84,7 +86,19 @@ class IngestDesk:
         video: bool = False,
         quiet: bool,
     ) -> GroupKey:
-        """Hand the item to the answer collector (one answer per album or burst)."""
+        """Hand the item to the answer collector (one answer per album or burst; an album on a
+        shared database to whichever front end answers it)."""
+        if self.shared is not None and message.media_group_id is not None:
+            self.shared.add(
+                message.chat.id,
+                message.media_group_id,
+                message.message_id,
+                lang=lang,
+                quiet=quiet,
+                ticket=ticket,
+                result=result,
+            )
+            return (message.chat.id, message.media_group_id)
         return self.answers.add(
             message.chat.id,
             message.media_group_id,
@@ -121,4 +135,6 @@ class IngestDesk:
     async def close(self, **_: Any) -> None:
         """Shutdown: albums in progress still get their answer, gestures stop."""
         await self.answers.close(drain_s=SHUTDOWN_DRAIN_S)
+        if self.shared is not None:
+            await self.shared.close(drain_s=SHUTDOWN_DRAIN_S)
         await self.gestures.close()

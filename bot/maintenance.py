@@ -11,6 +11,8 @@ Without ``--again`` it prints how many items are in each OCR state.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.config import BOT_OWNER_KINDS
 from core.errors import ImageFinderError
 from core.settings import Settings
@@ -29,10 +31,10 @@ class OcrCommandError(ImageFinderError):
 async def ocr_command(settings: Settings, *, again: bool, telegram_id: int | None) -> str:
     """Re-queue (``again``) or count the OCR work of one Telegram collection or of all of
     them; returns the line to print. Raises :class:`OcrCommandError`."""
-    path = default_database_path(settings.data.dir)
-    if not path.is_file():
-        raise OcrCommandError(f"no database at {path}: check DATA_DIR")
-    db = await Database.open(path)
+    target = settings.database.url or default_database_path(settings.data.dir)
+    if isinstance(target, Path) and not target.is_file():
+        raise OcrCommandError(f"no database at {target}: check DATA_DIR")
+    db = await Database.open(target)
     try:
         owner_id = await _owner_id(db, telegram_id) if telegram_id is not None else None
         whose = f"Telegram id {telegram_id}" if telegram_id is not None else "every Telegram chat"

@@ -1,5 +1,13 @@
 """Serving updates until asked to stop: long polling, or a webhook server; and letting the
 updates in progress finish before the engine closes under them.
+
+Several front ends may share one PostgreSQL database. Webhook replicas are all active (a load
+balancer spreads the updates). Polling replicas cannot all poll (Telegram serves one
+``getUpdates`` caller), so they take turns on a lock (:class:`~storage.leadership.Leadership`):
+the holder polls, the others log "standby: waiting for the active replica" and take over within
+``BOT_STANDBY_RETRY_S`` of its death. A holder that loses the lock (its database connection
+failed) stops polling and exits with code 1, so its supervisor starts it again as a standby: a
+dispatcher's shutdown closes the answer collectors, so it is not restarted in place.
 """
 
 from __future__ import annotations
@@ -16,11 +24,18 @@ from aiohttp import web
 
 from bot.config import BotAppSettings
 from bot.health import Heartbeat, PollingHeartbeat, add_healthz, beat_until
+from storage.dbapi import Backend
+from storage.leadership import Leadership
+from storage.postgres import PgConnections
 
 log = logging.getLogger(__name__)
 
 # How long a stopping bot lets in-flight updates finish (albums waiting for stragglers, ...).
 DRAIN_TIMEOUT_S = 15.0
+
+
+class LeadershipLost(RuntimeError):
+    """The active polling replica no longer holds the lock: another may be polling already."""
 
 
 async def drain_updates(dispatcher: Dispatcher) -> None:
@@ -46,7 +61,8 @@ async def poll(
     beats when the Bot API answered that and then after every getUpdates that returns."""
     await bot.delete_webhook(drop_pending_updates=False)
     heartbeat.beat()
-    bot.session.middleware(PollingHeartbeat(heartbeat))
+    if not any(isinstance(m, PollingHeartbeat) for m in bot.session.middleware):
+        bot.session.middleware(PollingHeartbeat(heartbeat))
     polling = asyncio.create_task(
         dp.start_polling(
             bot,
@@ -69,6 +85,58 @@ async def poll(
             polling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await polling
+
+
+def replica_lock(backend: Backend, retry_s: float) -> Leadership | None:
+    """The polling lock of a shared (PostgreSQL) database; None for SQLite (one process)."""
+    if isinstance(backend, PgConnections):
+        return Leadership(backend, "polling", retry_s=retry_s)
+    return None
+
+
+async def poll_as_replica(
+    dp: Dispatcher,
+    bot: Bot,
+    leadership: Leadership,
+    stop: asyncio.Event,
+    ready: Callable[[], Any],
+    heartbeat: Heartbeat,
+) -> None:
+    """Polling on a shared database: wait as a standby until this replica holds the lock (the
+    heartbeat beats at each try: a standby is healthy), then poll until ``stop``; raises
+    :class:`LeadershipLost` when the lock goes first."""
+    try:
+        if not await leadership.try_acquire():
+            log.info("standby: waiting for the active replica")
+            heartbeat.beat()
+            ready()
+            ready = _nothing
+            if not await leadership.acquire(stop, on_retry=heartbeat.beat):
+                return
+        log.info("active: polling")
+        until = asyncio.Event()
+        watcher = asyncio.create_task(_watch_lock(leadership, stop, until))
+        try:
+            await poll(dp, bot, until, ready, heartbeat)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if not stop.is_set():
+            raise LeadershipLost("lost the polling lock (database connection failed): stopped")
+    finally:
+        await leadership.release()
+
+
+async def _watch_lock(leadership: Leadership, stop: asyncio.Event, until: asyncio.Event) -> None:
+    try:
+        await leadership.lost(stop)
+    finally:
+        until.set()
+
+
+def _nothing() -> None:
+    return None
 
 
 async def serve_webhook(

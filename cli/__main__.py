@@ -6,6 +6,7 @@
     image-finder search --image FILE  # photo by example (may be combined with a text)
     image-finder ocr [--again]        # read text not read yet (--again: of every picture)
     image-finder stats
+    image-finder move-to-postgres URL # copy the collection into an empty PostgreSQL database
 
 ``image-finder`` is ``python -m cli``. Settings come from the environment and ``.env`` like the
 bot's (``DATA_DIR``, ``MODEL_DIRS``, ``OCR_ENABLED``; ``--env-file`` picks another file);
@@ -52,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--again", action="store_true", help="read every picture again, not only new ones"
     )
     sub.add_parser("stats", help="what the local collection holds")
+    move = sub.add_parser(
+        "move-to-postgres",
+        help="copy DATA_DIR's collection into an empty PostgreSQL database and verify it",
+    )
+    move.add_argument("url", help="postgresql://user:password@host/database")
     return p
 
 
@@ -117,6 +123,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         error = search_args_error(args)
         if error is not None:
             print(f"error: {error}", file=sys.stderr)
+            return 2
+    if args.command == "move-to-postgres":
+        from bot.move import run_move
+
+        try:
+            return run_move(settings_from(args).data.dir, args.url, out)
+        except SettingsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
     try:
         asyncio.run(run(args, settings_from(args), out))

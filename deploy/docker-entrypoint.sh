@@ -11,6 +11,10 @@ case "$command" in
     image-finder-bot prepare "$@"
     exec image-finder-bot run "$@"
     ;;
+  worker)
+    image-finder-bot prepare "$@"
+    exec image-finder-bot worker "$@"
+    ;;
   check | prepare | health)
     exec image-finder-bot "$command" "$@"
     ;;

@@ -9,6 +9,7 @@ their media, embeddable units, vectors and ingest jobs.
 """
 
 from storage.active_models import ActiveModels
+from storage.album_answers import AlbumAnswer, AlbumAnswers
 from storage.connection import Connections
 from storage.db import Database, default_database_path
 from storage.job_queue import JobQueue
@@ -46,6 +47,8 @@ from storage.vector_source import VectorSource
 __all__ = [
     "MIGRATIONS_DIR",
     "ActiveModels",
+    "AlbumAnswer",
+    "AlbumAnswers",
     "CommitResult",
     "Connections",
     "Database",

@@ -21,9 +21,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from storage.album_answers import AlbumAnswers
 from storage.connection import Connections, default_database_path
 from storage.dbapi import Backend, Conn
 from storage.job_queue import JobQueue
+from storage.leases import default_worker
 from storage.migrations import MIGRATIONS_DIR
 from storage.model_registry import ModelRegistry
 from storage.ocr_queue import OcrQueue
@@ -47,11 +49,19 @@ class Database:
     - ``queue``: the job queue across owners (claim, requeue_running, counts, purge);
     - ``ocr``: the OCR stage's work list across owners (claim, done, failed, rerun, counts);
     - ``vectors``: the vector source of the per-owner indexes.
+
+    ``worker``: this claimer's name on the jobs and OCR items it holds (default
+    ``hostname:pid``); ``shared``: other processes may claim too (PostgreSQL), so start-up
+    must not requeue what is running: leases tell when a holder died.
     """
 
-    def __init__(self, connections: Backend, *, max_attempts: int) -> None:
+    def __init__(
+        self, connections: Backend, *, max_attempts: int, worker: str | None = None
+    ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
+        self.worker = worker or default_worker()
+        self.shared = connections.dialect == "postgresql"
         self.connections = connections
         self.dialect = connections.dialect
         # The SQLite file, or None on PostgreSQL (index files then live in DATA_DIR alone).
@@ -59,9 +69,10 @@ class Database:
         self.max_attempts = max_attempts
         self.owners = OwnerRegistry(connections)
         self.models = ModelRegistry(connections)
-        self.queue = JobQueue(connections, max_attempts=max_attempts)
-        self.ocr = OcrQueue(connections)
+        self.queue = JobQueue(connections, max_attempts=max_attempts, worker=self.worker)
+        self.ocr = OcrQueue(connections, worker=self.worker)
         self.vectors = VectorSource(connections)
+        self.album_answers = AlbumAnswers(connections)  # front ends sharing album answers
 
     @classmethod
     async def open(
@@ -73,6 +84,7 @@ class Database:
         max_attempts: int = 5,
         busy_timeout_ms: int = 5000,
         clock: Callable[[], float] = time.time,
+        worker: str | None = None,
     ) -> Database:
         """Open ``target`` (a SQLite file path, created if needed, or a ``postgresql://`` URL),
         apply pending migrations and index the texts of items stored before the text index
@@ -97,7 +109,7 @@ class Database:
         except BaseException:
             await connections.close()
             raise
-        return cls(connections, max_attempts=max_attempts)
+        return cls(connections, max_attempts=max_attempts, worker=worker)
 
     async def close(self) -> None:
         await self.connections.close()
@@ -112,7 +124,9 @@ class Database:
         """The repositories of one owner: every read and write they do is scoped by
         ``owner_id``. Cheap; does not touch the database (reads of a missing owner return
         nothing, writes raise :class:`UnknownOwnerError`)."""
-        return OwnerStore(self.connections, owner_id, max_attempts=self.max_attempts)
+        return OwnerStore(
+            self.connections, owner_id, max_attempts=self.max_attempts, worker=self.worker
+        )
 
     # --- plumbing for storage's other repositories (results, housekeeping) and tests ----------
 

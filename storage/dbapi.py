@@ -7,12 +7,17 @@ two really differ (the full-text index) a repository asks ``conn.dialect``.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
+import psycopg
+
 Dialect = Literal["sqlite", "postgresql"]
 Row = tuple[Any, ...]
+# A constraint the caller broke (CHECK, NOT NULL, a foreign or unique key), whichever the backend.
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
 class Cursor(Protocol):

@@ -53,7 +53,7 @@ class LocalFiles:
             rows = await conn.execute_fetchall(
                 """
                 DELETE FROM local_files
-                WHERE owner_id = ? AND path IN (SELECT value FROM json_each(?))
+                WHERE owner_id = ? AND path IN (SELECT CAST(value AS TEXT) FROM json_each(?))
                 RETURNING media_id
                 """,
                 (self.owner_id, paths_json),

@@ -33,6 +33,7 @@ _SOURCE_SQL = """(
     OR casefold(m.forward_origin) = ?
     OR substr(casefold(m.forward_origin), 1, length(?) + 2) = ? || ' ('
 )"""
+_NO_LIMIT = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +75,14 @@ class MediaFilter:
             parts.append(f"{DATE_OF} < ?")
             params.append(int(self.date_to))
         if self.kinds:
-            parts.append("m.kind IN (SELECT value FROM json_each(?))")
+            parts.append("m.kind IN (SELECT CAST(value AS TEXT) FROM json_each(?))")
             params.append(_json_strings(self.kinds))
         if self.sources:
             names = [s.casefold().lstrip("@") for s in self.sources]
             parts.append("(" + " OR ".join(_SOURCE_SQL for _ in names) + ")")
             for name in names:
                 params += [name, name, name, name]
-        return (" AND ".join(parts) or "1"), params
+        return (" AND ".join(parts) or "1 = 1"), params
 
 
 def _json_strings(values: Sequence[str]) -> str:
@@ -111,7 +112,8 @@ class OwnerMediaFilters:
         sql += f" ORDER BY {_ORDER_SQL[order]}" if order is not None else " ORDER BY m.id"
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
-            params = [*params, -1 if limit is None else int(limit), int(offset)]
+            # "No limit" has no spelling both accept (SQLite: -1, PostgreSQL: ALL or NULL).
+            params = [*params, _NO_LIMIT if limit is None else int(limit), int(offset)]
         async with self._conns.read() as conn:
             rows = await fetch_all(conn, sql, [self.owner_id, *params])
         return [r[0] for r in rows]

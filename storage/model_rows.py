@@ -66,7 +66,7 @@ async def bump_version(conn: Conn, owner_id: int, key: int) -> int:
         conn,
         """
         INSERT INTO index_versions (owner_id, model, version) VALUES (?, ?, 1)
-        ON CONFLICT (owner_id, model) DO UPDATE SET version = version + 1
+        ON CONFLICT (owner_id, model) DO UPDATE SET version = index_versions.version + 1
         RETURNING version
         """,
         (owner_id, key),
@@ -88,6 +88,20 @@ async def index_version(conn: Conn, owner_id: int, model_id: str) -> int:
     return rows[0][0] if rows else 0
 
 
+async def owners_versions(conn: Conn, owner_ids: list[int]) -> dict[tuple[int, str], int]:
+    """(owner id, model id) -> version of every pair of the given owners: one indexed read."""
+    rows = await fetch_all(
+        conn,
+        """
+        SELECT iv.owner_id, m.name || '@' || m.version, iv.version
+        FROM index_versions AS iv JOIN models AS m ON m.id = iv.model
+        WHERE iv.owner_id IN (SELECT value FROM json_each(?))
+        """,
+        (json.dumps(owner_ids),),
+    )
+    return {(int(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+
 async def versioned_models(conn: Conn, owner_id: int) -> dict[int, str]:
     """Every model the owner ever had vectors of (row id -> model id)."""
     rows = await conn.execute_fetchall(
@@ -104,7 +118,7 @@ async def vector_counts(conn: Conn, owner_id: int) -> dict[str, int]:
         SELECT m.name || '@' || m.version, count(*)
         FROM vectors AS v JOIN models AS m ON m.id = v.model
         WHERE v.owner_id = ?
-        GROUP BY v.model
+        GROUP BY v.model, m.name, m.version
         ORDER BY 1
         """,
         (owner_id,),

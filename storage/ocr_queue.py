@@ -5,6 +5,10 @@ that stores it and nothing in the commit path has to remember OCR. For the OCR s
 maintenance (re-running OCR, monitoring) only; every statement about an item names its owner
 too, so an id of another owner matches nothing.
 
+Claims are leases as the ingest job queue's are (:mod:`storage.leases`, migration 0008): an
+item is held by ``worker`` until ``ocr_lease_until``, renewed while it is read; an item whose
+lease ran out is claimable again, and only its holder may mark it.
+
 ``kinds`` scopes the work list by owner kind: a front end only claims (recovers, re-runs, waits
 for) the items it can fetch. The CLI's local files and the bot's Telegram files may share one
 database, and a bot item claimed by the CLI could only fail.
@@ -17,7 +21,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from storage.dbapi import Backend
+from storage.dbapi import Backend, Conn
+from storage.leases import DEFAULT_LEASE_S, lease_end, lock_in_order, row_lock
 from storage.records import OWNER_KINDS, Media, OwnerKind, Unit
 from storage.sql import MEDIA_SELECT, UNIT_SELECT, fetch_all, ids_json, media_from_row
 
@@ -25,6 +30,13 @@ __all__ = ["OCR_STATES", "OcrItem", "OcrQueue", "OcrState"]
 
 OcrState = Literal["pending", "running", "done", "failed", "skipped"]
 OCR_STATES: tuple[str, ...] = ("pending", "running", "done", "failed", "skipped")
+# A claim looks at this many times ``limit`` candidates (see storage.job_queue).
+CANDIDATES_PER_CLAIM = 4
+# Claimable: pending, or running with a lease that ran out, held by another worker.
+_CLAIMABLE = (
+    "(ocr_state = 'pending' OR (ocr_state = 'running'"
+    " AND (ocr_lease_until IS NULL OR ocr_lease_until < ?) AND coalesce(ocr_worker, '') != ?))"
+)
 # Longest error text kept on a row: enough for any message of ours, bounded for odd ones.
 MAX_ERROR_CHARS = 500
 
@@ -48,43 +60,45 @@ class OcrQueue:
     before a transient failure, or a run interrupted while it was 'running', makes it 'failed'
     instead of 'pending' again."""
 
-    def __init__(self, conns: Backend) -> None:
+    def __init__(self, conns: Backend, *, worker: str = "") -> None:
         self._conns = conns
+        self.worker = worker
 
     async def claim(
-        self, limit: int, *, kinds: Collection[OwnerKind] | None = None
+        self,
+        limit: int,
+        *,
+        kinds: Collection[OwnerKind] | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        max_attempts: int | None = None,
     ) -> list[OcrItem]:
-        """Move up to ``limit`` pending items (of owners of ``kinds``; None: of every owner) to
-        'running' and return them, oldest first but round-robin across owners (as the ingest
-        job queue does), so one owner's backlog does not starve another owner's new photo.
-        Each claim counts as an attempt."""
+        """Move up to ``limit`` claimable items (of owners of ``kinds``; None: of every owner)
+        to 'running', held by this worker for ``lease_s`` seconds, and return them, oldest
+        first but round-robin across owners (as the ingest job queue does), so one owner's
+        backlog does not starve another owner's new photo. Claimable: 'pending', or 'running'
+        with a lease that ran out; each claim counts as an attempt, and with ``max_attempts``
+        an expired item claimed that often already becomes 'failed' instead. Concurrent
+        claimers never get the same item."""
         if limit < 1:
             return []
         scope, params = _scope(None, kinds)
+        now = self._conns.now()
         async with self._conns.write() as conn:
-            rows = await fetch_all(
-                conn,
-                f"""
-                SELECT owner_id, id FROM (
-                    SELECT owner_id, id,
-                           row_number() OVER (PARTITION BY owner_id ORDER BY id) AS turn
-                    FROM media WHERE ocr_state = 'pending' {scope}
-                )
-                ORDER BY turn, id LIMIT ?
-                """,
-                (*params, limit),
-            )
-            if not rows:
+            if max_attempts is not None:
+                await self._give_up_expired(conn, now, max_attempts, scope, params)
+            order = await self._lock_candidates(conn, limit, now, scope, params)
+            if not order:
                 return []
-            ids = ids_json(r[1] for r in rows)
+            ids = ids_json(order)
             attempts = await fetch_all(
                 conn,
                 """
-                UPDATE media SET ocr_state = 'running', ocr_attempts = ocr_attempts + 1
+                UPDATE media SET ocr_state = 'running', ocr_attempts = ocr_attempts + 1,
+                                 ocr_lease_until = ?, ocr_worker = ?
                 WHERE id IN (SELECT value FROM json_each(?))
                 RETURNING id, ocr_attempts
                 """,
-                (ids,),
+                (lease_end(now, lease_s), self.worker, ids),
             )
             media = await fetch_all(
                 conn, f"{MEDIA_SELECT} WHERE m.id IN (SELECT value FROM json_each(?))", (ids,)
@@ -94,7 +108,69 @@ class OcrQueue:
                 f"{UNIT_SELECT} WHERE media_id IN (SELECT value FROM json_each(?)) ORDER BY id",
                 (ids,),
             )
-        return _items([r[1] for r in rows], media, attempts, units)
+        return _items(order, media, attempts, units)
+
+    async def _lock_candidates(
+        self, conn: Conn, limit: int, now: int, scope: str, params: tuple[int | str, ...]
+    ) -> list[int]:
+        """Claimable ids in round-robin order, row-locked on PostgreSQL (see
+        :meth:`storage.job_queue.JobQueue.claim`)."""
+        rows = await fetch_all(
+            conn,
+            f"""
+            SELECT id FROM (
+                SELECT id, row_number() OVER (PARTITION BY owner_id ORDER BY id) AS turn
+                FROM media WHERE {_CLAIMABLE} {scope}
+            ) AS candidates
+            ORDER BY turn, id LIMIT ?
+            """,
+            (now, self.worker, *params, limit * CANDIDATES_PER_CLAIM),
+        )
+        order = [r[0] for r in rows]
+        if not order:
+            return []
+        return await lock_in_order(conn, "media", order, _CLAIMABLE, (now, self.worker), limit)
+
+    async def _give_up_expired(
+        self, conn: Conn, now: int, max_attempts: int, scope: str, params: tuple[int | str, ...]
+    ) -> None:
+        await conn.execute(
+            f"""
+            UPDATE media
+            SET ocr_state = 'failed', ocr_lease_until = NULL,
+                ocr_error = 'interrupted ' || ocr_attempts || ' time(s); giving up'
+            WHERE id IN (
+                SELECT id FROM media
+                WHERE ocr_state = 'running'
+                  AND (ocr_lease_until IS NULL OR ocr_lease_until < ?)
+                  AND ocr_attempts >= ? AND coalesce(ocr_worker, '') != ? {scope}
+            """
+            + row_lock(conn)
+            + ")",
+            (now, max_attempts, self.worker, *params),
+        )
+
+    async def renew(
+        self,
+        owner_media: Collection[tuple[int, int]],
+        worker: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> int:
+        """Extend the leases of the ``(owner_id, media_id)`` items still held by ``worker``
+        (default: this queue's); returns how many."""
+        ids = ids_json(media_id for _, media_id in owner_media)
+        if ids == "[]":
+            return 0
+        async with self._conns.write() as conn:
+            cur = await conn.execute(
+                """
+                UPDATE media SET ocr_lease_until = ?
+                WHERE id IN (SELECT value FROM json_each(?)) AND ocr_state = 'running'
+                  AND ocr_worker = ?
+                """,
+                (lease_end(self._conns.now(), lease_s), ids, worker or self.worker),
+            )
+        return max(cur.rowcount, 0)
 
     async def done(self, owner_id: int, media_id: int, *, skipped: bool = False) -> bool:
         """The item's text is stored (or there was nothing to read: ``skipped``). False when
@@ -117,11 +193,17 @@ class OcrQueue:
                 """
                 UPDATE media
                 SET ocr_state = CASE WHEN ocr_attempts >= ? THEN 'failed' ELSE 'pending' END,
-                    ocr_error = ?
-                WHERE owner_id = ? AND id = ? AND ocr_state = 'running'
+                    ocr_error = ?, ocr_lease_until = NULL
+                WHERE owner_id = ? AND id = ? AND ocr_state = 'running' AND ocr_worker = ?
                 RETURNING ocr_state
                 """,
-                (max_attempts, error[:MAX_ERROR_CHARS], int(owner_id), int(media_id)),
+                (
+                    max_attempts,
+                    error[:MAX_ERROR_CHARS],
+                    int(owner_id),
+                    int(media_id),
+                    self.worker,
+                ),
             )
         return rows[0][0] if rows else None
 
@@ -129,10 +211,16 @@ class OcrQueue:
         async with self._conns.write() as conn:
             cur = await conn.execute(
                 """
-                UPDATE media SET ocr_state = ?, ocr_error = ?
-                WHERE owner_id = ? AND id = ? AND ocr_state = 'running'
+                UPDATE media SET ocr_state = ?, ocr_error = ?, ocr_lease_until = NULL
+                WHERE owner_id = ? AND id = ? AND ocr_state = 'running' AND ocr_worker = ?
                 """,
-                (state, None if error is None else error[:MAX_ERROR_CHARS], owner_id, media_id),
+                (
+                    state,
+                    None if error is None else error[:MAX_ERROR_CHARS],
+                    owner_id,
+                    media_id,
+                    self.worker,
+                ),
             )
         return cur.rowcount > 0
 
@@ -142,13 +230,14 @@ class OcrQueue:
         """Start-up recovery: items (of owners of ``kinds``) left 'running' by a stopped
         process go back to 'pending', except those already claimed ``max_attempts`` times (an
         item that keeps killing the process), which become 'failed'. Returns ``(requeued,
-        failed)``. Call once, before the stage claims anything."""
+        failed)``. Call once, before the stage claims anything; never on a shared database
+        (other workers' items are running; their leases say when they died)."""
         scope, params = _scope(None, kinds)
         async with self._conns.write() as conn:
             cur = await conn.execute(
                 f"""
                 UPDATE media
-                SET ocr_state = 'failed',
+                SET ocr_state = 'failed', ocr_lease_until = NULL,
                     ocr_error = 'interrupted ' || ocr_attempts || ' time(s); giving up'
                 WHERE ocr_state = 'running' AND ocr_attempts >= ? {scope}
                 """,
@@ -156,7 +245,8 @@ class OcrQueue:
             )
             failed = cur.rowcount
             cur = await conn.execute(
-                f"UPDATE media SET ocr_state = 'pending' WHERE ocr_state = 'running' {scope}",
+                "UPDATE media SET ocr_state = 'pending', ocr_lease_until = NULL "
+                f"WHERE ocr_state = 'running' {scope}",
                 params,
             )
             requeued = cur.rowcount
@@ -172,7 +262,7 @@ class OcrQueue:
         async with self._conns.write() as conn:
             cur = await conn.execute(
                 "UPDATE media SET ocr_state = 'pending', ocr_attempts = 0, ocr_error = NULL "
-                f"WHERE 1 {scope}",
+                f"WHERE 1 = 1 {scope}",
                 params,
             )
         return max(cur.rowcount, 0)
@@ -186,7 +276,7 @@ class OcrQueue:
         async with self._conns.read() as conn:
             rows = await fetch_all(
                 conn,
-                f"SELECT ocr_state, count(*) FROM media WHERE 1 {scope} GROUP BY ocr_state",
+                f"SELECT ocr_state, count(*) FROM media WHERE 1 = 1 {scope} GROUP BY ocr_state",
                 params,
             )
         return dict(rows)
@@ -218,7 +308,7 @@ def _scope(
             raise ValueError(f"unknown owner kinds {sorted(unknown)}; expected {OWNER_KINDS}")
         sql += (
             " AND owner_id IN (SELECT id FROM owners"
-            " WHERE kind IN (SELECT value FROM json_each(?)))"
+            " WHERE kind IN (SELECT CAST(value AS TEXT) FROM json_each(?)))"
         )
         params = (*params, json.dumps(sorted(kinds)))
     return sql, params

@@ -2,6 +2,12 @@
 
 Claiming jobs spans owners and lives in :class:`~storage.job_queue.JobQueue`; everything here
 is scoped by the owner id, so a job id of another owner matches nothing.
+
+Finishing a job (done, failed, back to pending) only succeeds while ``worker`` holds it: a
+worker whose lease ran out and whose job was claimed again must not overwrite the new holder's
+work. A finished job carries ``outcome`` (JSON): what a front end on another machine needs to
+answer the sender besides the columns (``unit_ids``, ``timestamps``, ``near_duplicate_of`` as
+``[media_id, score]``, ``thumbnail_only``; ``reason`` and ``message`` of a failure).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Any, cast
 
 from storage.dbapi import Backend, Conn
 from storage.errors import JobStateError
+from storage.leases import notify_job, row_lock
 from storage.records import JOB_STATES, Job, JobState
 from storage.sql import JOB_SELECT, fetch_all, job_from_row, require_owner, scalar
 
@@ -20,10 +27,13 @@ class OwnerJobs:
     """The ingest jobs of one owner. ``max_attempts``: how many claims a job may have before a
     retryable failure makes it ``failed`` instead of ``pending`` again."""
 
-    def __init__(self, conns: Backend, owner_id: int, *, max_attempts: int) -> None:
+    def __init__(
+        self, conns: Backend, owner_id: int, *, max_attempts: int, worker: str | None = None
+    ) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
         self.max_attempts = max_attempts
+        self.worker = worker  # the claimer finishing jobs here (None: any holder)
 
     async def enqueue(self, payload: Mapping[str, Any]) -> int:
         """Persist one unit of ingest work (``pending``); returns the job id. The payload is any
@@ -64,7 +74,7 @@ class OwnerJobs:
         async with self._conns.read() as conn:
             rows = await conn.execute_fetchall(
                 f"{JOB_SELECT} WHERE owner_id = ? "
-                "AND state IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+                "AND state IN (SELECT CAST(value AS TEXT) FROM json_each(?)) ORDER BY id LIMIT ?",
                 (self.owner_id, json.dumps(wanted), limit),
             )
         return [job_from_row(r) for r in rows]
@@ -75,34 +85,58 @@ class OwnerJobs:
             return await job_counts(conn, self.owner_id)
 
     async def finish(
-        self, job_id: int, *, media_id: int | None = None, duplicate: bool = False
+        self,
+        job_id: int,
+        *,
+        media_id: int | None = None,
+        duplicate: bool = False,
+        outcome: Mapping[str, Any] | None = None,
     ) -> None:
         """Mark a running job ``done`` without committing an item, e.g. when
         ``OwnerMedia.find`` showed a duplicate before any download."""
         async with self._conns.write() as conn:
-            await require_running(conn, self.owner_id, job_id)
+            await require_running(conn, self.owner_id, job_id, self.worker)
             await mark_done(
-                conn, self.owner_id, job_id, media_id, duplicate=duplicate, now=self._conns.now()
+                conn,
+                self.owner_id,
+                job_id,
+                media_id,
+                duplicate=duplicate,
+                now=self._conns.now(),
+                outcome=outcome,
             )
 
-    async def fail(self, job_id: int, error: str, *, retry: bool = False) -> JobState:
+    async def fail(
+        self,
+        job_id: int,
+        error: str,
+        *,
+        retry: bool = False,
+        outcome: Mapping[str, Any] | None = None,
+    ) -> JobState:
         """Record a failure of a running job. With ``retry`` it goes back to ``pending`` while
-        it has been claimed fewer than ``max_attempts`` times; otherwise it is ``failed``.
-        Returns the new state."""
+        it has been claimed fewer than ``max_attempts`` times; otherwise it is ``failed`` (with
+        ``outcome``, and listening front ends are told). Returns the new state."""
         async with self._conns.write() as conn:
-            await require_running(conn, self.owner_id, job_id)
+            await require_running(conn, self.owner_id, job_id, self.worker)
             rows = await fetch_all(
                 conn,
                 """
                 UPDATE jobs
-                SET state = CASE WHEN ? AND attempts < ? THEN 'pending' ELSE 'failed' END,
-                    last_error = ?, updated_at = ?
+                SET state = CASE WHEN ? = 1 AND attempts < ? THEN 'pending' ELSE 'failed' END,
+                    last_error = ?, updated_at = ?, lease_until = NULL, outcome = ?
                 WHERE owner_id = ? AND id = ?
                 RETURNING state
                 """,
-                (retry, self.max_attempts, error, self._conns.now(), self.owner_id, job_id),
-            )
-        return cast(JobState, rows[0][0])  # the CASE above yields only pending or failed
+                (
+                    int(retry), self.max_attempts, error, self._conns.now(), _encode(outcome),
+                    self.owner_id, job_id,
+                ),
+            )  # fmt: skip
+            state = cast(JobState, rows[0][0])  # the CASE above yields only pending or failed
+            if state == "failed":
+                await notify_job(conn, job_id)
+        return state
 
 
 async def job_counts(conn: Conn, owner_id: int) -> dict[str, int]:
@@ -113,15 +147,24 @@ async def job_counts(conn: Conn, owner_id: int) -> dict[str, int]:
     return dict(rows)
 
 
-async def require_running(conn: Conn, owner_id: int, job_id: int) -> None:
-    """Refuse to touch a job that is gone (cancelled with its owner's data) or not running."""
+async def require_running(
+    conn: Conn, owner_id: int, job_id: int, worker: str | None = None
+) -> None:
+    """Refuse to touch a job that is gone (cancelled with its owner's data), not running, or
+    (with ``worker``) held by another worker since our lease ran out. On PostgreSQL the row
+    stays locked to the end of the caller's transaction, so no claim can take it meanwhile."""
     rows = await fetch_all(
-        conn, "SELECT state FROM jobs WHERE owner_id = ? AND id = ?", (owner_id, job_id)
+        conn,
+        "SELECT state, worker FROM jobs WHERE owner_id = ? AND id = ?"
+        + row_lock(conn, skip_locked=False),
+        (owner_id, job_id),
     )
     if not rows:
         raise JobStateError(f"job {job_id} of owner {owner_id} no longer exists")
     if rows[0][0] != "running":
         raise JobStateError(f"job {job_id} is {rows[0][0]}, not running")
+    if worker is not None and rows[0][1] != worker:
+        raise JobStateError(f"job {job_id} is held by {rows[0][1]}, not by {worker}")
 
 
 async def mark_done(
@@ -132,14 +175,21 @@ async def mark_done(
     *,
     duplicate: bool,
     now: int,
+    outcome: Mapping[str, Any] | None = None,
 ) -> None:
     """Mark the job ``done`` with its outcome, inside the caller's write transaction (the one
-    that stored the item, so "saved" and "done" can never disagree)."""
+    that stored the item, so "saved" and "done" can never disagree); listening front ends are
+    told when it commits."""
     await conn.execute(
         """
         UPDATE jobs SET state = 'done', media_id = ?, duplicate = ?, last_error = NULL,
-                        updated_at = ?
+                        updated_at = ?, lease_until = NULL, outcome = ?
         WHERE owner_id = ? AND id = ?
         """,
-        (media_id, int(duplicate), now, owner_id, job_id),
+        (media_id, int(duplicate), now, _encode(outcome), owner_id, job_id),
     )
+    await notify_job(conn, job_id)
+
+
+def _encode(outcome: Mapping[str, Any] | None) -> str | None:
+    return None if outcome is None else json.dumps(dict(outcome), ensure_ascii=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +34,10 @@ class OwnerMedia:
     without this owner: ids of another owner match nothing (reads return nothing, deletes
     delete nothing)."""
 
-    def __init__(self, conns: Backend, owner_id: int) -> None:
+    def __init__(self, conns: Backend, owner_id: int, *, worker: str | None = None) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
+        self.worker = worker  # a job committed here must be held by this claimer
 
     async def commit(
         self,
@@ -44,6 +46,7 @@ class OwnerMedia:
         vectors: Mapping[str, np.ndarray],
         *,
         job_id: int | None = None,
+        outcome: Mapping[str, Any] | None = None,
     ) -> CommitResult:
         """Store an item, its units and their vectors in ONE transaction; the point of no return
         for "saved".
@@ -53,7 +56,9 @@ class OwnerMedia:
         The item's status is ``"thumbnail"`` when a unit is a thumbnail, else ``"ready"``.
         With ``job_id`` the job (which must be this owner's and ``running``) becomes ``done`` in
         the same transaction; if it is gone or no longer running (the owner deleted everything
-        meanwhile) nothing is stored and :class:`JobStateError` is raised.
+        meanwhile, or another worker claimed it after our lease ran out) nothing is stored and
+        :class:`JobStateError` is raised. ``outcome`` is recorded on the job (see
+        :mod:`storage.owner_jobs`), with ``unit_ids`` added.
 
         If ``(owner, media.file_unique_id)`` exists already, nothing is inserted and the result
         has ``duplicate=True`` and the existing ``media_id`` (a local path in ``media.local`` is
@@ -71,7 +76,7 @@ class OwnerMedia:
         async with self._conns.write() as conn:
             await require_owner(conn, self.owner_id)
             if job_id is not None:
-                await require_running(conn, self.owner_id, job_id)
+                await require_running(conn, self.owner_id, job_id, self.worker)
             media_id = await self._insert_media(conn, media, status, now)
             duplicate = media_id is None
             if media_id is None:
@@ -83,7 +88,9 @@ class OwnerMedia:
                 versions = await self._insert_vectors(conn, unit_ids, encoded, now)
                 if texts:  # searchable from the same commit that makes the item "saved"
                     await write_texts(conn, self.owner_id, media_id, texts)
-            await self._record_path_and_job(conn, media, media_id, job_id, duplicate, now)
+            if job_id is not None:
+                outcome = {**(outcome or {}), "unit_ids": unit_ids} if not duplicate else {}
+            await self._record_path_and_job(conn, media, media_id, job_id, duplicate, now, outcome)
         if duplicate:
             return CommitResult(media_id, duplicate=True)
         return CommitResult(media_id, False, tuple(unit_ids), versions)
@@ -126,7 +133,7 @@ class OwnerMedia:
             rows = await fetch_all(
                 conn,
                 "SELECT coalesce(sum(duration), 0) FROM media "
-                "WHERE owner_id = ? AND kind IN (SELECT value FROM json_each(?))",
+                "WHERE owner_id = ? AND kind IN (SELECT CAST(value AS TEXT) FROM json_each(?))",
                 (self.owner_id, json.dumps(VIDEO_KINDS)),
             )
         return float(rows[0][0] or 0.0)
@@ -234,12 +241,16 @@ class OwnerMedia:
         job_id: int | None,
         duplicate: bool,
         now: int,
+        outcome: Mapping[str, Any] | None,
     ) -> None:
         """Remember the local path (also of a duplicate) and finish the job, if any."""
         if media.local is not None:
             await put_local_row(conn, self.owner_id, media.local, media_id)
         if job_id is not None:
-            await mark_done(conn, self.owner_id, job_id, media_id, duplicate=duplicate, now=now)
+            await mark_done(
+                conn, self.owner_id, job_id, media_id, duplicate=duplicate, now=now,
+                outcome=outcome,
+            )  # fmt: skip
 
 
 def _texts_of(media: NewMedia) -> list[AnalysedText]:

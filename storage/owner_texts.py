@@ -1,12 +1,13 @@
 """One owner's text index: the captions, file names, forward origins and recognised text of the
-items, searchable by word (Snowball stems, :mod:`storage.text_terms`) with bm25 ranking.
+items, searchable by word (Snowball stems, :mod:`storage.text_terms`), best match first.
 
-Raw texts are rows of ``media_texts``; their stems are one row per item in the FTS5 table
-``media_text_index`` (a column per source, rowid = media id). Every lookup matches the owner's
-token in the ``owner`` column *and* checks that column by equality, and query words are matched
-only under a column filter that leaves ``owner`` out, so one owner's text never answers
-another's query. A user's words never reach FTS5 syntax: each is reduced to stems (letters and
-digits only) and quoted.
+Raw texts are rows of ``media_texts``; their stems are one row per item of ``media_text_index``
+(a column per source). On SQLite that is an FTS5 table (rowid = media id) ranked by bm25; on
+PostgreSQL a table with a weighted tsvector (:mod:`storage.owner_texts_pg`, the same matches).
+Every lookup checks the owner by equality; on SQLite it also matches the owner's token in the
+``owner`` column, and query words are matched only under a column filter that leaves ``owner``
+out, so one owner's text never answers another's query. A user's words never reach FTS5 or
+tsquery syntax: each is reduced to stems (letters and digits only) and quoted.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import asyncio
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any
 
+from storage import owner_texts_pg
 from storage.dbapi import Backend, Conn
 from storage.sql import fetch_all, ids_json, scalar
-from storage.text_terms import index_terms, stems
+from storage.text_terms import SOURCE_WEIGHTS, TEXT_SOURCES, TextSource, index_terms, stems
 
 __all__ = [
     "TEXT_SOURCES",
@@ -31,12 +33,8 @@ __all__ = [
     "write_texts",
 ]
 
-TextSource = Literal["caption", "file_name", "origin", "ocr"]
-TEXT_SOURCES: tuple[TextSource, ...] = get_args(TextSource)
-# bm25 weight per column (owner first: it matches every row, so it must not rank). What the
-# owner wrote ranks above what was read off the picture, the name and where it came from.
-_WEIGHTS: dict[str, float] = {"caption": 1.0, "file_name": 0.6, "origin": 0.4, "ocr": 0.8}
-_BM25 = ", ".join(["0.0", *(str(_WEIGHTS[s]) for s in TEXT_SOURCES)])
+# bm25 weight per column (owner first: it matches every row, so it must not rank).
+_BM25 = ", ".join(["0.0", *(str(SOURCE_WEIGHTS[s]) for s in TEXT_SOURCES)])
 _TEXT_COLUMNS = " ".join(TEXT_SOURCES)
 # Texts longer than this are stemmed in a worker thread rather than on the event loop.
 _INLINE_CHARS = 2000
@@ -44,7 +42,8 @@ _INLINE_CHARS = 2000
 
 @dataclass(frozen=True, slots=True)
 class TextMatch:
-    """One item the text index found: ``rank`` higher is better (negated bm25); ``sources``
+    """One item the text index found: ``rank`` higher is better (negated bm25 on SQLite,
+    ts_rank on PostgreSQL: compare ranks of one search only); ``sources``
     are the sources holding a match, most matched first; ``coverage`` is the share of the
     query's words its texts hold (1.0 unless a search let some words be missing)."""
 
@@ -107,6 +106,9 @@ async def set_index_columns(
         owner_id,
         media_id,
     )
+    if conn.dialect == "postgresql":
+        await owner_texts_pg.set_index_columns(conn, owner_id, media_id, columns, left=left > 0)
+        return
     exists = await scalar(conn, "SELECT count(*) FROM media_text_index WHERE rowid = ?", media_id)
     if not left:
         if exists:
@@ -144,16 +146,6 @@ class _Query:
     def units(self) -> tuple[tuple[str, ...], ...]:
         return (*self.words, *self.phrases)
 
-    def expression(self, owner_id: int, *, any_word: bool = False) -> str:
-        """The FTS5 query: the owner's token AND every phrase AND every word (with
-        ``any_word``, at least one of the words), only in the text columns."""
-        required = [_quoted(u) for u in self.phrases]
-        if any_word and len(self.words) > 1:
-            required.append("(" + " OR ".join(_quoted(u) for u in self.words) + ")")
-        else:
-            required += [_quoted(u) for u in self.words]
-        return _in_texts(owner_id, " AND ".join(required))
-
     def sources(self, columns: Mapping[str, str]) -> tuple[str, ...]:
         """The sources whose terms hold a unit, the one holding most first."""
         found: list[tuple[int, int, str]] = []
@@ -181,6 +173,39 @@ def _in_texts(owner_id: int, required: str) -> str:
     return f'owner : "{int(owner_id)}" AND {{{_TEXT_COLUMNS}}} : ({required})'
 
 
+def _fts_statement(
+    owner_id: int, query: _Query, need: int, counted: bool, media_ids: Collection[int] | None,
+    limit: int,
+) -> tuple[str, list[Any]]:  # fmt: skip
+    """The FTS5 search, rows of (media id, negated bm25, each source's terms, words held): the
+    owner's token AND every phrase AND every word (when ``counted``, at least one of them),
+    only in the text columns."""
+    required = [_quoted(u) for u in query.phrases]
+    if counted and len(query.words) > 1:
+        required.append("(" + " OR ".join(_quoted(u) for u in query.words) + ")")
+    else:
+        required += [_quoted(u) for u in query.words]
+    held = " + ".join(
+        "(t.rowid IN (SELECT rowid FROM media_text_index WHERE media_text_index MATCH ?))"
+        for _ in query.words
+    )
+    sql = f"""
+        SELECT * FROM (
+            SELECT t.rowid AS id, -bm25(media_text_index, {_BM25}) AS score,
+                {", ".join(TEXT_SOURCES)}, {held if counted else "0"} AS held
+            FROM media_text_index AS t
+            WHERE media_text_index MATCH ? AND t.owner = ?
+    """
+    params: list[Any] = [_in_texts(owner_id, _quoted(u)) for u in query.words] if counted else []
+    params += [_in_texts(owner_id, " AND ".join(required)), str(owner_id)]
+    if media_ids is not None:
+        sql += " AND t.rowid IN (SELECT value FROM json_each(?))"
+        params.append(ids_json(media_ids))
+    sql += ") WHERE held >= ? ORDER BY held DESC, score DESC LIMIT ?"
+    params += [need if counted else 0, int(limit)]
+    return sql, params
+
+
 def _columns(values: Sequence[str]) -> dict[str, str]:
     return dict(zip(TEXT_SOURCES, values, strict=True))
 
@@ -194,7 +219,7 @@ def _contains(terms: Sequence[str], unit: tuple[str, ...]) -> bool:
 
 class OwnerTexts:
     """The text index of one owner: put a source's text, search, read texts back. Rows go with
-    their item (a trigger and the foreign key), whichever way the item is deleted."""
+    their item (a trigger or a foreign key), whichever way the item is deleted."""
 
     def __init__(self, conns: Backend, owner_id: int) -> None:
         self._conns = conns
@@ -230,46 +255,30 @@ class OwnerTexts:
         min_share: float = 1.0,
     ) -> list[TextMatch]:
         """Items whose texts hold every word (by stem; no prefix matching) and every phrase
-        (consecutive stems), best bm25 first. With ``min_share`` below 1, an item holding at
-        least that share of the distinct words (and at least one) matches too, so a word misread
-        in a picture does not lose it (phrases stay required); then the order is by how many
-        words an item holds, then bm25. ``media_ids``
-        restricts the answer to those items. Nothing to look for (no word or phrase with a
-        letter or digit) finds nothing."""
+        (consecutive stems), best first (bm25; ts_rank on PostgreSQL). With ``min_share`` below
+        1, an item holding at least that share of the distinct words (and at least one) matches
+        too, so a word misread in a picture does not lose it (phrases stay required); then the
+        order is by how many words an item holds first. ``media_ids`` restricts the answer to
+        those items. Nothing to look for (no letter or digit in any word or phrase) finds
+        nothing."""
         query = _Query.of(words, phrases)
         if not query.units or limit <= 0 or (media_ids is not None and not media_ids):
             return []
         total = len(query.words)
         need = max(1, min(total, math.ceil(total * float(min_share) - 1e-9)))
         counted = need < total
-        held = " + ".join(
-            "(t.rowid IN (SELECT rowid FROM media_text_index WHERE media_text_index MATCH ?))"
-            for _ in query.words
-        )
-        sql = f"""
-            SELECT * FROM (
-                SELECT t.rowid AS id, bm25(media_text_index, {_BM25}) AS score,
-                    {", ".join(TEXT_SOURCES)}, {held if counted else "0"} AS held
-                FROM media_text_index AS t
-                WHERE media_text_index MATCH ? AND t.owner = ?
-        """
-        params: list[object] = []
-        if counted:
-            params += [_in_texts(self.owner_id, _quoted(u)) for u in query.words]
-        params += [query.expression(self.owner_id, any_word=counted), str(self.owner_id)]
-        if media_ids is not None:
-            sql += " AND t.rowid IN (SELECT value FROM json_each(?))"
-            params.append(ids_json(media_ids))
-        sql += ") WHERE held >= ? ORDER BY held DESC, score LIMIT ?"
-        params += [need if counted else 0, int(limit)]
+        if self._conns.dialect == "postgresql":
+            sql, params = owner_texts_pg.search_statement(
+                self.owner_id, query.words, query.phrases, need=need, counted=counted,
+                media_ids=media_ids, limit=limit,
+            )  # fmt: skip
+        else:
+            sql, params = _fts_statement(self.owner_id, query, need, counted, media_ids, limit)
         async with self._conns.read() as conn:
             rows = await fetch_all(conn, sql, params)
         return [
             TextMatch(
-                r[0],
-                -float(r[1]),
-                query.sources(_columns(r[2:-1])),
-                r[-1] / total if counted else 1.0,
+                r[0], r[1], query.sources(_columns(r[2:-1])), r[-1] / total if counted else 1.0
             )
             for r in rows
         ]

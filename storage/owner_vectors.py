@@ -12,7 +12,7 @@ import numpy as np
 from storage.dbapi import Backend
 from storage.errors import UnknownUnitError
 from storage.model_rows import bump_version, index_version, model_key, model_row, vector_counts
-from storage.records import DeleteResult, MissingVectors, Unit, VectorSnapshot
+from storage.records import DeleteResult, MissingVectors, Unit, VectorSnapshot, VectorTopUp
 from storage.sql import MEDIA_SELECT, ids_json, media_from_row, scalar
 from storage.vectors import decode_vectors, encode_vectors
 
@@ -52,6 +52,25 @@ class OwnerVectors:
                 (self.owner_id, key),
             )
         return VectorSnapshot(version, *await _unpack_off_loop(rows, dim))
+
+    async def after(self, model_id: str, unit_id: int) -> VectorTopUp:
+        """Vectors with unit ids past ``unit_id`` and the count and sum of those up to it, with
+        their version, read in one transaction: what a cached index needs to catch up."""
+        async with self._conns.read(snapshot=True) as conn:
+            version = await index_version(conn, self.owner_id, model_id)
+            key, dim = await model_row(conn, model_id)
+            held = await conn.execute_fetchall(
+                "SELECT count(*), coalesce(sum(unit_id), 0) FROM vectors "
+                "WHERE owner_id = ? AND model = ? AND unit_id <= ?",
+                (self.owner_id, key, int(unit_id)),
+            )
+            rows = await conn.execute_fetchall(
+                "SELECT unit_id, data FROM vectors "
+                "WHERE owner_id = ? AND model = ? AND unit_id > ? ORDER BY unit_id",
+                (self.owner_id, key, int(unit_id)),
+            )
+        ids, vectors = await _unpack_off_loop(rows, dim)
+        return VectorTopUp(version, int(held[0][0]), int(held[0][1]), ids, vectors)
 
     async def load(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """int64 unit ids [n] and float32 [n, d] (``d`` is 0 for a never-stored model)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,11 @@ def is_postgres_url(target: object) -> bool:
 
 
 def _param(value: Any) -> Any:
-    """Values as PostgreSQL's integer columns expect them (SQLite takes bools and numpy)."""
+    """Values as PostgreSQL's columns expect them: integers for bools and numpy scalars (SQLite
+    takes both), and no NUL in text (PostgreSQL refuses it; SQLite stores it), so a caption
+    with one is kept, with U+FFFD in its place, instead of failing the whole item."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
     if isinstance(value, bool | np.bool_):
         return int(value)
     if isinstance(value, np.generic):
@@ -80,7 +84,8 @@ class PgConn:
         self.schema = schema
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
-        async with self.raw.cursor() as cur:
+        # Binary results: vectors (bytea) arrive as bytes, not as hex text to decode.
+        async with self.raw.cursor(binary=True) as cur:
             await cur.execute(to_postgres(sql), _params(params))
             rows = [tuple(r) for r in await cur.fetchall()] if cur.description else []
             return PgCursor(rows, cur.rowcount)
@@ -97,17 +102,30 @@ class PgConn:
 
 class PgConnections:
     """Open with ``await PgConnections.open(url)``: migrations run (under an advisory lock, so
-    processes starting together apply each file once) before the pool serves anyone."""
+    processes starting together apply each file once) before the pools serve anyone.
+
+    As on SQLite, one connection writes (writes queue on a lock anyway) and a pool of others
+    reads; the readers' sessions are read-only, so a statement that writes through ``read()``
+    fails instead of committing outside any write transaction. Both pools check a connection
+    before handing it out: one the server dropped (a restart, ``pg_terminate_backend``) is
+    replaced instead of failing the next caller."""
 
     dialect: Dialect = "postgresql"
     path: Path | None = None
 
     def __init__(
-        self, url: str, pool: AsyncConnectionPool, schema: str, *, clock: Callable[[], float]
+        self,
+        url: str,
+        writer: AsyncConnectionPool,
+        readers: AsyncConnectionPool,
+        schema: str,
+        *,
+        clock: Callable[[], float],
     ) -> None:
         self.url = url
         self.schema = schema
-        self._pool = pool
+        self._writer = writer
+        self._readers = readers
         self._write_lock = asyncio.Lock()
         self._clock = clock
         self._closed = False
@@ -122,34 +140,38 @@ class PgConnections:
         clock: Callable[[], float] = time.time,
         connect_timeout_s: float = 10.0,
     ) -> PgConnections:
+        if readers < 1:
+            raise ValueError("readers must be >= 1")
         try:
             first = await psycopg.AsyncConnection.connect(url, autocommit=True)
         except psycopg.OperationalError as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {_short(exc)}") from exc
         try:
             cur = await first.execute("SELECT current_schema()")
-            schema = str((await cur.fetchall())[0][0])
+            schema = (await cur.fetchall())[0][0]
+            if schema is None:
+                raise StorageError("the search_path of the DATABASE_URL names no existing schema")
             await migrate_postgres(first, migrations_dir / "postgresql", clock=clock)
         finally:
             await first.close()
-        pool = AsyncConnectionPool(
-            url,
-            min_size=1,
-            max_size=max(2, readers + 1),
-            kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection,
-            open=False,
-            timeout=connect_timeout_s,
-        )
-        await pool.open(wait=True, timeout=connect_timeout_s)
-        return cls(url, pool, schema, clock=clock)
+        writer = _pool(url, 1, connect_timeout_s)
+        reader_pool = _pool(url, readers, connect_timeout_s, configure=_read_only)
+        try:
+            for pool in (writer, reader_pool):
+                await pool.open(wait=True, timeout=connect_timeout_s)
+        except BaseException:
+            for pool in (writer, reader_pool):
+                await pool.close()
+            raise
+        return cls(url, writer, reader_pool, str(schema), clock=clock)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         async with self._write_lock:
-            await self._pool.close()
+            await self._readers.close()
+            await self._writer.close()
 
     def now(self) -> int:
         return int(self._clock())
@@ -161,13 +183,13 @@ class PgConnections:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[PgConn]:
         """One write transaction; rolled back on any error or cancellation."""
-        async with self._write_lock, self._pool.connection() as raw, raw.transaction():
+        async with self._write_lock, self._writer.connection() as raw, raw.transaction():
             yield PgConn(raw, self.schema)
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = False) -> AsyncIterator[PgConn]:
         """A pooled connection; ``snapshot=True`` reads one consistent state (repeatable read)."""
-        async with self._pool.connection() as raw:
+        async with self._readers.connection() as raw:
             if not snapshot:
                 yield PgConn(raw, self.schema)
                 return
@@ -187,6 +209,29 @@ class PgConnections:
         finally:
             with suppress(psycopg.Error):
                 await raw.close()
+
+
+def _pool(
+    url: str,
+    size: int,
+    timeout_s: float,
+    *,
+    configure: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None = None,
+) -> AsyncConnectionPool:
+    return AsyncConnectionPool(
+        url,
+        min_size=size,
+        max_size=size,
+        kwargs={"autocommit": True},
+        configure=configure,
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+        timeout=timeout_s,
+    )
+
+
+async def _read_only(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.execute("SET default_transaction_read_only = on")
 
 
 def _short(exc: BaseException) -> str:

@@ -200,6 +200,9 @@ class Job:
     duplicate: bool | None
     created_at: int
     updated_at: int
+    lease_until: int | None = None  # while running: unix s the holder's claim lasts until
+    worker: str | None = None  # who claimed it last (``Database.worker``)
+    outcome: dict[str, Any] | None = None  # what a front end answers with (storage.owner_jobs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +245,19 @@ class VectorSnapshot:
 
     version: int
     ids: np.ndarray  # int64 [n], ascending unit ids
+    vectors: np.ndarray  # float32 [n, d]
+
+
+@dataclass(frozen=True, slots=True)
+class VectorTopUp:
+    """Vectors of one (owner, model) past a unit id, with the version and a fingerprint (count
+    and sum) of the unit ids up to it, read in one transaction: enough for a cached index to
+    tell whether storage changed only by additions past what it holds."""
+
+    version: int
+    held_count: int  # vectors with unit_id <= the given id
+    held_sum: int  # sum of those unit ids
+    ids: np.ndarray  # int64 [n], ascending unit ids > the given id
     vectors: np.ndarray  # float32 [n, d]
 
 

@@ -46,15 +46,17 @@ class OwnerStore:
     - ``filters``: which items a search's date / kind / source filters allow, by date.
     """
 
-    def __init__(self, conns: Backend, owner_id: int, *, max_attempts: int) -> None:
+    def __init__(
+        self, conns: Backend, owner_id: int, *, max_attempts: int, worker: str | None = None
+    ) -> None:
         self._conns = conns
         self.owner_id = int(owner_id)
         self.profile = OwnerProfile(conns, self.owner_id)
-        self.media = OwnerMedia(conns, self.owner_id)
+        self.media = OwnerMedia(conns, self.owner_id, worker=worker)
         self.units = OwnerUnits(conns, self.owner_id)
         self.vectors = OwnerVectors(conns, self.owner_id)
         self.models = ActiveModels(conns, self.owner_id)
-        self.jobs = OwnerJobs(conns, self.owner_id, max_attempts=max_attempts)
+        self.jobs = OwnerJobs(conns, self.owner_id, max_attempts=max_attempts, worker=worker)
         self.local_files = LocalFiles(conns, self.owner_id)
         self.near_duplicates = OwnerNearDuplicates(conns, self.owner_id)
         self.texts = OwnerTexts(conns, self.owner_id)

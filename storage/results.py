@@ -9,7 +9,6 @@ items. The tables are created by ``migrations/0003_result_messages.sql``.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -30,16 +29,6 @@ SESSION_TTL_S = 30 * 24 * 3600
 RESULT_TTL_S = SESSION_TTL_S
 # Session ids are random below 2**53 (16 digits in callback data, exact in JSON and SQLite).
 _SESSION_ID_BITS = 53
-# The extended result codes of a duplicate key (told apart by code, not by message text).
-_DUPLICATE_KEY_CODES = frozenset(
-    {sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE}
-)
-
-
-def is_id_collision(exc: sqlite3.IntegrityError) -> bool:
-    """True when an insert failed only because its key exists already (a random id drawn
-    twice), False for a CHECK, NOT NULL or foreign key violation."""
-    return getattr(exc, "sqlite_errorcode", None) in _DUPLICATE_KEY_CODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,19 +154,22 @@ class ResultStore:
             )
             for _ in range(8):
                 session_id = secrets.randbits(_SESSION_ID_BITS) or 1
-                try:
-                    await conn.execute(
-                        """
-                        INSERT INTO search_sessions
-                            (id, owner_id, kind, text, file_id, media_id, unit_id, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                        (session_id, self.owner_id, kind, text, file_id, media_id, unit_id, now),
-                    )
+                # A random id drawn twice inserts nothing and is drawn again. Only the id's
+                # conflict is skipped: a CHECK or the owner's foreign key still raises (the
+                # caller's mistake). No exception to catch, because on PostgreSQL a failed
+                # statement would abort the whole transaction.
+                rows = await conn.execute_fetchall(
+                    """
+                    INSERT INTO search_sessions
+                        (id, owner_id, kind, text, file_id, media_id, unit_id, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO NOTHING
+                    RETURNING id
+                    """,
+                    (session_id, self.owner_id, kind, text, file_id, media_id, unit_id, now),
+                )
+                if rows:
                     break
-                except sqlite3.IntegrityError as exc:
-                    if not is_id_collision(exc):
-                        raise  # a CHECK or the owner's foreign key: the caller's mistake
             else:  # pragma: no cover - 8 collisions in 2**53 ids
                 raise RuntimeError("could not allocate a search session id")
         return SearchSession(session_id, self.owner_id, kind, text, file_id, media_id, unit_id, now)

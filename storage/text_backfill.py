@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from storage import owner_texts_pg
 from storage.dbapi import Backend
-from storage.owner_texts import TEXT_SOURCES
 from storage.sql import fetch_all
-from storage.text_terms import index_terms
+from storage.text_terms import TEXT_SOURCES, index_terms
 
 BATCH = 500
 _INSERT = (
@@ -51,9 +51,13 @@ async def backfill_text_index(conns: Backend, *, batch: int | None = None) -> in
                 (batch,),
             )
             rows = await asyncio.to_thread(_index_rows, texts)
-            gone = [(media_id,) for _, media_id in items]
-            await conn.executemany("DELETE FROM media_text_index WHERE rowid = ?", gone)
-            await conn.executemany(_INSERT, rows)
+            if conn.dialect == "postgresql":
+                await conn.executemany(owner_texts_pg.BACKFILL_DELETE, items)
+                await conn.executemany(owner_texts_pg.BACKFILL_INSERT, rows)
+            else:
+                gone = [(media_id,) for _, media_id in items]
+                await conn.executemany("DELETE FROM media_text_index WHERE rowid = ?", gone)
+                await conn.executemany(_INSERT, [(m, str(o), *terms) for o, m, *terms in rows])
             await conn.executemany(
                 "DELETE FROM media_text_backlog WHERE owner_id = ? AND media_id = ?", items
             )
@@ -61,11 +65,11 @@ async def backfill_text_index(conns: Backend, *, batch: int | None = None) -> in
 
 
 def _index_rows(texts: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """One index row per item: (media id, owner token, the terms of each source)."""
+    """One index row per item: (owner id, media id, the terms of each source)."""
     by_item: dict[tuple[int, int], dict[str, str]] = {}
     for owner_id, media_id, source, text in texts:
         by_item.setdefault((owner_id, media_id), {})[source] = index_terms(text)
     return [
-        (media_id, str(owner_id), *(columns.get(s, "") for s in TEXT_SOURCES))
+        (owner_id, media_id, *(columns.get(s, "") for s in TEXT_SOURCES))
         for (owner_id, media_id), columns in by_item.items()
     ]

@@ -7,11 +7,14 @@ for one owner can only ever be built from that owner's rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from storage.dbapi import Backend
+from storage.model_rows import owners_versions
 from storage.owner_vectors import OwnerVectors
-from storage.records import VectorSnapshot
+from storage.records import VectorSnapshot, VectorTopUp
 
 
 class VectorSource:
@@ -31,3 +34,17 @@ class VectorSource:
     async def vector_snapshot(self, owner_id: int, model_id: str) -> VectorSnapshot:
         """Version and vectors read in one transaction, so an index built from them is exact."""
         return await OwnerVectors(self._conns, owner_id).snapshot(model_id)
+
+    async def index_versions(self, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """Current versions of many (owner, model) pairs in one read (0 for a pair never
+        changed): how a cached index learns that another process changed its vectors."""
+        wanted = {(int(o), m) for o, m in pairs}
+        if not wanted:
+            return {}
+        async with self._conns.read() as conn:
+            found = await owners_versions(conn, sorted({o for o, _ in wanted}))
+        return {pair: found.get(pair, 0) for pair in wanted}
+
+    async def vectors_after(self, owner_id: int, model_id: str, unit_id: int) -> VectorTopUp:
+        """Vectors past ``unit_id`` with a fingerprint of those up to it (see VectorTopUp)."""
+        return await OwnerVectors(self._conns, owner_id).after(model_id, unit_id)

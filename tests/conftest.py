@@ -35,3 +35,10 @@ def database_target(backend: str, tmp_path: Path) -> Iterator[DatabaseTarget]:
             return urls[name]
 
         yield target
+
+
+def database_url(target: DatabaseTarget, name: str = "engine.db") -> str | None:
+    """DATABASE_URL for an engine's Settings: the schema's URL on PostgreSQL, None on SQLite
+    (the engine's own file in DATA_DIR)."""
+    found = target(name)
+    return found if isinstance(found, str) else None

@@ -106,6 +106,10 @@ def test_entrypoint_fetches_models_then_runs_the_bot(tmp_path: Path) -> None:
     ]
 
 
+def test_entrypoint_runs_a_worker_after_fetching_its_models(tmp_path: Path) -> None:
+    assert entrypoint(tmp_path, "worker") == (0, ["prepare", "worker"], "")
+
+
 def test_entrypoint_does_not_start_the_bot_when_prepare_fails(tmp_path: Path) -> None:
     assert entrypoint(tmp_path, code=2) == (2, ["prepare"], "")
 
@@ -142,7 +146,18 @@ def test_compose_local_api_profile_shares_the_bot_api_files_at_the_same_path() -
     assert f"telegram-bot-api:{BOT_API_DIR}:ro" in bot["volumes"]
     assert bot["depends_on"]["telegram-bot-api"]["required"] is False  # optional without it
     assert api["restart"] == "unless-stopped" and "test" in api["healthcheck"]
-    assert set(spec["volumes"]) == {"data", "models", "telegram-bot-api"}
+    assert set(spec["volumes"]) == {"data", "models", "telegram-bot-api", "postgres"}
+
+
+def test_compose_scale_profile_runs_postgres_and_workers_from_the_bot_image() -> None:
+    spec = compose()
+    pg, worker, bot = (spec["services"][k] for k in ("postgres", "worker", "bot"))
+    assert pg["profiles"] == worker["profiles"] == ["scale"]
+    assert worker["image"] == bot["image"] and worker["command"] == ["worker"]
+    assert worker["env_file"] == ".env" and "models:/models" in worker["volumes"]
+    assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "C.UTF-8" in pg["environment"]["POSTGRES_INITDB_ARGS"]  # Cyrillic case folding
+    assert "postgres:/var/lib/postgresql/data" in pg["volumes"]
 
 
 def unit() -> dict[str, list[str]]:

@@ -73,3 +73,14 @@ def test_offline_tooling_runs_from_tools_and_ships_in_no_package() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
     assert {"tools*", "tests*"} <= set(setuptools["packages"]["find"]["exclude"])
     assert all(not v.startswith("tools") for v in PROJECT["scripts"].values())
+
+
+def test_postgresql_driver_is_the_prebuilt_wheel_pinned_with_its_pool() -> None:
+    """CI hides the compiler: psycopg must come with its bundled libpq (the binary extra), and
+    the extra's package must be pinned at the driver's own version."""
+    (driver,) = [r for r in requirements() if canonicalize_name(r.name) == "psycopg"]
+    assert "binary" in driver.extras
+    assert "psycopg-pool" in {canonicalize_name(r.name) for r in requirements()}
+    pins = locked()
+    assert pins["psycopg-binary"] == pins["psycopg"]
+    assert "psycopg-pool" in pins

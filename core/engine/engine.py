@@ -7,6 +7,10 @@ indexes, the search service, and last the ingest pipeline, which resumes unfinis
 OCR stage starts with the pipeline (when OCR is enabled and tesseract's data is there) and reads
 saved items' text in the background, giving way to new items. The background re-embedder starts
 only when asked, after the pipeline, so it yields to new items.
+
+With INGEST_REMOTE (a front end over PostgreSQL) neither the pipeline nor OCR run here:
+submitted jobs are left to inference workers (``python -m bot worker``) and
+:class:`~core.ingest.remote.RemoteTickets` resolves the tickets when they finish.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from core.errors import BundleError
 from core.index.manager import IndexManager
 from core.ingest.pipeline import Fetch, IngestPipeline, OutcomeCallback
 from core.ingest.reembed import Reembedder
+from core.ingest.remote import RemoteTickets
 from core.ingest.request import IngestOutcome
 from core.models.bundle import Bundle, load_bundle
 from core.models.config import BundleConfig
@@ -80,6 +85,7 @@ class Engine:
     pipeline: IngestPipeline | None = None
     reembedder: Reembedder | None = None
     ocr: OcrStage | None = None
+    remote: RemoteTickets | None = None
     owners: OwnerService = field(init=False, repr=False)
     library: Library = field(init=False, repr=False)
     folders: FolderSync = field(init=False, repr=False)
@@ -90,7 +96,7 @@ class Engine:
         """Wire the application services over the components (no I/O)."""
         collection = CollectionService(self.db, self.index)
         self.owners = OwnerService(self.db, collection)
-        self.library = Library(self.db, collection, self.pipeline)
+        self.library = Library(self.db, collection, self.remote or self.pipeline)
         self.folders = FolderSync(self.db, self.library)
         self.queries = Queries(self.db, self.search)
 
@@ -132,11 +138,16 @@ class Engine:
             settings.database.url or default_database_path(settings.data.dir),
             readers=settings.database.pool_size,
         )
+        remote = settings.ingest.remote and fetch is not None
+        if remote:
+            fetch = None  # workers fetch and embed; this process only enqueues
         try:
             for b in bundles:
                 await db.models.register(b.model_id, b.config.embed_dim)
             embedder = AsyncEmbedder(embedders, image_batch_size=embed.batch_size)
-            index = IndexManager.under(settings.data.dir, db.vectors, settings.index)
+            index = IndexManager.under(
+                settings.data.dir, db.vectors, settings.index, shared=settings.database.shared
+            )
             router = TextRouter([b.config for b in bundles])
             configs = {b.model_id: b.config for b in bundles}
             search = SearchService(db, embedder, index, router, configs, settings.search)
@@ -156,7 +167,13 @@ class Engine:
                 if fetch is not None
                 else None
             )
-            engine = cls(settings, db, bundles, embedder, index, router, search, pipeline, ocr=ocr)
+            tickets = _remote_tickets(db, settings, on_outcome) if remote else None
+            engine = cls(
+                settings, db, bundles, embedder, index, router, search, pipeline, ocr=ocr,
+                remote=tickets,
+            )  # fmt: skip
+            if tickets is not None:
+                await tickets.start()
             if pipeline is not None:
                 await pipeline.start()
             if ocr is not None:
@@ -198,6 +215,8 @@ class Engine:
                 await self.ocr.stop()
             if self.pipeline is not None:
                 await self.pipeline.stop()
+            if self.remote is not None:
+                await self.remote.stop()
             await self.index.flush()
             await self.index.close()
         finally:
@@ -243,6 +262,14 @@ def open_ocr_stage(
         retry_backoff_s=settings.ingest.retry_backoff_s,
         owner_kinds=owner_kinds,
     )
+
+
+def _remote_tickets(
+    db: Database, settings: Settings, on_outcome: OutcomeCallback | None
+) -> RemoteTickets:
+    """A front end whose jobs inference workers run (INGEST_REMOTE): tickets resolve when the
+    workers' commits are announced."""
+    return RemoteTickets(db, queue_size=settings.ingest.queue_size, on_outcome=on_outcome)
 
 
 def _waking(ocr: OcrStage | None, on_outcome: OutcomeCallback | None) -> OutcomeCallback | None:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from core.errors import NotFoundError
 from core.ingest.pipeline import IngestPipeline, IngestRequest, ProgressCallback, Ticket
+from core.ingest.remote import RemoteTickets
 from core.search.collection import CollectionService
 from storage import Database, DeleteResult, Media, PurgeResult
 from storage.near_duplicates import NearDuplicatePair, PairKey
@@ -25,7 +26,10 @@ class Library:
     """Adds to and deletes from owners' collections; reads single items and pages of them."""
 
     def __init__(
-        self, db: Database, collection: CollectionService, pipeline: IngestPipeline | None
+        self,
+        db: Database,
+        collection: CollectionService,
+        pipeline: IngestPipeline | RemoteTickets | None,
     ) -> None:
         self._db = db
         self._collection = collection
@@ -103,7 +107,7 @@ class Library:
             return None
         return pair
 
-    def _require_pipeline(self) -> IngestPipeline:
+    def _require_pipeline(self) -> IngestPipeline | RemoteTickets:
         if self._pipeline is None:
             raise RuntimeError("this engine was opened without an ingest pipeline (no fetch)")
         return self._pipeline

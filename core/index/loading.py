@@ -1,16 +1,21 @@
 """Bringing one (owner, model) index in line with storage: its file if current, else a rebuild.
 
-SQLite is the source of truth. A file is used only when its version is the one storage
-reports (or exactly one behind an operation about to be applied) and its kind still fits the
-settings; otherwise the index is rebuilt from a snapshot of the vectors.
+Storage (SQLite, or PostgreSQL shared by several processes) is the source of truth. A file is
+used only when its version is the one storage reports (or exactly one behind an operation about
+to be applied) and its kind still fits the settings; otherwise the index is rebuilt from a
+snapshot of the vectors. On a shared database other processes change vectors too, so a cached
+index (or a stale file) behind storage is first *topped up*: when the unit ids storage holds up
+to the largest the index holds match the index's (count and sum), storage changed only by
+additions past them, and only those are read; anything else (a deletion elsewhere) rebuilds.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -22,6 +27,10 @@ from core.index.owner_index import OwnerIndex
 log = logging.getLogger(__name__)
 
 Key = tuple[int, str]
+T = TypeVar("T")
+
+# Fingerprinting or topping up an index of at most this many vectors runs inline.
+INLINE_IDS = 8_192
 
 
 class VectorSource(Protocol):
@@ -29,7 +38,10 @@ class VectorSource(Protocol):
 
     A source may also offer ``async vector_snapshot(owner_id, model_id)`` returning an object
     with ``version``, ``ids`` and ``vectors`` read in one transaction; it is then preferred over
-    reading the version around :meth:`load_vectors`.
+    reading the version around :meth:`load_vectors`. For a shared database it may offer
+    ``async index_versions(pairs)`` (many versions in one read) and ``async vectors_after(owner_id,
+    model_id, unit_id)`` (an object with ``version``, ``held_count``, ``held_sum``, ``ids`` and
+    ``vectors``: see ``storage.records.VectorTopUp``), which make top-ups possible.
     """
 
     async def index_version(self, owner_id: int, model_id: str) -> int: ...
@@ -45,6 +57,7 @@ class IndexStats:
 
     loads: int = 0
     rebuilds: int = 0
+    top_ups: int = 0  # brought up to date with only the vectors added elsewhere
     evictions: int = 0
     writes: int = 0
     rebuild_reasons: list[str] = field(default_factory=list)
@@ -62,10 +75,17 @@ class IndexLoader:
     """Reads index files and rebuilds indexes from the source; counts both in ``stats``."""
 
     def __init__(
-        self, source: VectorSource, policy: BuildPolicy, offload: Offload, stats: IndexStats
+        self,
+        source: VectorSource,
+        policy: BuildPolicy,
+        offload: Offload,
+        stats: IndexStats,
+        *,
+        shared: bool = False,
     ) -> None:
         self.source = source
         self.policy = policy
+        self.shared = shared  # other processes change the vectors: stale files are topped up
         self._offload = offload
         self._stats = stats
 
@@ -88,18 +108,29 @@ class IndexLoader:
             log.warning("index file unusable, rebuilding: %s", e)
             idx, reason = None, f"corrupt: {e.problem}"
         if idx is not None:
-            if idx.version == source_version or (
-                next_version is not None and idx.version == next_version - 1
-            ):
-                reason = self.rebuild_reason(idx)
-            else:
-                reason = f"stale: file version {idx.version}, source {source_version}"
+            file_version = idx.version
+            reason = await self._unusable(key, idx, source_version, next_version)
+            if reason is None and idx.version != file_version:
+                return Loaded(idx, rebuilt=True)  # topped up since its file: write it
         if idx is not None and reason is None:
             self._stats.loads += 1
             return Loaded(idx, rebuilt=False)
         assert reason is not None
         log.info("rebuilding index owner=%s model=%s: %s", owner_id, model_id, reason)
         return Loaded(await self.rebuild(key, reason), rebuilt=True)
+
+    async def _unusable(
+        self, key: Key, idx: OwnerIndex, source_version: int, next_version: int | None
+    ) -> str | None:
+        """Why a file's index cannot serve, or None; on a shared database a file behind
+        storage is first topped up."""
+        if idx.version == source_version or (
+            next_version is not None and idx.version == next_version - 1
+        ):
+            return self.rebuild_reason(idx)
+        if self.shared and idx.version < source_version and await self.catch_up(key, idx):
+            return self.rebuild_reason(idx)
+        return f"stale: file version {idx.version}, source {source_version}"
 
     def rebuild_reason(self, idx: OwnerIndex) -> str | None:
         """Why ``idx`` should be rebuilt under this loader's policy, or None."""
@@ -123,6 +154,47 @@ class IndexLoader:
         self._stats.rebuilds += 1
         self._stats.rebuild_reasons.append(reason)
         return idx
+
+    async def versions(self, keys: list[Key]) -> dict[Key, int]:
+        """Storage's current version of each pair: one read when the source can batch them."""
+        batched = getattr(self.source, "index_versions", None)
+        if batched is not None:
+            found: dict[Key, int] = await batched(keys)
+            return {k: int(found.get(k, 0)) for k in keys}
+        return {k: await self.source.index_version(*k) for k in keys}
+
+    async def catch_up(self, key: Key, idx: OwnerIndex) -> bool:
+        """Top ``idx`` up to storage with the vectors added past its largest id; False (nothing
+        changed) when storage changed otherwise, or the source cannot tell. Caller holds the
+        pair's lock, so no operation slips between the fingerprint and the top-up."""
+        after = getattr(self.source, "vectors_after", None)
+        if after is None:
+            return False
+        count, high, total, mutations = await self._maybe_offload(idx.ntotal, idx.fingerprint)
+        delta = await after(key[0], key[1], high)
+        if delta.version < idx.version or (delta.held_count, delta.held_sum) != (count, total):
+            return False
+        if len(delta.ids) and idx.dim and delta.vectors.shape[1] != idx.dim:
+            return False
+        done = await self._maybe_offload(
+            idx.ntotal + len(delta.ids),
+            idx.top_up,
+            delta.ids,
+            delta.vectors,
+            version=delta.version,
+            mutations=mutations,
+        )
+        if done:
+            self._stats.top_ups += 1
+        return bool(done)
+
+    async def _maybe_offload(
+        self, size: int, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> T:
+        """Inline for work over few vectors (a thread hop costs more), in a thread otherwise."""
+        if size <= INLINE_IDS:
+            return fn(*args, **kwargs)
+        return await self._offload(fn, *args, **kwargs)
 
     async def _snapshot(self, key: Key) -> tuple[int, int, np.ndarray, np.ndarray]:
         """(version, uncertain_upto, ids, vecs): a version read before and after the vectors.

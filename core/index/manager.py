@@ -3,6 +3,12 @@ searches, writes to disk and eviction.
 
 FAISS work that may take more than about a millisecond runs in a thread (or ``executor``),
 never on the event loop; what is cheaper runs inline, since a thread hop costs more than it.
+
+On a shared database (``shared``: PostgreSQL with workers and other front ends) the cache may
+fall behind changes made elsewhere: before a search, the pair's version in storage is read
+(one indexed read per query, batched over its pairs) and a pair behind it is topped up with
+the vectors added since, or rebuilt (see :mod:`core.index.loading`). Files on disk are then
+per-process caches whose version says when they are stale.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import contextlib
 import logging
 import shutil
 from collections import OrderedDict
+from collections.abc import Iterable
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -39,7 +46,8 @@ class IndexManager:
     never on the event loop. A per-pair asyncio lock makes a concurrent load happen once and
     serialises mutations; searches do not wait for a rebuild, they use the old index meanwhile.
     ``settings`` (INDEX_*) size the budget and pick the kinds; ``memory_budget_bytes``, when
-    given, replaces the budget with a finer one than whole megabytes.
+    given, replaces the budget with a finer one than whole megabytes. ``shared``: other
+    processes change the vectors too, so searches check the storage version first.
     """
 
     def __init__(
@@ -51,6 +59,7 @@ class IndexManager:
         memory_budget_bytes: int | None = None,
         target_recall: float = DEFAULT_TARGET_RECALL,
         executor: Executor | None = None,
+        shared: bool = False,
     ) -> None:
         s = settings if settings is not None else IndexSettings()
         self.source = source
@@ -59,7 +68,8 @@ class IndexManager:
         self.policy = BuildPolicy(s.approx_threshold, s.exact_kind, float(target_recall))
         self.stats = IndexStats()
         self._run = Offload(executor)
-        self._loader = IndexLoader(source, self.policy, self._run, self.stats)
+        self.shared = shared
+        self._loader = IndexLoader(source, self.policy, self._run, self.stats, shared=shared)
         self._cache: OrderedDict[Key, OwnerIndex] = OrderedDict()
         self._dirty: set[Key] = set()  # changed in memory since last written
         self._locks: dict[Key, asyncio.Lock] = {}
@@ -72,9 +82,10 @@ class IndexManager:
         settings: IndexSettings,
         *,
         executor: Executor | None = None,
+        shared: bool = False,
     ) -> IndexManager:
         """Manager of the indexes under DATA_DIR (``data_dir/indexes``)."""
-        return cls(source, Path(data_dir) / "indexes", settings, executor=executor)
+        return cls(source, Path(data_dir) / "indexes", settings, executor=executor, shared=shared)
 
     # -- plumbing
 
@@ -148,6 +159,7 @@ class IndexManager:
         ids_arr = as_ids(ids)
         async with self._lock(key):
             idx = await self._ensure(key, next_version=version)
+            await self._close_gap(key, idx, version)
             small = len(ids_arr) <= INLINE_ADD and idx.ntotal + len(ids_arr) <= INLINE_SCAN
             if small and not idx.approximate:
                 changed = idx.add(ids_arr, vecs, version=version)
@@ -164,6 +176,7 @@ class IndexManager:
         ids_arr = as_ids(ids)
         async with self._lock(key):
             idx = await self._ensure(key, next_version=version)
+            await self._close_gap(key, idx, version)
             before = idx.mutations
             if idx.ntotal <= INLINE_SCAN:
                 idx.remove(ids_arr, version=version)
@@ -173,6 +186,21 @@ class IndexManager:
                 self._dirty.add(key)
                 await self._maybe_rebuild(key, idx)
         await self._enforce_budget(keep=key)
+
+    async def _close_gap(self, key: Key, idx: OwnerIndex, version: int) -> None:
+        """On a shared database, versions between the index's and ``version`` were committed
+        elsewhere: catch up first (that includes ``version``'s own, already committed, change,
+        which is then skipped as reflected). Caller holds the lock."""
+        if self.shared and version > idx.version + 1:
+            await self._catch_up(key, idx, f"versions {idx.version + 1}..{version - 1} elsewhere")
+
+    async def _catch_up(self, key: Key, idx: OwnerIndex, why: str) -> None:
+        """Top up from storage, else rebuild; caller holds the lock."""
+        if not await self._loader.catch_up(key, idx):
+            log.info("rebuilding index owner=%s model=%s: %s", key[0], key[1], why)
+            idx.replace_with(await self._loader.rebuild(key, f"changed elsewhere: {why}"))
+        self._dirty.add(key)
+        await self._maybe_rebuild(key, idx)
 
     async def _maybe_rebuild(self, key: Key, idx: OwnerIndex) -> None:
         reason = self._loader.rebuild_reason(idx)
@@ -186,10 +214,32 @@ class IndexManager:
 
     # -- search
 
+    async def refresh(self, pairs: Iterable[tuple[int, str]]) -> None:
+        """On a shared database, bring the cached indexes of ``pairs`` up to storage's version
+        (one read for all of them); pairs not in memory are checked when they load."""
+        if not self.shared:
+            return
+        keys = sorted({(int(o), m) for o, m in pairs} & self._cache.keys())
+        if not keys:
+            return
+        current = await self._loader.versions(keys)
+        for key in keys:
+            if key not in self._cache or self._cache[key].version == current[key]:
+                continue
+            async with self._lock(key):
+                idx = self._cache.get(key)
+                if idx is not None and idx.version != current[key]:
+                    await self._catch_up(key, idx, f"version {idx.version}, storage {current[key]}")
+        await self._enforce_budget(keep=keys[-1])
+
     async def search(
-        self, owner_id: int, model_id: str, query: np.ndarray, k: int
+        self, owner_id: int, model_id: str, query: np.ndarray, k: int, *, refresh: bool = True
     ) -> list[list[Hit]]:
-        """Top-k (unit id, cosine) per query row, only among this owner's vectors."""
+        """Top-k (unit id, cosine) per query row, only among this owner's vectors.
+
+        ``refresh=False``: the caller already called :meth:`refresh` for this query."""
+        if refresh:
+            await self.refresh([(owner_id, model_id)])
         idx = await self.get(owner_id, model_id)
         if idx.search_cost <= INLINE_SCAN:
             return idx.search(query, k)

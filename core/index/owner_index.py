@@ -49,6 +49,22 @@ def one_omp_thread() -> Iterator[None]:
         faiss.omp_set_num_threads(previous)
 
 
+def held_ids(index: faiss.Index | None) -> np.ndarray:
+    """Every id in an exact (IDMap2) or IVF index, unordered; a copy."""
+    if index is None or index.ntotal == 0:
+        return np.zeros(0, dtype=np.int64)
+    if isinstance(index, faiss.IndexIDMap2):
+        return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
+    invlists = faiss.extract_index_ivf(index).invlists
+    assert invlists is not None
+    parts = [np.zeros(0, dtype=np.int64)]
+    for i in range(invlists.nlist):
+        n = invlists.list_size(i)
+        if n:
+            parts.append(faiss.rev_swig_ptr(invlists.get_ids(i), n).astype(np.int64))
+    return np.concatenate(parts)
+
+
 class OwnerIndex:
     """One FAISS index for an (owner, model) pair. Thread-safe; FAISS calls happen under a lock.
 
@@ -223,6 +239,27 @@ class OwnerIndex:
             self._versions.advance(version)
             self._mutations += 1
             return removed
+
+    def fingerprint(self) -> tuple[int, int, int, int]:
+        """(count, largest id, sum of ids, mutation counter) of the ids held: what storage's
+        ids up to the largest must match for a top-up (see :meth:`top_up`) to be exact."""
+        with self._lock:
+            ids = held_ids(self._state.index)
+            high = int(ids.max()) if len(ids) else 0
+            return len(ids), high, int(ids.sum(dtype=np.int64)), self._mutations
+
+    def top_up(self, ids: np.ndarray, vecs: np.ndarray, *, version: int, mutations: int) -> bool:
+        """Add vectors past the held ids and reflect exactly ``version`` (storage's, read with
+        them); refused (False) if the index changed since ``mutations`` was read."""
+        ids_arr = as_ids(ids)
+        with self._lock:
+            if self._mutations != mutations:
+                return False
+            if len(ids_arr):
+                self._add_locked(ids_arr, vecs, dedupe=False)
+            self._versions = VersionTracker(version)
+            self._mutations += 1
+            return True
 
     # -- search
 

@@ -8,7 +8,10 @@ Version contract with storage (what makes a cached index trustworthy):
 * an operation whose version the index already reflects is skipped (the index may have been
   rebuilt from SQLite after the commit), out-of-order operations are applied and the version
   advances only over a contiguous run, so a file never claims a version it does not fully
-  reflect.
+  reflect;
+* on a shared database other processes bump versions too: an index behind storage (seen
+  before a search, or as a gap before a local operation) is caught up from a snapshot and then
+  reflects exactly that snapshot's version (see :mod:`core.index.loading`).
 """
 
 from __future__ import annotations

@@ -62,7 +62,11 @@ class ItemCommitter:
         try:
             result = await durable(
                 store.media.commit(
-                    request.new_media(**item.measured), item.units, vectors, job_id=job.id
+                    request.new_media(**item.measured),
+                    item.units,
+                    vectors,
+                    job_id=job.id,
+                    outcome=saved_outcome(item, near),
                 )
             )
         except (JobStateError, UnknownOwnerError) as exc:
@@ -158,3 +162,13 @@ class ItemCommitter:
                 primaries.pop(store.owner_id, None)
         except Exception:  # the re-embedder sets the slots on its next pass
             log.exception("cannot record the active models of owner %d", store.owner_id)
+
+
+def saved_outcome(item: PreparedItem, near: NearDuplicate | None) -> dict[str, object]:
+    """What the job row keeps of a saved item's outcome beyond its columns (storage adds the
+    unit ids), for a front end on another machine (:mod:`core.ingest.remote`)."""
+    return {
+        "timestamps": [u.timestamp for u in item.units],
+        "near_duplicate_of": None if near is None else [near.media_id, near.score],
+        "thumbnail_only": item.thumbnail_only,
+    }

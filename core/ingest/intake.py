@@ -1,10 +1,13 @@
 """Job intake: requests become durable jobs before anything else, and one feeder claims pending
-jobs from SQLite (the real queue, round-robin across owners) into a bounded in-memory queue.
-It also keeps the count of claimed jobs still in the pipeline, which says when it is idle."""
+jobs from the database (the real queue, round-robin across owners) into a bounded in-memory
+queue. It also keeps the count of claimed jobs still in the pipeline, which says when it is
+idle, and renews the leases of the jobs this process holds (:mod:`storage.leases`), so another
+worker on the same database takes them over only when this one died."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from core.ingest.request import IngestRequest, ProgressCallback
@@ -25,12 +28,24 @@ class JobIntake:
     """
 
     def __init__(
-        self, db: Database, book: TicketBook, *, queue_size: int, batch_size: int, backoff_s: float
+        self,
+        db: Database,
+        book: TicketBook,
+        *,
+        queue_size: int,
+        batch_size: int,
+        backoff_s: float,
+        lease_s: float = 60.0,
+        poll_s: float | None = None,
     ) -> None:
         self._db = db
         self._book = book
         self.batch_size = batch_size
         self.backoff_s = backoff_s
+        self.lease_s = lease_s
+        # Shared database: other processes enqueue, and other workers' leases run out, without
+        # waking this feeder; it looks again this often when idle (None: only when woken).
+        self.poll_s = poll_s
         self.jobs: asyncio.Queue[Job] = asyncio.Queue(maxsize=queue_size)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -130,7 +145,8 @@ class JobIntake:
             if not jobs:
                 if self._in_flight == 0 and self._submitting == 0 and not self._wake.is_set():
                     self._idle.set()
-                await self._wake.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
                 continue
             self._idle.clear()
             self._quiet.clear()
@@ -149,10 +165,36 @@ class JobIntake:
         free = max(1, self.jobs.maxsize - self.jobs.qsize())
         try:
             async with self._claim_lock:
-                return await durable(self._db.queue.claim(min(free, self.batch_size)))
+                limit = min(free, self.batch_size)
+                return await durable(self._db.queue.claim(limit, lease_s=self.lease_s))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("cannot claim ingest jobs; retrying")
             await asyncio.sleep(max(self.backoff_s, 0.1))
             return None
+
+    # --- leases ---------------------------------------------------------------------------------
+
+    async def renew_leases(self) -> None:
+        """Every third of a lease, extend the leases of every job this process holds (claimed,
+        queued, being fetched, embedded or committed), until cancelled."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                await durable(self._db.queue.renew(None, lease_s=self.lease_s))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next round tries again; the lease has two more thirds
+                log.exception("cannot renew the leases of ingest jobs")
+
+    async def release(self) -> None:
+        """Stopping on a shared database: jobs still held go back to ``pending`` at once, for
+        another worker, rather than after their lease."""
+        try:
+            released = await durable(self._db.queue.release(None))
+        except Exception:  # their leases run out instead
+            log.exception("cannot release the ingest jobs still held")
+            return
+        if released:
+            log.info("stopping: %d unfinished job(s) released to other workers", released)

@@ -18,6 +18,7 @@ class IngestLimits:
     retry_backoff_s: float
     near_duplicate_threshold: float
     merge_similarity: float
+    lease_s: float = 60.0  # how long a claim holds a job; renewed every third of it
 
     def __post_init__(self) -> None:
         if min(self.workers, self.queue_size, self.batch_size, self.max_attempts) < 1:
@@ -35,6 +36,7 @@ class IngestLimits:
         max_attempts: int | None = None,
         retry_backoff_s: float | None = None,
         near_duplicate_threshold: float | None = None,
+        lease_s: float | None = None,
     ) -> IngestLimits:
         """The explicit values (0 included), the sections' for those left None."""
         s = ingest
@@ -46,4 +48,5 @@ class IngestLimits:
             retry_backoff_s=given_or(retry_backoff_s, s.retry_backoff_s),
             near_duplicate_threshold=given_or(near_duplicate_threshold, s.near_duplicate_threshold),
             merge_similarity=video.merge_similarity,
+            lease_s=given_or(lease_s, s.lease_s),
         )

@@ -64,7 +64,12 @@ class OutcomeDelivery:
         state = "failed"
         try:
             state = await durable(
-                self._db.owner(job.owner_id).jobs.fail(job.id, f"{code}: {message}", retry=retry)
+                self._db.owner(job.owner_id).jobs.fail(
+                    job.id,
+                    f"{code}: {message}",
+                    retry=retry,
+                    outcome={"reason": code, "message": message},
+                )
             )
         except (JobStateError, UnknownOwnerError):
             pass  # the owner deleted everything meanwhile: the job is gone

@@ -55,8 +55,13 @@ active()``, slot = the bundle's ``name``) say which models answer for it; after 
 commit in a process an owner that has no slots gets one per loaded model whose vectors are
 complete, and :mod:`core.ingest.reembed` fills in and switches the rest.
 
-The job payload is :meth:`IngestRequest.to_payload` (JSON). One process per database: start-up
-puts jobs left ``running`` back to ``pending``.
+The job payload is :meth:`IngestRequest.to_payload` (JSON). A claim is a lease the feeder
+renews (``lease_s``, INGEST_LEASE_S): on SQLite one process owns the database and start-up puts
+jobs left ``running`` back to ``pending``; on a shared database (PostgreSQL, several inference
+workers, ``python -m bot worker``) start-up leaves other workers' jobs alone, a dead worker's
+jobs are claimed again when their lease runs out, and a stop hands back at once what it could
+not finish. A finished job records its outcome (``jobs.outcome``), from which a front end on
+another machine answers (:mod:`core.ingest.remote`).
 
 This module wires the stages together; each lives in a module of its own: the request and
 outcome (:mod:`core.ingest.request`), tickets (:mod:`~core.ingest.tickets`), durable intake and
@@ -97,6 +102,9 @@ from storage import Database
 
 log = logging.getLogger(__name__)
 
+# On a shared database an idle feeder looks for jobs other processes enqueued this often.
+SHARED_POLL_S = 0.5
+
 # The pipeline's own API, with the types of its signatures (their homes are named above).
 __all__ = [
     "Fetch",
@@ -128,6 +136,7 @@ class IngestPipeline:
         max_attempts: int | None = None,
         retry_backoff_s: float | None = None,
         near_duplicate_threshold: float | None = None,
+        lease_s: float | None = None,
         on_outcome: OutcomeCallback | None = None,
     ) -> None:
         self._db = db
@@ -141,6 +150,7 @@ class IngestPipeline:
             max_attempts=max_attempts,
             retry_backoff_s=retry_backoff_s,
             near_duplicate_threshold=near_duplicate_threshold,
+            lease_s=lease_s,
         )
         self.models: tuple[str, ...] = embedder.model_ids
         configs = {m: embedder.get(m).config for m in self.models}
@@ -170,6 +180,8 @@ class IngestPipeline:
             queue_size=lim.queue_size,
             batch_size=lim.batch_size,
             backoff_s=lim.retry_backoff_s,
+            lease_s=lim.lease_s,
+            poll_s=SHARED_POLL_S if db.shared else None,
         )
         self._outcomes = OutcomeDelivery(db, self._book, self._intake.wake, on_outcome)
         self.ready = ReadyBuffer(lim.batch_size)
@@ -198,10 +210,13 @@ class IngestPipeline:
 
     async def start(self) -> None:
         """Put jobs a stopped process left ``running`` back to ``pending`` (or ``failed`` after
-        too many claims), then start the feeder, the fetch/decode workers and the embedder."""
+        too many claims; not on a shared database, where they may be other workers' and leases
+        say when a holder died), then start the feeder, the lease renewal, the fetch/decode
+        workers and the embedder."""
         if self._running:
             return
-        self.requeued = await durable(self._db.queue.requeue_running())
+        if not self._db.shared:
+            self.requeued = await durable(self._db.queue.requeue_running())
         if any(self.requeued):
             log.info("start-up: %d job(s) requeued, %d failed", *self.requeued)
         self.ready.reset()
@@ -214,11 +229,13 @@ class IngestPipeline:
             for i in range(self.limits.workers)
         ]
         self._tasks.append(asyncio.create_task(self._embed.run(), name="ingest-embedder"))
+        self._tasks.append(asyncio.create_task(self._intake.renew_leases(), name="ingest-leases"))
 
     async def stop(self, *, timeout: float | None = None) -> None:
         """Stop claiming, let the jobs already claimed finish (at most ``timeout`` seconds, then
-        they are abandoned and resume at the next start), and write the changed indexes.
-        Waiting callers of unfinished jobs get :class:`IngestInterruptedError`."""
+        they are abandoned and resume at the next start, or at once elsewhere on a shared
+        database), and write the changed indexes. Waiting callers of unfinished jobs get
+        :class:`IngestInterruptedError`."""
         if not self._running:
             return
         self._running = False
@@ -236,6 +253,8 @@ class IngestPipeline:
                 await asyncio.wait_for(asyncio.shield(self._feeder), left())
             await asyncio.wait_for(self._intake.wait_quiet(), left())
         await self._cancel_tasks()
+        if self._db.shared:
+            await self._intake.release()
         await self._book.close()
         self._intake.abandon()
         await self._index.flush()

@@ -93,9 +93,11 @@ class OcrStage:
         """Recover what a stopped process left 'running', then work in the background."""
         if self.running:
             return
-        requeued, failed = await self._db.ocr.requeue_running(
-            max_attempts=self.settings.max_attempts, kinds=self.owner_kinds
-        )
+        requeued = failed = 0
+        if not self._db.shared:  # shared: other workers' items; leases tell who died
+            requeued, failed = await self._db.ocr.requeue_running(
+                max_attempts=self.settings.max_attempts, kinds=self.owner_kinds
+            )
         if requeued or failed:
             log.info("OCR: %d interrupted item(s) resumed, %d given up", requeued, failed)
         self._executor = ThreadPoolExecutor(self.reader.threads, thread_name_prefix="ocr")
@@ -146,7 +148,11 @@ class OcrStage:
         while True:
             asked = self._asked
             self._wake.clear()
-            batch = await self._db.ocr.claim(self.settings.batch_size, kinds=self.owner_kinds)
+            batch = await self._db.ocr.claim(
+                self.settings.batch_size,
+                kinds=self.owner_kinds,
+                max_attempts=self.settings.max_attempts,
+            )
             if not batch:
                 self._drained(asked)
                 with contextlib.suppress(TimeoutError):

@@ -33,7 +33,7 @@ async def exclusion_thresholds(
     margin, never below the model's floor)."""
     if not len(plan.exclude):
         return np.zeros(0, dtype=np.float32)
-    tops = await index.search(owner_id, plan.model_id, plan.exclude, 1)
+    tops = await index.search(owner_id, plan.model_id, plan.exclude, 1, refresh=False)
     out = [max(floor, row[0][1] - loose_margin) if row else np.inf for row in tops]
     return np.asarray(out, dtype=np.float32)
 

@@ -73,7 +73,8 @@ class CandidateRetriever:
         k = max(MIN_FETCH, OVERFETCH * (want + 1))
         units: dict[int, Unit | None] = {}
         while True:
-            raw = (await self._index.search(owner_id, plan.model_id, plan.vector, k))[0]
+            found = await self._index.search(owner_id, plan.model_id, plan.vector, k, refresh=False)
+            raw = found[0]
             exhausted = len(raw) < k
             valid = await _searchable(store, plan, raw, units, scope)
             kept = await _not_excluded(valid, exclusions)

@@ -169,6 +169,7 @@ class SearchService:
         limit = min(limit, self._settings.max_limit)
         store = self._db.owner(owner_id)
         plan = await self._planner.plan(owner_id, store, query)
+        await self._index.refresh([(owner_id, plan.model_id)])  # changes by other processes
         floor = self._configs[plan.model_id].relevance_floor
         scope = await media_scope(
             store,

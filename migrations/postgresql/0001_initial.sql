@@ -110,3 +110,33 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_owner_state ON jobs (owner_id, state, id);
 CREATE INDEX jobs_pending ON jobs (owner_id, id) WHERE state = 'pending';
+
+-- SQLite's json_patch (RFC 7396 merge patch), which owner settings are updated with: a null in
+-- the patch removes the key, objects merge key by key, anything else replaces. jsonb's ``||``
+-- keeps nulls and replaces nested objects whole, so the shared statement calls this instead.
+CREATE FUNCTION json_merge_patch(target JSONB, patch JSONB) RETURNS JSONB
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    merged JSONB;
+    key    TEXT;
+    value  JSONB;
+BEGIN
+    IF patch IS NULL OR jsonb_typeof(patch) <> 'object' THEN
+        RETURN patch;
+    END IF;
+    merged := CASE WHEN jsonb_typeof(target) = 'object' THEN target ELSE '{}'::jsonb END;
+    FOR key, value IN SELECT e.key, e.value FROM jsonb_each(patch) AS e LOOP
+        IF jsonb_typeof(value) = 'null' THEN
+            merged := merged - key;
+        ELSE
+            merged := merged || jsonb_build_object(key, json_merge_patch(merged -> key, value));
+        END IF;
+    END LOOP;
+    RETURN merged;
+END
+$$;
+
+CREATE FUNCTION json_patch(target TEXT, patch TEXT) RETURNS TEXT
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CAST(json_merge_patch(CAST(target AS JSONB), CAST(patch AS JSONB)) AS TEXT);

@@ -1,8 +1,10 @@
 -- The text index, for PostgreSQL: as ../0005_text_index.sql, with a tsvector in place of FTS5.
 -- The stems are the same (computed in Python, storage/text_terms.py) and stored as text, one
 -- column per source; ``words`` holds them all under the 'simple' configuration (no second
--- stemming), each source with its own weight, behind a GIN index. The owner is a real column,
--- matched by equality in every lookup, and the row goes with its item through the foreign key.
+-- stemming), each source with its own weight letter (A caption, B file_name, C origin, D ocr:
+-- a phrase is matched at one letter, so it never spans two sources), behind a GIN index. The
+-- owner is a real column, matched by equality in every lookup, and the row goes with its item
+-- through the foreign key (SQLite needs a trigger for its FTS5 table).
 
 ALTER TABLE media ADD COLUMN file_name TEXT;
 ALTER TABLE media ADD COLUMN taken_at BIGINT;

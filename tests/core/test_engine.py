@@ -13,6 +13,7 @@ from core.ingest.fetch import local_fetcher
 from core.ingest.request import IngestOutcome, IngestRequest
 from core.settings import Settings
 from storage import LocalFile
+from tests.conftest import DatabaseTarget, database_url
 from tests.core.onnx_builders import write_bundle
 
 
@@ -36,17 +37,20 @@ async def test_embedding_settings_reach_the_embedders(tmp_path: Path, runs: int)
         await engine.close()
 
 
-def small_settings(tmp_path: Path) -> Settings:
+def small_settings(tmp_path: Path, database_target: DatabaseTarget) -> Settings:
     write_bundle(tmp_path / "model", languages=("en",))
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path / "data",
         model_dirs=[tmp_path / "model"],
+        database_url=database_url(database_target),
     )
 
 
-async def test_owner_service_finds_moves_and_forgets_owners(tmp_path: Path) -> None:
-    async with await Engine.open(small_settings(tmp_path)) as engine:
+async def test_owner_service_finds_moves_and_forgets_owners(
+    tmp_path: Path, database_target: DatabaseTarget
+) -> None:
+    async with await Engine.open(small_settings(tmp_path, database_target)) as engine:
         owners = engine.owners
         assert await owners.find("chat", -1) is None  # finding never creates
         group = await owners.ensure("chat", -1)
@@ -61,8 +65,10 @@ async def test_owner_service_finds_moves_and_forgets_owners(tmp_path: Path) -> N
         assert (local.kind, local.external_id) == ("local", "default")
 
 
-async def test_a_search_only_engine_refuses_new_items(tmp_path: Path) -> None:
-    async with await Engine.open(small_settings(tmp_path)) as engine:
+async def test_a_search_only_engine_refuses_new_items(
+    tmp_path: Path, database_target: DatabaseTarget
+) -> None:
+    async with await Engine.open(small_settings(tmp_path, database_target)) as engine:
         owner = await engine.owners.ensure_local()
         assert not engine.library.accepts_items
         file = LocalFile(str(tmp_path / "x.jpg"), 1, 1, "0" * 64)
@@ -73,14 +79,18 @@ async def test_a_search_only_engine_refuses_new_items(tmp_path: Path) -> None:
         assert await engine.queries.results(owner.id).session(session.id) == session
 
 
-async def test_folder_sync_plans_only_new_and_changed_files(tmp_path: Path) -> None:
+async def test_folder_sync_plans_only_new_and_changed_files(
+    tmp_path: Path, database_target: DatabaseTarget
+) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     for name, color in (("a.jpg", "red"), ("b.png", "blue")):
         Image.new("RGB", (32, 32), color).save(photos / name)
     (photos / "notes.txt").write_text("not a photo")
     (photos / ".hidden.jpg").write_bytes((photos / "a.jpg").read_bytes())
-    async with await Engine.open(small_settings(tmp_path), fetch=local_fetcher()) as engine:
+    async with await Engine.open(
+        small_settings(tmp_path, database_target), fetch=local_fetcher()
+    ) as engine:
         owner = await engine.owners.ensure_local()
         plan = await engine.folders.plan(owner.id, photos)
         assert [p.name for p, _ in plan.todo] == ["a.jpg", "b.png"]

@@ -2,8 +2,8 @@
 listings of filters alone, stable pages, honest "nothing matched", and owners kept apart.
 
 Unit tests use the fake embedders of ``test_search`` (vectors built from named axes, so every
-cosine is known) over a real SQLite database, text index and FAISS indexes; the last tests use
-the trained fixture models.
+cosine is known) over a real database (SQLite and PostgreSQL), text index and FAISS indexes;
+the last tests use the trained fixture models.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from core.search.query import Query
 from core.search.results import SearchResult
 from core.search.service import SearchService
 from storage import Database, NewMedia, NewUnit
+from tests.conftest import DatabaseTarget
 from tests.core.test_search import (
     EN,
     FIXTURES,
@@ -99,8 +100,11 @@ class Hybrid:
         return await self.service.search(self.owner, query)
 
 
-async def make_hybrid(tmp_path: Path, **settings: object) -> AsyncIterator[Hybrid]:
-    db = await Database.open(tmp_path / "hybrid.db")
+async def make_hybrid(
+    tmp_path: Path, database: str | Path, **settings: object
+) -> AsyncIterator[Hybrid]:
+    """A search service over ``database`` (a file or a PostgreSQL URL), indexes in tmp_path."""
+    db = await Database.open(database)
     index = IndexManager(db.vectors, tmp_path / "indexes")
     en_cfg, ru_cfg = fake_config("en-fake", ("en",)), fake_config("ru-fake", ("ru",))
     en = FakeEmbedder(en_cfg, HYBRID_TEXTS, {})
@@ -121,8 +125,8 @@ async def make_hybrid(tmp_path: Path, **settings: object) -> AsyncIterator[Hybri
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Hybrid]:
-    async for e in make_hybrid(tmp_path):
+async def env(tmp_path: Path, database_target: DatabaseTarget) -> AsyncIterator[Hybrid]:
+    async for e in make_hybrid(tmp_path, database_target("hybrid.db")):
         yield e
 
 
@@ -198,10 +202,14 @@ async def test_a_text_holding_every_word_beats_what_only_the_pictures_suggest(
     assert uids(result).index("half") > 1  # holds half the words: interleaves, not ahead
 
 
-async def test_a_word_misread_in_the_picture_still_finds_it(tmp_path: Path) -> None:
+async def test_a_word_misread_in_the_picture_still_finds_it(
+    tmp_path: Path, database_target: DatabaseTarget
+) -> None:
     found = {}
     for share in (0.5, 1.0):
-        async for env in make_hybrid(tmp_path / str(share), search_text_min_share=share):
+        async for env in make_hybrid(
+            tmp_path / str(share), database_target(f"{share}.db"), search_text_min_share=share
+        ):
             for i in range(8):  # many items the pictures suggest, none with text
                 await env.add(f"v{i}", scored(0.95 - 0.005 * i, toward="x2"))
             await env.add("misread", axis("sea"), ocr="Invoice for Merch 2024")
@@ -305,9 +313,15 @@ async def add_dated(env: Hybrid) -> dict[str, int]:
         ("cat от:@TRIPS 2022", ["trips-cat"]),
     ],
 )
-async def test_filters_narrow_both_rankings(tmp_path: Path, text: str, expected: list[str]) -> None:
+async def test_filters_narrow_both_rankings(
+    tmp_path: Path, database_target: DatabaseTarget, text: str, expected: list[str]
+) -> None:
     for direct_max in (0, 1000):  # walking the index, and scoring the allowed items directly
-        async for env in make_hybrid(tmp_path / str(direct_max), search_direct_max=direct_max):
+        async for env in make_hybrid(
+            tmp_path / str(direct_max),
+            database_target(f"{direct_max}.db"),
+            search_direct_max=direct_max,
+        ):
             await add_dated(env)
             result = await env.search(text, strictness="loose")
             assert sorted(uids(result)) == sorted(expected), (direct_max, uids(result))
@@ -316,10 +330,16 @@ async def test_filters_narrow_both_rankings(tmp_path: Path, text: str, expected:
                 assert result.reason == "no_match"
 
 
-async def test_direct_scoring_ranks_like_the_index(tmp_path: Path) -> None:
+async def test_direct_scoring_ranks_like_the_index(
+    tmp_path: Path, database_target: DatabaseTarget
+) -> None:
     ranked = []
     for direct_max in (0, 1000):
-        async for env in make_hybrid(tmp_path / str(direct_max), search_direct_max=direct_max):
+        async for env in make_hybrid(
+            tmp_path / str(direct_max),
+            database_target(f"{direct_max}.db"),
+            search_direct_max=direct_max,
+        ):
             await add_dated(env)
             result = await env.search("cat 2024", strictness="loose")
             ranked.append(
@@ -389,9 +409,11 @@ async def page_through(env: Hybrid, text: str, limit: int, **kw: Any) -> list[st
     "text",
     ["cat", "cat blanket", "cat newest", "cat 2024", "cat -blanket", "2024", "2024 -dog", '"cat"'],
 )
-async def test_pages_have_no_duplicates_or_gaps(tmp_path: Path, text: str) -> None:
+async def test_pages_have_no_duplicates_or_gaps(
+    tmp_path: Path, database_target: DatabaseTarget, text: str
+) -> None:
     settings = {"search_margin_loose": 1.5, "search_text_limit": 12, "search_fusion_depth": 12}
-    async for env in make_hybrid(tmp_path, **settings):
+    async for env in make_hybrid(tmp_path, database_target("pages.db"), **settings):
         rng = np.random.default_rng(3)
         for i in range(60):
             year = 2023 + i % 3
@@ -450,11 +472,13 @@ class Shapes:
 
 
 @pytest.fixture
-async def shapes(tmp_path: Path, fixture_embedders: list[Any]) -> AsyncIterator[Shapes]:
+async def shapes(
+    tmp_path: Path, database_target: DatabaseTarget, fixture_embedders: list[Any]
+) -> AsyncIterator[Shapes]:
     """The dozen shape photos, two of them carrying text (a receipt, a note)."""
     from tests.fixtures.tooling.shapes import render_shape_photo
 
-    db = await Database.open(tmp_path / "q.db")
+    db = await Database.open(database_target("q.db"))
     index = IndexManager(db.vectors, tmp_path / "indexes")
     configs = {e.model_id: e.config for e in fixture_embedders}
     embedder = AsyncEmbedder(fixture_embedders)

@@ -606,3 +606,36 @@ def test_a_file_restores_pending_versions_and_the_uncertain_window(tmp_path: Pat
     again = OwnerIndex.read_file(path, 1, MODEL)
     assert again.pending_versions == {6} and again.add([3], vecs[3:4], version=3)
     assert again.ntotal == 11  # inside the uncertain window: replaced, not duplicated
+
+
+# --- shared databases ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_top_up_adds_past_the_held_ids_and_takes_the_storage_version(approximate: bool) -> None:
+    vecs = clustered(1_500, seed=31)
+    ids = np.arange(1_500, dtype=np.int64) * 2 + 5
+    idx = OwnerIndex.build(1, MODEL, ids[:1_200], vecs[:1_200], 4, approximate=approximate)
+    idx.remove(ids[:10], version=6)  # ahead of 5: pending
+    count, high, total, mutations = idx.fingerprint()
+    assert (count, high, total) == (1_190, int(ids[1_199]), int(ids[10:1_200].sum()))
+    assert not idx.top_up(ids[1_200:], vecs[1_200:], version=9, mutations=mutations - 1)
+    assert idx.top_up(ids[1_200:], vecs[1_200:], version=9, mutations=mutations)
+    assert idx.ntotal == 1_490 and idx.version == 9 and not idx.pending_versions
+    assert idx.kind.startswith("ivf") == approximate
+    assert ids_of(idx.search(vecs[1_400], 1)[0]) == [int(ids[1_400])]
+
+
+async def test_shared_manager_without_top_up_support_rebuilds(
+    source: FakeSource, tmp_path: Path
+) -> None:
+    """A source that cannot list vectors past an id (nor batch versions) still stays fresh."""
+    mgr = manager(source, tmp_path, shared=True)
+    vecs = clustered(20, seed=32)
+    ids = np.arange(1, 21, dtype=np.int64)
+    await ingest(mgr, source, 1, ids[:10], vecs[:10])
+    source.commit_add(1, MODEL, ids[10:], vecs[10:])  # another process
+    assert ids_of((await mgr.search(1, MODEL, vecs[15], 1))[0]) == [16]
+    assert mgr.stats.top_ups == 0 and mgr.stats.rebuild_reasons[-1].startswith("changed else")
+    source.commit_remove(1, MODEL, ids[15:16])
+    assert 16 not in ids_of((await mgr.search(1, MODEL, vecs[15], 20))[0])

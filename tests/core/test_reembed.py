@@ -22,6 +22,7 @@ from core.media.video import sample_video
 from core.models.embedder import AsyncEmbedder
 from core.settings import VideoSettings
 from storage import Database, NewMedia, NewUnit
+from tests.conftest import DatabaseTarget
 from tests.core.image_samples import photo_like
 from tests.core.ingest_fakes import Files, GridEmbedder, jpeg, make_embedder, png, settings, solid
 from tests.core.test_video import scenes, write_video
@@ -86,8 +87,8 @@ class Env:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    db = await Database.open(tmp_path / "test.db")
+async def env(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Env]:
+    db = await Database.open(database_target("test.db"))
     e = Env(tmp_path, db)
     try:
         yield e

@@ -30,6 +30,7 @@ from core.search.service import SearchService
 from core.settings import Settings
 from storage import Database, NewMedia, NewUnit, OwnerStore
 from storage.records import Unit
+from tests.conftest import DatabaseTarget
 from tests.fixtures.tooling.shapes import PHOTO_SET
 
 DIM = 16
@@ -181,8 +182,10 @@ def make_settings(**overrides: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-async def make_env(tmp_path: Path, **settings: object) -> AsyncIterator[Env]:
-    db = await Database.open(tmp_path / "search.db")
+async def make_env(
+    database_target: DatabaseTarget, tmp_path: Path, **settings: object
+) -> AsyncIterator[Env]:
+    db = await Database.open(database_target("search.db"))
     index = IndexManager(db.vectors, tmp_path / "indexes")
     en_cfg, ru_cfg = fake_config("en-fake", ("en",)), fake_config("ru-fake", ("ru",))
     en = FakeEmbedder(en_cfg, TEXTS, IMAGES)
@@ -202,8 +205,8 @@ async def make_env(tmp_path: Path, **settings: object) -> AsyncIterator[Env]:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    async for e in make_env(tmp_path):
+async def env(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Env]:
+    async for e in make_env(database_target, tmp_path):
         yield e
 
 
@@ -326,9 +329,9 @@ async def test_another_owners_items_are_never_found(env: Env) -> None:
 
 
 async def test_pages_have_no_duplicates_or_gaps_and_ties_keep_a_stable_order(
-    tmp_path: Path,
+    database_target: DatabaseTarget, tmp_path: Path
 ) -> None:
-    async for env in make_env(tmp_path, search_margin_loose=1.5):
+    async for env in make_env(database_target, tmp_path, search_margin_loose=1.5):
         rng = np.random.default_rng(7)
         expected: dict[str, float] = {}
         for i in range(36):  # photos with distinct scores
@@ -398,8 +401,9 @@ async def test_similar_to_an_item_without_vectors_for_the_loaded_models(env: Env
         await env.service.search_similar(env.owner, media_id=media_id)
 
 
-async def test_limits_default_and_clamp(tmp_path: Path) -> None:
-    async for env in make_env(tmp_path, search_default_limit=3, search_max_limit=5):
+async def test_limits_default_and_clamp(database_target: DatabaseTarget, tmp_path: Path) -> None:
+    limits = {"search_default_limit": 3, "search_max_limit": 5}
+    async for env in make_env(database_target, tmp_path, **limits):
         for i in range(8):
             await env.add(f"p{i}", scored(0.9 - 0.001 * i))
         first = await env.service.search_text(env.owner, "cat")
@@ -448,10 +452,10 @@ async def test_text_and_image_are_combined_in_the_texts_model(env: Env) -> None:
 
 @pytest.mark.parametrize(("weight", "first"), [(1.0, "cat"), (0.0, "sea")])
 async def test_the_text_weight_moves_the_combination(
-    tmp_path: Path, weight: float, first: str
+    database_target: DatabaseTarget, tmp_path: Path, weight: float, first: str
 ) -> None:
     """All text finds the cat, all photo finds the sea."""
-    async for env in make_env(tmp_path, search_text_weight=weight):
+    async for env in make_env(database_target, tmp_path, search_text_weight=weight):
         await env.add("cat-at-sea", mix("cat", "sea"))
         await env.add("cat", axis("cat"))
         await env.add("sea", axis("sea"))
@@ -647,10 +651,12 @@ def fixture_embedders() -> list[Any]:
 
 
 @pytest.fixture
-async def quality(tmp_path: Path, fixture_embedders: list[Any]) -> AsyncIterator[Quality]:
+async def quality(
+    database_target: DatabaseTarget, tmp_path: Path, fixture_embedders: list[Any]
+) -> AsyncIterator[Quality]:
     from tests.fixtures.tooling.shapes import render_shape_photo
 
-    db = await Database.open(tmp_path / "q.db")
+    db = await Database.open(database_target("q.db"))
     index = IndexManager(db.vectors, tmp_path / "indexes")
     configs = {e.model_id: e.config for e in fixture_embedders}
     embedder = AsyncEmbedder(fixture_embedders)

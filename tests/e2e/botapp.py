@@ -11,6 +11,9 @@ polling loop, plus helpers to fill a collection and read the bot's answers.
 would, minus the chat message: the file is registered with the fake (so its ``file_id`` is real
 there and can be downloaded and sent back) and submitted to the engine's ingest pipeline, whose
 fetch downloads it from the fake.
+
+The settings builders take DATABASE_URL from :mod:`tests.e2e.backends`: the in-process bot of a
+test runs on SQLite and again on PostgreSQL (``tests/e2e/conftest.py`` decides which tests).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bot.config import BotAppSettings
 from bot.services import BotServices
 from core.engine.engine import Engine
 from core.ingest.pipeline import Fetch, IngestOutcome, IngestRequest
+from tests.e2e.backends import database_url
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser, StoredFile
 from tests.e2e.harness import PollingRun, polling
 from tests.e2e.search_support import SHAPES, Answer, Seeded, make_settings, shape_jpeg
@@ -65,6 +69,7 @@ def bot_settings(server: FakeTelegramServer, data_dir: Path, **overrides: Any) -
         "ingest_retry_backoff_s": 0.01,
     }
     values.update(overrides)
+    values.setdefault("database_url", database_url(Path(values["data_dir"])))
     return BotAppSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from bot.config import BotAppSettings
+from tests.e2e.backends import database_url
 from tests.e2e.fake_telegram import FakeTelegramServer, SentMessage, StoredFile
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
@@ -127,6 +128,7 @@ def make_settings(
         "index_memory_budget_mb": 64,
     }
     values.update(overrides)
+    values.setdefault("database_url", database_url(Path(values["data_dir"])))
     return BotAppSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

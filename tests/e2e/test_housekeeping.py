@@ -14,7 +14,7 @@ from tests.e2e.botapp import bot_settings, running_bot
 from tests.e2e.fake_telegram import FakeTelegramServer, FakeUser
 
 
-async def seed(path: Path, user_id: int, *, age_s: float) -> tuple[int, int]:
+async def seed(path: Path | str, user_id: int, *, age_s: float) -> tuple[int, int]:
     """A session and a done job of ``user_id``, made ``age_s`` seconds ago."""
     db = await Database.open(path, clock=lambda: time.time() - age_s)
     try:
@@ -33,7 +33,7 @@ async def test_bot_purges_at_start_up_and_old_buttons_expire(
     telegram: FakeTelegramServer, alice: FakeUser, tmp_path: Path
 ) -> None:
     settings = bot_settings(telegram, tmp_path, jobs_retention_days=2)
-    path = default_database_path(settings.data.dir)
+    path = settings.database.url or default_database_path(settings.data.dir)
     old_session, _old_job = await seed(path, alice.id, age_s=SESSION_TTL_S + DAY_S)
     fresh_session, fresh_job = await seed(path, alice.id, age_s=DAY_S)
     async with running_bot(telegram, tmp_path, jobs_retention_days=2) as app:

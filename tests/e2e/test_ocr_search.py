@@ -145,7 +145,9 @@ async def test_ocr_again_requeues_a_collection_for_the_running_bot(
         await app.engine.db.owner(owner).texts.put(media.id, "ocr", "stale text")
         env = tmp_path / "bot.env"
         models = ",".join(str(d) for d in app.settings.data.model_dirs)
-        env.write_text(f"DATA_DIR={data}\nMODEL_DIRS={models}\n")
+        url = app.settings.database.url
+        database = f"DATABASE_URL={url}\n" if url else ""
+        env.write_text(f"DATA_DIR={data}\nMODEL_DIRS={models}\n{database}")
 
         assert (
             await run_main(["ocr", "--again", "--owner", str(alice.id), "--env-file", str(env)])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,10 @@ import pytest
 import core.errors
 import storage
 import storage.errors
+import storage.results
 from storage import Database, NewMedia, NewUnit, OwnerStore
-from storage.results import is_id_collision
+from storage.dbapi import INTEGRITY_ERRORS
+from storage.results import ResultStore
 from tests.storage.conftest import CLIP, vecs
 
 
@@ -56,18 +57,26 @@ def test_storage_imports_nothing_from_core() -> None:
                 assert all(a.name.split(".")[0] != "core" for a in node.names), path.name
 
 
-def test_id_collisions_are_told_apart_by_code_not_text() -> None:
-    conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, u TEXT UNIQUE, n INTEGER NOT NULL)")
-    conn.execute("INSERT INTO t VALUES (1, 'a', 0)")
-    for bad, collision in (
-        ("INSERT INTO t VALUES (1, 'b', 0)", True),  # primary key
-        ("INSERT INTO t VALUES (2, 'a', 0)", True),  # unique
-        ("INSERT INTO t VALUES (3, 'c', NULL)", False),  # not null
-    ):
-        with pytest.raises(sqlite3.IntegrityError) as caught:
-            conn.execute(bad)
-        assert is_id_collision(caught.value) is collision, bad
+async def test_a_session_id_drawn_twice_is_drawn_again(
+    db: Database, store: OwnerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = ResultStore(db, store.owner_id)
+    first = await results.create_session("text", text="cat")
+    draws = iter([first.id, first.id, first.id + 1])
+    monkeypatch.setattr(storage.results.secrets, "randbits", lambda _bits: next(draws))
+    second = await results.create_session("text", text="dog")
+    assert second.id == first.id + 1
+    assert (await results.session(first.id)).text == "cat"  # type: ignore[union-attr]
+    assert (await results.session(second.id)).text == "dog"  # type: ignore[union-attr]
+
+
+async def test_a_broken_constraint_still_raises_and_leaves_the_writer_usable(
+    db: Database, store: OwnerStore
+) -> None:
+    results = ResultStore(db, store.owner_id)
+    with pytest.raises(INTEGRITY_ERRORS):
+        await results.create_session("photo", text="no file")
+    assert (await results.create_session("text", text="ok")).text == "ok"
 
 
 async def test_video_seconds_count_videos_animations_and_notes(store: OwnerStore) -> None:

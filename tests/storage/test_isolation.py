@@ -131,6 +131,13 @@ async def test_owner_a_can_never_reach_owner_b(db: Database) -> None:
         assert await db.vectors.index_version(a.owner_id, CLIP) == 4
 
     @check
+    async def vectors_after() -> None:
+        top_up = await a.vectors.after(CLIP, 0)
+        assert set(top_up.ids.tolist()) == set(mine["units"])
+        held = await a.vectors.after(CLIP, max(b_units))
+        assert held.held_count == len(mine["units"]) and held.held_sum == sum(mine["units"])
+
+    @check
     async def vectors_of_units() -> None:
         ids, v = await a.vectors.of_units(CLIP, b_units)
         assert ids.size == 0 and v.shape[0] == 0

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
+import psycopg
 import pytest
+from psycopg import sql
 
 from core.errors import JobStateError
 from storage import Database, NewUnit, OwnerStore
+from tests.conftest import DatabaseTarget
 from tests.storage.conftest import CLIP, Clock, photo, vecs
 
 PAYLOAD = {
@@ -134,11 +140,13 @@ async def test_requeue_running_after_restart(db: Database, store: OwnerStore) ->
     assert [j.id for j in await db.queue.claim(5)] == ids[1:]
 
 
-async def test_jobs_survive_reopening(db: Database, store: OwnerStore, tmp_path) -> None:
+async def test_jobs_survive_reopening(
+    db: Database, store: OwnerStore, database_target: DatabaseTarget
+) -> None:
     job_id = await store.jobs.enqueue(PAYLOAD)
     await db.queue.claim(1)
     await db.close()
-    reopened = await Database.open(db.path)
+    reopened = await Database.open(database_target("test.db"))
     try:
         assert await reopened.queue.requeue_running() == (1, 0)
         (job,) = await reopened.queue.claim(1)
@@ -159,3 +167,126 @@ async def test_purge_removes_old_done_jobs_only(
     await store.jobs.finish(new_done)
     assert await db.queue.purge(older_than=clock.now - 60) == 1
     assert [j.id for j in await store.jobs.all()] == [old_failed, new_done]
+
+
+# --- leases: several workers on one database ------------------------------------------------
+
+
+@pytest.fixture
+async def other(database_target: DatabaseTarget, clock: Clock) -> AsyncIterator[Database]:
+    """A second claimer on the same database (its own connections, its own worker name)."""
+    database = await Database.open(
+        database_target("test.db"), clock=clock, max_attempts=3, worker="other-worker"
+    )
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def test_concurrent_claimers_never_get_the_same_job(
+    db: Database, other: Database, store: OwnerStore
+) -> None:
+    ids = await store.jobs.enqueue_many([{"n": i} for i in range(40)])
+
+    claims = [(db if i % 2 else other).queue.claim(5) for i in range(8)]
+    batches = [[j.id for j in batch] for batch in await asyncio.gather(*claims)]
+    while rest := await db.queue.claim(5):  # a claim may come up short, never overlap
+        batches.append([j.id for j in rest])
+    claimed = [i for batch in batches for i in batch]
+    assert sorted(claimed) == ids  # every job once, none twice
+    assert batches[0] and batches[1]  # both databases claimed
+    assert db.worker != other.worker
+    held = {j.id: j.worker for j in await store.jobs.all(states=("running",))}
+    assert set(held.values()) <= {db.worker, other.worker}
+
+
+async def test_an_expired_lease_is_claimed_again_and_the_old_holder_is_refused(
+    db: Database, other: Database, store: OwnerStore, clock: Clock
+) -> None:
+    await db.models.register(CLIP, 8)
+    job_id = await store.jobs.enqueue(PAYLOAD)
+    (job,) = await db.queue.claim(1, lease_s=10)
+    assert (job.worker, job.lease_until) == (db.worker, int(clock.now) + 10)
+    clock.now += 10
+    assert await other.queue.claim(5) == []  # held until the lease's last second
+    clock.now += 1
+    assert await db.queue.claim(5) == []  # its own job: still in its hands, renewed late
+    (again,) = await other.queue.claim(5, lease_s=10)
+    assert (again.id, again.attempts, again.worker) == (job_id, 2, other.worker)
+    # The first worker wakes up: nothing it does with the job may land.
+    with pytest.raises(JobStateError, match="held by"):
+        await store.jobs.finish(job_id, media_id=None)
+    with pytest.raises(JobStateError, match="held by"):
+        await store.media.commit(photo("late"), [NewUnit.image()], {CLIP: vecs(1)}, job_id=job_id)
+    with pytest.raises(JobStateError):
+        await store.jobs.fail(job_id, "late", retry=True)
+    assert await store.media.find("late") is None
+    assert await db.queue.renew([job_id]) == []
+    assert await db.queue.release([job_id]) == 0
+    theirs = other.owner(store.owner_id)
+    result = await theirs.media.commit(
+        photo("p"), [NewUnit.image()], {CLIP: vecs(1)}, job_id=job_id
+    )
+    done = await store.jobs.get(job_id)
+    assert done is not None and (done.state, done.media_id) == ("done", result.media_id)
+    assert done.outcome == {"unit_ids": list(result.unit_ids)}
+
+
+async def test_renewing_keeps_the_job(
+    db: Database, other: Database, store: OwnerStore, clock: Clock
+) -> None:
+    ids = await store.jobs.enqueue_many([{"n": 1}, {"n": 2}])
+    await db.queue.claim(2, lease_s=10)
+    for _ in range(3):
+        clock.now += 8
+        assert await db.queue.renew(ids, lease_s=10) == ids
+        assert await other.queue.claim(5) == []
+    assert await other.queue.renew(ids) == []  # not its jobs
+    await store.jobs.finish(ids[0])
+    assert await db.queue.renew(ids, lease_s=10) == ids[1:]  # finished jobs are not renewed
+    assert await db.queue.renew(None, lease_s=10) == ids[1:]  # every job it holds
+
+
+async def test_an_expired_job_out_of_attempts_fails_instead(
+    db: Database, other: Database, store: OwnerStore, clock: Clock
+) -> None:
+    job_id = await store.jobs.enqueue(PAYLOAD)  # max_attempts=3
+    for claimer in (db, other, db):
+        assert [j.id for j in await claimer.queue.claim(1, lease_s=5)] == [job_id]
+        clock.now += 6  # the holder "died" each time
+    assert await other.queue.claim(5) == []
+    job = await store.jobs.get(job_id)
+    assert job is not None and (job.state, job.attempts) == ("failed", 3)
+    assert "interrupted 3 time(s)" in (job.last_error or "")
+
+
+async def test_a_released_job_is_claimable_at_once(
+    db: Database, other: Database, store: OwnerStore
+) -> None:
+    ids = await store.jobs.enqueue_many([{"n": 1}, {"n": 2}])
+    await db.queue.claim(2, lease_s=600)
+    assert await other.queue.release(ids) == 0  # only the holder can give them back
+    assert await db.queue.release(ids[:1]) == 1
+    (job,) = await other.queue.claim(5)
+    assert (job.id, job.worker, job.attempts) == (ids[0], other.worker, 2)
+
+
+async def test_finishing_a_job_notifies_listening_front_ends(
+    db: Database, store: OwnerStore, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("notifications are PostgreSQL's")
+    done_id, failed_id, retried = await store.jobs.enqueue_many([{}, {}, {}])
+    url = getattr(db.connections, "url")  # noqa: B009 - PgConnections only
+    channel = db.connections.scoped("jobs")  # type: ignore[attr-defined]
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as listener:
+        await listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        await db.queue.claim(3)
+        await store.jobs.fail(retried, "later", retry=True)  # back to pending: no news
+        await store.jobs.finish(done_id, media_id=None)
+        await store.jobs.fail(failed_id, "bad", outcome={"reason": "image_truncated"})
+        heard = [n.payload async for n in listener.notifies(timeout=10, stop_after=2)]
+    assert heard == [str(done_id), str(failed_id)]
+    failed = await store.jobs.get(failed_id)
+    assert failed is not None and failed.outcome == {"reason": "image_truncated"}

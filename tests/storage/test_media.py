@@ -316,3 +316,13 @@ async def test_job_cancelled_while_running_stores_nothing(db: Database, store: O
     with pytest.raises(JobStateError, match="no longer exists"):
         await store.media.commit(photo("late"), [NewUnit.image()], {CLIP: vecs(1)}, job_id=job_id)
     assert await store.media.find("late") is None
+
+
+async def test_a_caption_with_a_nul_character_is_saved_on_both_backends(db: Database) -> None:
+    """PostgreSQL refuses NUL in text; the item must still be saved (the NUL replaced)."""
+    owner = await db.owners.ensure("user", 4242)
+    store = db.owner(owner.id)
+    result = await add_photo(store, "nul", caption="кот\x00окно")
+    media = await store.media.get(result.media_id)
+    assert media is not None and media.caption is not None
+    assert media.caption.replace("\ufffd", "\x00") == "кот\x00окно"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 from pathlib import Path
 
 import aiosqlite
+import psycopg
 import pytest
 
 from core.errors import MigrationError
 from storage import MIGRATIONS_DIR, Database, migrate
 from storage.migrations import discover, split_statements
+from tests.conftest import DatabaseTarget
+from tests.postgres_support import fresh_schema
 
 SHIPPED = sorted(p.name for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
 EXPECTED_COLUMNS = {
@@ -21,7 +25,7 @@ EXPECTED_COLUMNS = {
         "id", "owner_id", "kind", "status", "file_unique_id", "file_id", "size", "width",
         "height", "duration", "caption", "forward_origin", "message_id", "message_date",
         "album_id", "created_at", "thumbnail_file_id", "file_name", "taken_at",
-        "ocr_state", "ocr_attempts", "ocr_error",
+        "ocr_state", "ocr_attempts", "ocr_error", "ocr_lease_until", "ocr_worker",
     ],
     "units": ["id", "owner_id", "media_id", "kind", "ts"],
     "vectors": ["id", "owner_id", "unit_id", "model", "data"],
@@ -30,7 +34,7 @@ EXPECTED_COLUMNS = {
     "local_files": ["owner_id", "path", "media_id", "size", "mtime_ns", "sha256"],
     "jobs": [
         "id", "owner_id", "state", "payload", "attempts", "last_error", "media_id",
-        "duplicate", "created_at", "updated_at",
+        "duplicate", "created_at", "updated_at", "lease_until", "worker", "outcome",
     ],
     "schema_migrations": ["name", "sha256", "applied_at"],
     "result_messages": [
@@ -51,6 +55,10 @@ EXPECTED_COLUMNS = {
     "near_duplicates": [
         "owner_id", "media_id", "duplicate_of", "score", "created_at", "dismissed",
     ],
+    "album_answers": [
+        "owner_id", "chat_id", "album_id", "holder", "lease_until", "message_id",
+        "last_item_ms", "lang", "quiet", "refused", "done", "created_at",
+    ],
 }  # fmt: skip
 
 # name -> (table, leading columns, unique)
@@ -64,9 +72,28 @@ EXPECTED_INDEXES = {
     "near_duplicates_of": ("near_duplicates", ["owner_id", "duplicate_of"], False),
     "media_owner_message": ("media", ["owner_id", "message_id"], False),
     "media_ocr_open": ("media", ["owner_id", "id"], False),
+    "jobs_leased": ("jobs", ["lease_until"], False),
+    "media_ocr_leased": ("media", ["ocr_lease_until"], False),
     "result_messages_owner_media": ("result_messages", ["owner_id", "media_id"], False),
     "search_sessions_owner": ("search_sessions", ["owner_id", "created_at"], False),
 }
+
+
+# Statements the schema must refuse (after owners 1, 2 and item 10 of owner 1 exist).
+SCHEMA_VIOLATIONS = [
+    "INSERT INTO owners (kind, external_id, created_at) VALUES ('robot', 'x', 0)",
+    "INSERT INTO media (owner_id, kind, file_unique_id, created_at) VALUES (1, 'pdf', 'v', 0)",
+    # (owner, file_unique_id) is unique
+    "INSERT INTO media (owner_id, kind, file_unique_id, created_at) VALUES (1, 'photo', 'u', 0)",
+    "INSERT INTO units (owner_id, media_id, kind) VALUES (1, 10, 'frame')",  # frame needs ts
+    "INSERT INTO units (owner_id, media_id, kind, ts) VALUES (1, 10, 'image', 1.0)",
+    # A unit cannot hang under another owner's item.
+    "INSERT INTO units (owner_id, media_id, kind) VALUES (2, 10, 'image')",
+    "INSERT INTO jobs (owner_id, state, payload, created_at, updated_at) "
+    "VALUES (1, 'lost', '{}', 0, 0)",
+    "INSERT INTO jobs (owner_id, payload, created_at, updated_at) VALUES (1, 'not json', 0, 0)",
+    "UPDATE owners SET settings = '[1]' WHERE id = 1",
+]
 
 
 def schema(path: Path) -> sqlite3.Connection:
@@ -128,22 +155,7 @@ async def test_schema_enforces_enums_and_owner_consistency(tmp_path: Path) -> No
         "INSERT INTO media (id, owner_id, kind, file_unique_id, created_at) "
         "VALUES (10, 1, 'photo', 'u', 0)"
     )
-    bad = [
-        "INSERT INTO owners (kind, external_id, created_at) VALUES ('robot', 'x', 0)",
-        "INSERT INTO media (owner_id, kind, file_unique_id, created_at) VALUES (1, 'pdf', 'v', 0)",
-        # (owner, file_unique_id) is unique
-        "INSERT INTO media (owner_id, kind, file_unique_id, created_at) "
-        "VALUES (1, 'photo', 'u', 0)",
-        "INSERT INTO units (owner_id, media_id, kind) VALUES (1, 10, 'frame')",  # frame needs ts
-        "INSERT INTO units (owner_id, media_id, kind, ts) VALUES (1, 10, 'image', 1.0)",
-        # A unit cannot hang under another owner's item.
-        "INSERT INTO units (owner_id, media_id, kind) VALUES (2, 10, 'image')",
-        "INSERT INTO jobs (owner_id, state, payload, created_at, updated_at) "
-        "VALUES (1, 'lost', '{}', 0, 0)",
-        "INSERT INTO jobs (owner_id, payload, created_at, updated_at) VALUES (1, 'not json', 0, 0)",
-        "UPDATE owners SET settings = '[1]' WHERE id = 1",
-    ]
-    for sql in bad:
+    for sql in SCHEMA_VIOLATIONS:
         with pytest.raises(sqlite3.IntegrityError):
             con.execute(sql)
 
@@ -258,3 +270,182 @@ async def test_database_exposes_vector_snapshot(tmp_path: Path) -> None:
         owner = await db.owners.ensure("user", 1)
         snap = await db.vectors.vector_snapshot(owner.id, "m@1")
         assert snap.version == 0 and len(snap.ids) == 0
+
+
+# --- PostgreSQL: the same schema from migrations/postgresql, and the same rules ----------------
+
+PG_DIR = MIGRATIONS_DIR / "postgresql"
+# FTS5 keeps these beside media_text_index on SQLite; PostgreSQL's media_text_index is a plain
+# table (a tsvector column), so neither they nor its columns are compared.
+FTS_ONLY = {t for t in EXPECTED_COLUMNS if t.startswith("media_text_index_")}
+PG_TEXT_INDEX_COLUMNS = ["owner_id", "media_id", "caption", "file_name", "origin", "ocr", "words"]
+
+
+def test_every_migration_has_a_postgresql_twin() -> None:
+    pg = sorted(p.name for p in PG_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    assert pg == SHIPPED
+    assert [m.name for m in discover(PG_DIR)] == SHIPPED
+
+
+def sqlite_schema(path: Path) -> tuple[dict[str, list[str]], set[str]]:
+    """Columns per table and the explicit index names (UNIQUE constraints' are implicit)."""
+    con = schema(path)
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    columns = {t: [r[1] for r in con.execute(f"PRAGMA table_info({t})")] for t in tables}
+    indexes = {
+        r[0]
+        for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql NOT NULL")
+    }
+    con.close()
+    return columns, indexes
+
+
+def postgres_schema(url: str) -> tuple[dict[str, list[str]], set[str]]:
+    """The same for the URL's schema; indexes that back a PRIMARY KEY or UNIQUE are left out."""
+    with psycopg.connect(url) as con:
+        columns: dict[str, list[str]] = {}
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
+        ):
+            columns.setdefault(table, []).append(column)
+        indexes = {
+            r[0]
+            for r in con.execute(
+                "SELECT i.indexname FROM pg_indexes AS i WHERE i.schemaname = current_schema() "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c "
+                "WHERE c.conindid = to_regclass(quote_ident(i.schemaname) || '.' || "
+                "quote_ident(i.indexname)))"
+            )
+        }
+        leading = {
+            name: [str(c) for c in cols]
+            for name, cols in con.execute(
+                "SELECT ic.relname, array_agg(a.attname ORDER BY k.ord) "
+                "FROM pg_index AS x JOIN pg_class AS ic ON ic.oid = x.indexrelid "
+                "JOIN pg_namespace AS n ON n.oid = ic.relnamespace "
+                "CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord) "
+                "JOIN pg_attribute AS a ON a.attrelid = x.indrelid AND a.attnum = k.attnum "
+                "WHERE n.nspname = current_schema() GROUP BY ic.relname"
+            )
+        }
+    for name, (_table, cols, _unique) in EXPECTED_INDEXES.items():
+        assert leading.get(name) == cols, name
+    return columns, indexes
+
+
+async def test_postgresql_builds_the_same_schema_as_sqlite(tmp_path: Path) -> None:
+    await (await open_db(tmp_path / "a.db")).close()
+    lite_columns, lite_indexes = sqlite_schema(tmp_path / "a.db")
+    with fresh_schema() as url:
+        await (await Database.open(url, readers=1)).close()
+        pg_columns, pg_indexes = postgres_schema(url)
+        with psycopg.connect(url) as con:
+            applied = [r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY 1")]
+    assert applied == SHIPPED
+    assert pg_columns.pop("media_text_index") == PG_TEXT_INDEX_COLUMNS
+    lite_columns.pop("media_text_index")
+    assert pg_columns == {t: c for t, c in lite_columns.items() if t not in FTS_ONLY}
+    assert pg_indexes - {"media_text_index_words"} == lite_indexes
+
+
+async def test_postgresql_schema_enforces_enums_and_owner_consistency() -> None:
+    with fresh_schema() as url:
+        await (await Database.open(url, readers=1)).close()
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute(
+                "INSERT INTO owners (id, kind, external_id, created_at) VALUES (1, 'user', '1', 0)"
+            )
+            con.execute(
+                "INSERT INTO owners (id, kind, external_id, created_at) VALUES (2, 'user', '2', 0)"
+            )
+            con.execute(
+                "INSERT INTO media (id, owner_id, kind, file_unique_id, created_at) "
+                "VALUES (10, 1, 'photo', 'u', 0)"
+            )
+            for sql in SCHEMA_VIOLATIONS:
+                with pytest.raises((psycopg.IntegrityError, psycopg.DataError)):
+                    con.execute(sql)
+
+
+@pytest.fixture
+def migrations_copy(tmp_path: Path) -> Path:
+    """A copy of both backends' files (the SQLite ones at the top, PostgreSQL's beneath)."""
+    dst = copy_migrations(tmp_path / "migrations")
+    shutil.copytree(PG_DIR, dst / "postgresql")
+    return dst
+
+
+def files_of(backend: str, migrations: Path) -> Path:
+    """Where ``backend``'s runner reads its files under a migrations directory."""
+    return migrations if backend == "sqlite" else migrations / "postgresql"
+
+
+async def open_target(database_target: DatabaseTarget, migrations: Path) -> Database:
+    return await Database.open(database_target("a.db"), migrations_dir=migrations, readers=1)
+
+
+async def test_rules_hold_on_both_backends_edited_file(
+    backend: str, database_target: DatabaseTarget, migrations_copy: Path
+) -> None:
+    await (await open_target(database_target, migrations_copy)).close()
+    with (files_of(backend, migrations_copy) / "0001_initial.sql").open("a") as f:
+        f.write("\n-- sneaky edit\n")
+    with pytest.raises(MigrationError, match=r"0001_initial\.sql was edited"):
+        await open_target(database_target, migrations_copy)
+
+
+async def test_rules_hold_on_both_backends_missing_and_out_of_order(
+    backend: str, database_target: DatabaseTarget, migrations_copy: Path
+) -> None:
+    files = files_of(backend, migrations_copy)
+    (files / "9003_c.sql").write_text("CREATE TABLE c (a INTEGER);")
+    await (await open_target(database_target, migrations_copy)).close()
+    (files / "9002_b.sql").write_text("CREATE TABLE b (a INTEGER);")
+    with pytest.raises(MigrationError, match=r"9002_b\.sql"):
+        await open_target(database_target, migrations_copy)
+    (files / "9002_b.sql").unlink()
+    (files / "9003_c.sql").unlink()
+    with pytest.raises(MigrationError, match=r"9003_c\.sql .* missing"):
+        await open_target(database_target, migrations_copy)
+
+
+async def test_rules_hold_on_both_backends_failing_file_leaves_no_trace(
+    backend: str, database_target: DatabaseTarget, migrations_copy: Path
+) -> None:
+    files = files_of(backend, migrations_copy)
+    (files / "9002_bad.sql").write_text(
+        "CREATE TABLE half (a INTEGER);\nINSERT INTO nowhere VALUES (1);\n"
+    )
+    with pytest.raises(MigrationError, match=r"9002_bad\.sql failed.*nowhere"):
+        await open_target(database_target, migrations_copy)
+    (files / "9002_bad.sql").write_text("CREATE TABLE half (a INTEGER);\n")
+    async with await open_target(database_target, migrations_copy) as db, db.read() as conn:
+        names = [r[0] for r in await conn.execute_fetchall("SELECT name FROM schema_migrations")]
+        assert sorted(names) == [*SHIPPED, "9002_bad.sql"]
+        assert await conn.execute_fetchall("SELECT count(*) FROM half") == [(0,)]
+
+
+async def test_opening_one_fresh_database_twice_at_once_applies_each_file_once(
+    database_target: DatabaseTarget,
+) -> None:
+    target = database_target("a.db")
+    first, second = await asyncio.gather(
+        Database.open(target, readers=1), Database.open(target, readers=1)
+    )
+    try:
+        async with first.read() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT name, count(*) FROM schema_migrations GROUP BY name ORDER BY name"
+            )
+        assert rows == [(name, 1) for name in SHIPPED]
+        owner = await first.owners.ensure("user", 1)
+        assert await second.owners.find("user", 1) == owner
+    finally:
+        await first.close()
+        await second.close()

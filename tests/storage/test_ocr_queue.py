@@ -3,10 +3,14 @@ scoped by owner, interrupted runs are resumed, re-runs reset."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import pytest
 
 from storage import Database, OwnerStore
-from tests.storage.conftest import CLIP, DIM, RUCLIP, add_photo
+from tests.conftest import DatabaseTarget
+from tests.storage.conftest import CLIP, DIM, RUCLIP, Clock, add_photo
 
 
 async def _setup(db: Database) -> tuple[OwnerStore, OwnerStore]:
@@ -130,3 +134,64 @@ async def test_a_scope_of_owner_kinds_leaves_other_front_ends_items_alone(db: Da
     assert other.media.id == bot_id
     with pytest.raises(ValueError, match="owner kinds"):
         await db.ocr.claim(1, kinds=("group",))  # type: ignore[arg-type]
+
+
+# --- leases: several OCR workers on one database ---------------------------------------------
+
+
+@pytest.fixture
+async def other(database_target: DatabaseTarget, clock: Clock) -> AsyncIterator[Database]:
+    """A second OCR worker on the same database."""
+    database = await Database.open(database_target("test.db"), clock=clock, worker="ocr-2")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def test_concurrent_ocr_claimers_never_get_the_same_item(
+    db: Database, other: Database
+) -> None:
+    a, b = await _setup(db)
+    ids = [(await add_photo(s, f"{s.owner_id}-{i}", seed=i)).media_id for i in range(6)
+           for s in (a, b)]  # fmt: skip
+    claims = [(db if i % 2 else other).ocr.claim(3) for i in range(4)]
+    batches = [[it.media.id for it in batch] for batch in await asyncio.gather(*claims)]
+    while rest := await db.ocr.claim(3):
+        batches.append([it.media.id for it in rest])
+    claimed = [i for batch in batches for i in batch]
+    assert sorted(claimed) == sorted(ids)
+    assert batches[0] and batches[1]
+
+
+async def test_an_expired_ocr_lease_moves_to_another_worker(
+    db: Database, other: Database, clock: Clock
+) -> None:
+    a, _ = await _setup(db)
+    mid = (await add_photo(a, "a0")).media_id
+    [_item] = await db.ocr.claim(1, lease_s=10)
+    clock.now += 8
+    assert await db.ocr.renew([(a.owner_id, mid)], lease_s=10) == 1
+    clock.now += 8
+    assert await other.ocr.claim(1) == []  # renewed: still held
+    clock.now += 3
+    [again] = await other.ocr.claim(1, lease_s=10)
+    assert (again.media.id, again.attempts) == (mid, 2)
+    assert not await db.ocr.done(a.owner_id, mid)  # the old holder's marks are refused
+    assert await db.ocr.retry(a.owner_id, mid, "late", max_attempts=3) is None
+    assert await db.ocr.renew([(a.owner_id, mid)]) == 0
+    assert await other.ocr.done(a.owner_id, mid)
+    assert await db.ocr.state(a.owner_id, mid) == ("done", 2, None)
+
+
+async def test_an_expired_ocr_item_out_of_claims_fails(
+    db: Database, other: Database, clock: Clock
+) -> None:
+    a, _ = await _setup(db)
+    mid = (await add_photo(a, "a0")).media_id
+    for claimer in (db, other):
+        assert len(await claimer.ocr.claim(1, lease_s=5, max_attempts=2)) == 1
+        clock.now += 6
+    assert await db.ocr.claim(1, max_attempts=2) == []
+    state = await db.ocr.state(a.owner_id, mid)
+    assert state is not None and state[0] == "failed" and "interrupted 2" in (state[2] or "")

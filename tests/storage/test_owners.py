@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from storage import Database, NewMedia, NewUnit, OwnerStore, default_database_path
+from storage.postgres import PgConn, PgConnections
 from tests.storage.conftest import CLIP, RUCLIP, add_photo, add_video, vecs
 
 
@@ -85,6 +87,9 @@ async def test_stats(db: Database, store: OwnerStore) -> None:
 
 
 async def test_connections_are_configured(db: Database) -> None:
+    if db.dialect == "postgresql":
+        await _check_postgres_connections(db)
+        return
     async with db.write() as conn:
         assert (await conn.execute_fetchall("PRAGMA foreign_keys"))[0][0] == 1
         assert (await conn.execute_fetchall("PRAGMA journal_mode"))[0][0] == "wal"
@@ -93,6 +98,24 @@ async def test_connections_are_configured(db: Database) -> None:
     async with db.read() as conn:
         assert (await conn.execute_fetchall("PRAGMA foreign_keys"))[0][0] == 1
         assert (await conn.execute_fetchall("PRAGMA query_only"))[0][0] == 1
+
+
+async def _check_postgres_connections(db: Database) -> None:
+    """The writer is in a read-write transaction of the URL's schema; readers cannot write."""
+    assert isinstance(db.connections, PgConnections)
+    schema = db.connections.schema
+    async with db.write() as conn:
+        assert (await conn.execute_fetchall("SELECT current_schema()"))[0][0] == schema
+        assert (await conn.execute_fetchall("SHOW transaction_read_only"))[0][0] == "off"
+        assert isinstance(conn, PgConn)
+        status = conn.raw.info.transaction_status
+        assert status == psycopg.pq.TransactionStatus.INTRANS
+    for snapshot in (False, True):
+        async with db.read(snapshot=snapshot) as conn:
+            assert (await conn.execute_fetchall("SELECT current_schema()"))[0][0] == schema
+            assert (await conn.execute_fetchall("SHOW transaction_read_only"))[0][0] == "on"
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                await conn.execute("DELETE FROM owners")
 
 
 async def test_open_validates_arguments(tmp_path: Path) -> None:

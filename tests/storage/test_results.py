@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from storage import Database, OwnerStore
+from storage.dbapi import INTEGRITY_ERRORS
 from storage.results import RESULT_TTL_S, SESSION_TTL_S, ResultStore
 from tests.storage.conftest import Clock, add_photo, add_video
 
@@ -90,9 +89,9 @@ async def test_session_kinds_need_their_query(db: Database, store: OwnerStore) -
     results = ResultStore(db, store.owner_id)
     with pytest.raises(ValueError):
         await results.create_session("video")  # type: ignore[arg-type]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         await results.create_session("photo", text="no file")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         await results.create_session("item")
 
 

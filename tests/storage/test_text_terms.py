@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
@@ -81,3 +82,36 @@ def test_stemming_is_safe_from_several_threads() -> None:
     for t in threads:
         t.join()
     assert results == [expected] * 4
+
+
+def test_latin_diacritics_go_after_stemming() -> None:
+    assert index_terms("Café in São Paulo, Müller") == index_terms("cafe in Sao Paulo, Muller")
+    assert stem("cafés") == stem("cafes") == "cafe"
+    assert index_terms("ǅemal") == "dzemal"  # NFKC then casefold give "dž": its caron goes
+    assert index_terms("йод ёж Ελλάδα") == "йод еж ελλάδα"  # other scripts keep their marks
+
+
+# New Tai Lue letters and two Vedic signs that SQLite's Unicode tables do not count as letters.
+_SQLITE_NOT_LETTERS = {*range(0x19B0, 0x19C1), 0x19C8, 0x19C9, 0x1CF2, 0x1CF3}
+
+
+def test_terms_are_what_sqlites_tokenizer_keeps() -> None:
+    """Every one-character word's term comes out of SQLite's unicode61 tokenizer unchanged, so
+    the stems PostgreSQL indexes as they are match what SQLite indexes (the tokenizer folds
+    case and Latin diacritics; :func:`stem` already did)."""
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE VIRTUAL TABLE t USING fts5 (x, tokenize = 'unicode61')")
+    con.execute("CREATE VIRTUAL TABLE v USING fts5vocab (t, 'instance')")
+    terms = {}
+    for cp in range(0x30000):
+        if 0xD800 <= cp < 0xE000 or cp in _SQLITE_NOT_LETTERS:
+            continue
+        found = words(chr(cp))
+        if len(found) == 1:
+            terms[cp] = index_terms(found[0])
+    con.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", terms.items())
+    tokens: dict[int, list[str]] = {}
+    for doc, term in con.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
+        tokens.setdefault(doc, []).append(term)
+    changed = {hex(cp): (t, tokens.get(cp)) for cp, t in terms.items() if tokens.get(cp) != [t]}
+    assert len(terms) > 100_000 and not changed

@@ -3,11 +3,16 @@ their items, indexing at commit, and the backfill of items stored before the ind
 
 from __future__ import annotations
 
+import random
 import shutil
 import sqlite3
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
+import psycopg
 import pytest
 
 from storage import (
@@ -21,6 +26,10 @@ from storage import (
     owner_media,
     text_backfill,
 )
+from storage.dialect import to_postgres
+from storage.pg_migrations import migrate_postgres
+from storage.text_terms import TEXT_SOURCES
+from tests.postgres_support import fresh_schema
 from tests.storage.conftest import CLIP, add_photo, vecs
 
 
@@ -256,44 +265,142 @@ async def test_text_is_written_in_the_commit_transaction(
     assert await ids(store, "кот") == []
 
 
+# --- the same answers on both backends ----------------------------------------------------------
+
+_VOCABULARY = [
+    *("кот", "кота", "коты", "котлета", "машина", "машину", "красная", "красной", "дом"),
+    *("дома", "квитанция", "оплата", "март", "за", "cat", "cats", "invoice", "invoices"),
+    *("march", "payment", "café", "cafe", "Müller", "muller", "e-mail", "email", "2024", "0042"),
+]
+
+
+async def _random_collection(store: OwnerStore, rng: random.Random, n: int) -> None:
+    """``n`` items with texts in random sources; item 0's caption ends with a word and its
+    OCR starts with the next one, which is no phrase."""
+    for i in range(n):
+        texts = {s: " ".join(rng.choices(_VOCABULARY, k=rng.randint(1, 8))) for s in TEXT_SOURCES}
+        if i == 0:
+            texts = {"caption": "дом красная", "ocr": "машина дома"}
+        chosen = {s: t for s, t in texts.items() if i == 0 or rng.random() < 0.5}
+        mid = (await add_photo(store, f"r{i}", caption=chosen.get("caption"))).media_id
+        for source in ("file_name", "origin", "ocr"):
+            if source in chosen:
+                await store.texts.put(mid, source, chosen[source])
+
+
+def _random_queries(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    queries: list[dict[str, Any]] = [{"words": [], "phrases": ["красная машина"]}]
+    for _ in range(n):
+        query: dict[str, Any] = {"words": rng.sample(_VOCABULARY, rng.randint(1, 3))}
+        if rng.random() < 0.3:
+            start = rng.randrange(len(_VOCABULARY) - 1)
+            query["phrases"] = [" ".join(_VOCABULARY[start : start + 2])]
+        query["min_share"] = rng.choice([1.0, 0.6, 0.1])
+        if rng.random() < 0.2:
+            query["media_ids"] = rng.sample(range(1, 61), 20)
+        queries.append(query)
+    return queries
+
+
+async def test_both_backends_find_the_same_items(tmp_path: Path) -> None:
+    """The same texts and searches give the same items, coverage and sources on SQLite and on
+    PostgreSQL (the order within equal coverage may differ: bm25 is not ts_rank)."""
+    answers: list[list[set[tuple[int, float, tuple[str, ...]]]]] = []
+    with fresh_schema() as url:
+        for target in (tmp_path / "same.db", url):
+            db = await Database.open(target)
+            try:
+                stores = [db.owner((await db.owners.ensure("user", u)).id) for u in (1, 2)]
+                for owner in stores:
+                    await _random_collection(owner, random.Random(7), 60)
+                found = []
+                for query in _random_queries(random.Random(11), 150):
+                    matches = await stores[0].texts.search(**query, limit=1000)
+                    coverage = [m.coverage for m in matches]
+                    assert coverage == sorted(coverage, reverse=True)
+                    found.append({(m.media_id, m.coverage, m.sources) for m in matches})
+                answers.append(found)
+            finally:
+                await db.close()
+    sqlite_answers, pg_answers = answers
+    assert sum(map(len, sqlite_answers)) > 300  # the searches do find things
+    assert 1 not in {m for m, *_ in sqlite_answers[0]}  # across sources is no phrase
+    assert sqlite_answers == pg_answers
+
+
 # --- backfill of items stored before migration 0005 ---------------------------------------------
 
 
-def _migrations_up_to_0004(dst: Path) -> Path:
+def _migrations_up_to_0004(dst: Path, source: Path = MIGRATIONS_DIR) -> Path:
     dst.mkdir()
-    for f in MIGRATIONS_DIR.glob("000[1-4]_*.sql"):
+    for f in source.glob("000[1-4]_*.sql"):
         shutil.copy(f, dst / f.name)
     return dst
 
 
-async def _old_collection(tmp_path: Path, n: int) -> Path:
-    """A database at migration 0004 with one owner and ``n`` captioned photos (every third
-    also with a forward origin, one without any text)."""
+_OWNERS = "INSERT INTO owners (id, kind, external_id, created_at) VALUES (?, 'user', ?, 0)"
+_MEDIA = (
+    "INSERT INTO media (owner_id, kind, file_unique_id, caption, forward_origin, created_at) "
+    "VALUES (?, 'photo', ?, ?, ?, 0)"
+)
+
+
+def _old_rows(n: int) -> list[tuple[int, str, str, str | None]]:
+    """``n`` captioned photos of owner 1 (every third also with a forward origin) and one of
+    owner 2 without any text."""
+    rows = [
+        (1, f"u{i}", f"Фотографии котов номер {i}", "Канал Новости" if i % 3 == 0 else None)
+        for i in range(n)
+    ]
+    return [*rows, (2, "other", "  ", None)]
+
+
+async def _old_collection(backend: str, tmp_path: Path, n: int, schemas: ExitStack) -> str | Path:
+    """A database at migration 0004 with two owners and the items of :func:`_old_rows` (on
+    PostgreSQL a schema that ``schemas`` drops)."""
+    if backend == "postgresql":
+        url = schemas.enter_context(fresh_schema())
+        migrations = _migrations_up_to_0004(tmp_path / "m", MIGRATIONS_DIR / "postgresql")
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await migrate_postgres(conn, migrations)
+        with psycopg.connect(url) as pg, pg.cursor() as cur:
+            cur.executemany(to_postgres(_OWNERS), [(1, "a"), (2, "b")])
+            cur.executemany(to_postgres(_MEDIA), _old_rows(n))
+        return url
     path = tmp_path / "old.db"
     async with aiosqlite.connect(path, isolation_level=None) as conn:
         await migrate(conn, _migrations_up_to_0004(tmp_path / "m"))
     con = sqlite3.connect(path)
-    con.execute("INSERT INTO owners (id, kind, external_id, created_at) VALUES (1, 'user', 'a', 0)")
-    con.execute("INSERT INTO owners (id, kind, external_id, created_at) VALUES (2, 'user', 'b', 0)")
-    for i in range(n):
-        origin = "Канал Новости" if i % 3 == 0 else None
-        con.execute(
-            "INSERT INTO media (owner_id, kind, file_unique_id, caption, forward_origin, "
-            "created_at) VALUES (1, 'photo', ?, ?, ?, 0)",
-            (f"u{i}", f"Фотографии котов номер {i}", origin),
-        )
-    con.execute(
-        "INSERT INTO media (owner_id, kind, file_unique_id, caption, created_at) "
-        "VALUES (2, 'photo', 'other', '  ', 0)"
-    )
+    con.executemany(_OWNERS, [(1, "a"), (2, "b")])
+    con.executemany(_MEDIA, _old_rows(n))
     con.commit()
     con.close()
     return path
 
 
-async def test_upgrade_indexes_items_stored_before_the_text_index(tmp_path: Path) -> None:
-    path = await _old_collection(tmp_path, 7)
-    db = await Database.open(path)
+def _count(target: str | Path, table: str) -> int:
+    """Rows of ``table``, read outside the storage layer (after a failed open)."""
+    if isinstance(target, str):
+        with psycopg.connect(target) as pg:
+            return int(pg.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+    con = sqlite3.connect(target)
+    try:
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def schemas() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
+
+
+async def test_upgrade_indexes_items_stored_before_the_text_index(
+    backend: str, tmp_path: Path, schemas: ExitStack
+) -> None:
+    target = await _old_collection(backend, tmp_path, 7, schemas)
+    db = await Database.open(target)
     try:
         store = db.owner(1)
         assert len(await ids(store, "кот")) == 7
@@ -310,9 +417,9 @@ async def test_upgrade_indexes_items_stored_before_the_text_index(tmp_path: Path
 
 
 async def test_an_interrupted_backfill_resumes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schemas: ExitStack
 ) -> None:
-    path = await _old_collection(tmp_path, 5)
+    target = await _old_collection(backend, tmp_path, 5, schemas)
     original = text_backfill._index_rows
     calls = 0
 
@@ -321,18 +428,16 @@ async def test_an_interrupted_backfill_resumes(
         calls += 1
         if calls == 2:
             raise RuntimeError("power cut")
-        return original(texts)  # type: ignore[arg-type]
+        return original(texts)
 
     with monkeypatch.context() as patch:
         patch.setattr(text_backfill, "BATCH", 2)
         patch.setattr(text_backfill, "_index_rows", second_batch_fails)
         with pytest.raises(RuntimeError, match="power cut"):
-            await Database.open(path)
-    con = sqlite3.connect(path)
-    assert con.execute("SELECT count(*) FROM media_text_backlog").fetchone() == (3,)
-    assert con.execute("SELECT count(*) FROM media_text_index").fetchone() == (2,)
-    con.close()
-    db = await Database.open(path)
+            await Database.open(target)
+    assert _count(target, "media_text_backlog") == 3
+    assert _count(target, "media_text_index") == 2
+    db = await Database.open(target)
     try:
         assert sorted(await ids(db.owner(1), "коты")) == [1, 2, 3, 4, 5]
         assert await text_rows(db) == (5 + 2, 5)  # captions, two origins; one index row each

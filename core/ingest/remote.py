@@ -1,0 +1,230 @@
+"""Submitting from a front end whose jobs inference workers run (INGEST_REMOTE=true).
+
+The front end persists each request as a durable job, exactly as the pipeline does, and
+returns the same :class:`~core.ingest.tickets.Ticket`; the workers (``python -m bot worker``,
+any machine) claim, embed and commit it. A worker's commit notifies the channel
+``<schema>.jobs`` with the job id (:func:`storage.leases.notify_job`); a dedicated connection
+LISTENs to it and resolves the ticket from the job row (state, media id, duplicate flag and the
+``outcome`` JSON). Notifications are not durable: after every (re)connect, and every
+``poll_s`` anyway, the states of all awaited jobs are read again, so a lost notification
+delays an answer but never loses it. Progress fractions do not travel; a saved item reports 1.0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from core.errors import JobStateError
+from core.ingest.request import (
+    IngestOutcome,
+    IngestRequest,
+    NearDuplicate,
+    OutcomeCallback,
+    ProgressCallback,
+)
+from core.ingest.slots import durable
+from core.ingest.tickets import Ticket, TicketBook
+from storage import Database, Job
+from storage.postgres import PgConnections
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RemoteTickets", "outcome_of"]
+
+POLL_S = 5.0  # re-read awaited jobs this often, whatever the notifications said
+RECONNECT_S = 1.0  # first wait before listening again after a lost connection
+
+
+class RemoteTickets:
+    """``submit`` / ``submit_many`` as :class:`~core.ingest.pipeline.IngestPipeline` has
+    them, for a database (PostgreSQL) that workers elsewhere serve. ``queue_size``: at most
+    this many unfinished tickets before a submit waits (the backpressure)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        queue_size: int,
+        poll_s: float = POLL_S,
+        on_outcome: OutcomeCallback | None = None,
+    ) -> None:
+        if not isinstance(db.connections, PgConnections):
+            raise ValueError("remote ingest needs a shared (PostgreSQL) database")
+        self._db = db
+        self._conns: PgConnections = db.connections
+        self._book = TicketBook(queue_size)
+        self.poll_s = poll_s
+        self._on_outcome = on_outcome
+        self._lock = asyncio.Lock()  # a job's ticket exists before its notification is handled
+        self._listening = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def idle(self) -> bool:
+        """No ticket of this process waits for a worker."""
+        return len(self._book) == 0
+
+    async def start(self) -> None:
+        """Listen for finished jobs (returns once the first LISTEN is in place)."""
+        if self.running:
+            return
+        self._book.open()
+        self._listening.clear()
+        self._task = asyncio.create_task(self._listen(), name="ingest-remote-listener")
+        listening = asyncio.ensure_future(self._listening.wait())
+        await asyncio.wait({listening, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+        if self._task.done():
+            self._task.result()  # raises the listener's failure
+
+    async def stop(self) -> None:
+        """Stop listening; waiting callers get IngestInterruptedError (their jobs go on)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self._book.close()
+
+    # --- submitting -----------------------------------------------------------------------------
+
+    async def submit(
+        self, request: IngestRequest, *, progress: ProgressCallback | None = None
+    ) -> Ticket:
+        """Persist the request as a job; the ticket resolves when a worker finished it."""
+        return (await self._submit([request], [progress]))[0]
+
+    async def submit_many(self, requests: Iterable[IngestRequest]) -> list[Ticket]:
+        """Several requests, one transaction per owner; tickets in the order of ``requests``."""
+        items = list(requests)
+        return await self._submit(items, [None] * len(items))
+
+    async def _submit(
+        self, requests: list[IngestRequest], progress: list[ProgressCallback | None]
+    ) -> list[Ticket]:
+        if not self.running:
+            raise RuntimeError("start() remote ingest before submitting")
+        if not requests:
+            return []
+        by_owner: dict[int, list[int]] = {}
+        for i, request in enumerate(requests):
+            by_owner.setdefault(request.owner_id, []).append(i)
+        tickets: list[Ticket | None] = [None] * len(requests)
+        async with self._lock:
+            for owner_id, positions in by_owner.items():
+                payloads = [requests[i].to_payload() for i in positions]
+                ids = await durable(self._db.owner(owner_id).jobs.enqueue_many(payloads))
+                for i, job_id in zip(positions, ids, strict=True):
+                    tickets[i] = self._book.issue(job_id, requests[i], progress[i])
+        await self._book.wait_for_room()
+        return [t for t in tickets if t is not None]
+
+    # --- listening ------------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """LISTEN on a dedicated connection; on any loss reconnect (with a doubling pause) and
+        re-read everything awaited."""
+        pause = RECONNECT_S
+        channel = sql.SQL("LISTEN {}").format(sql.Identifier(self._conns.scoped("jobs")))
+        while True:
+            try:
+                async with self._conns.dedicated() as conn:
+                    await conn.execute(channel)
+                    self._listening.set()
+                    pause = RECONNECT_S
+                    await self._serve(conn)
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError) as exc:
+                log.warning("job notifications lost (%s); listening again in %.0f s", exc, pause)
+            except Exception:
+                log.exception("job notifications failed; listening again in %.0f s", pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+    async def _serve(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        while True:
+            await self.check()  # after (re)connecting, and every poll_s: nothing is missed
+            async for note in conn.notifies(timeout=self.poll_s):
+                with contextlib.suppress(ValueError):
+                    await self.check([int(note.payload)])
+
+    async def check(self, job_ids: Iterable[int] | None = None) -> int:
+        """Resolve the tickets of those of ``job_ids`` (None: of every awaited job) whose jobs
+        finished; returns how many."""
+        async with self._lock:
+            held = {t.job_id: t for t in self._book}
+            wanted = [i for i in job_ids if i in held] if job_ids is not None else list(held)
+        if not wanted:
+            return 0
+        jobs = await self._db.queue.by_ids(wanted)
+        resolved = 0
+        for job_id in wanted:
+            outcome = _finished(jobs.get(job_id), held[job_id])
+            if outcome is not None:
+                resolved += 1
+                await self._resolve(outcome)
+        return resolved
+
+    async def _resolve(self, outcome: IngestOutcome) -> None:
+        if not await self._book.settle(outcome) or self._on_outcome is None:
+            return
+        try:
+            result = self._on_outcome(outcome)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("outcome callback failed for job %d", outcome.job_id)
+
+
+def _finished(job: Job | None, ticket: Ticket) -> IngestOutcome | None:
+    """The outcome of a finished (or vanished) job, None while it is pending or running."""
+    if job is None:  # the owner deleted everything meanwhile
+        return IngestOutcome(
+            "failed",
+            ticket.job_id,
+            ticket.request,
+            reason=JobStateError.code,
+            message=f"job {ticket.job_id} no longer exists",
+        )
+    if job.state not in ("done", "failed"):
+        return None
+    return outcome_of(job, ticket.request)
+
+
+def outcome_of(job: Job, request: IngestRequest) -> IngestOutcome:
+    """A finished job's :class:`IngestOutcome`, rebuilt from its row."""
+    data: dict[str, Any] = job.outcome or {}
+    if job.state == "failed":
+        code, _, message = (job.last_error or "").partition(": ")
+        return IngestOutcome(
+            "failed",
+            job.id,
+            request,
+            reason=data.get("reason") or code or "internal",
+            message=data.get("message") or message or job.last_error,
+        )
+    if job.duplicate:
+        return IngestOutcome("duplicate", job.id, request, media_id=job.media_id)
+    near = data.get("near_duplicate_of")
+    return IngestOutcome(
+        "saved",
+        job.id,
+        request,
+        media_id=job.media_id,
+        unit_ids=tuple(int(u) for u in data.get("unit_ids", ())),
+        timestamps=tuple(data.get("timestamps", ())),
+        near_duplicate_of=NearDuplicate(int(near[0]), float(near[1])) if near else None,
+        thumbnail_only=bool(data.get("thumbnail_only", False)),
+    )
