@@ -18,6 +18,18 @@ log = logging.getLogger(__name__)
 __all__ = ["OutcomeDelivery", "error_code"]
 
 
+async def tell_listener(listener: OutcomeCallback | None, outcome: IngestOutcome) -> None:
+    """Hand an outcome to the process's listener; its failure never fails the job."""
+    if listener is None:
+        return
+    try:
+        result = listener(outcome)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.exception("outcome callback failed for job %d", outcome.job_id)
+
+
 def error_code(exc: BaseException) -> str:
     """The :mod:`core.errors` code an outcome reports for ``exc``."""
     return exc.code if isinstance(exc, ImageFinderError) else "internal"
@@ -42,14 +54,7 @@ class OutcomeDelivery:
     async def resolve(self, outcome: IngestOutcome) -> None:
         """The caller's ticket (when this process holds it), then the listener."""
         await self._book.settle(outcome)
-        if self._on_outcome is None:
-            return
-        try:
-            result = self._on_outcome(outcome)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("outcome callback failed for job %d", outcome.job_id)
+        await tell_listener(self._on_outcome, outcome)
 
     async def duplicate(self, job: Job, request: IngestRequest, media_id: int) -> None:
         """The owner already had this file: ``media_id`` is the stored one."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from core.errors import JobStateError
+from core.ingest.outcomes import tell_listener
 from core.ingest.request import (
     IngestOutcome,
     IngestRequest,
@@ -178,14 +178,8 @@ class RemoteTickets:
         return resolved
 
     async def _resolve(self, outcome: IngestOutcome) -> None:
-        if not await self._book.settle(outcome) or self._on_outcome is None:
-            return
-        try:
-            result = self._on_outcome(outcome)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("outcome callback failed for job %d", outcome.job_id)
+        if await self._book.settle(outcome):
+            await tell_listener(self._on_outcome, outcome)
 
 
 def _finished(job: Job | None, ticket: Ticket) -> IngestOutcome | None:
