@@ -11,7 +11,7 @@ import json
 
 from storage.dbapi import Conn
 from storage.errors import VectorError
-from storage.sql import fetch_all, scalar
+from storage.sql import fetch_all
 from storage.vectors import split_model_id
 
 # A model row id that never exists: "no vector of an unregistered model" without a branch.
@@ -20,24 +20,23 @@ NO_MODEL = -1
 
 async def model_key(conn: Conn, model_id: str, dim: int, *, now: int) -> int:
     """Row id of a model, registering it on first use (inside the caller's write transaction).
-    A known ``name@version`` with another dimension is a different model reusing an id."""
+    A known ``name@version`` with another dimension is a different model reusing an id.
+    Processes starting together may register the same model at once: the insert yields to the
+    other's row instead of failing on the unique key."""
     name, version = split_model_id(model_id)
-    rows = await fetch_all(
-        conn, "SELECT id, dim FROM models WHERE name = ? AND version = ?", (name, version)
-    )
-    if rows:
-        key, known = rows[0]
-        if known != dim:
-            raise VectorError(f"{model_id} has dimension {known}; got vectors of dimension {dim}")
-        return int(key)
-    return await scalar(
-        conn,
-        "INSERT INTO models (name, version, dim, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-        name,
-        version,
-        dim,
-        now,
-    )
+    select = "SELECT id, dim FROM models WHERE name = ? AND version = ?"
+    rows = await fetch_all(conn, select, (name, version))
+    if not rows:
+        await conn.execute(
+            "INSERT INTO models (name, version, dim, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name, version) DO NOTHING",
+            (name, version, dim, now),
+        )
+        rows = await fetch_all(conn, select, (name, version))
+    key, known = rows[0]
+    if known != dim:
+        raise VectorError(f"{model_id} has dimension {known}; got vectors of dimension {dim}")
+    return int(key)
 
 
 async def model_row(conn: Conn, model_id: str) -> tuple[int, int]:

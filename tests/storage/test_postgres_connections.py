@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from storage import Database
+from storage.model_rows import model_key
 from storage.postgres import PgConnections, is_postgres_url
 from tests.postgres_support import fresh_schema, server_url
 
@@ -102,3 +103,37 @@ async def test_open_refuses_a_bad_url_and_an_empty_reader_pool() -> None:
         await PgConnections.open(server_url(), readers=0)
     with pytest.raises(Exception, match="cannot connect to PostgreSQL"):
         await PgConnections.open("postgresql://nobody:x@127.0.0.1:1/none")
+
+
+async def wait_until_blocked(pid: int) -> None:
+    """Bounded: until server process ``pid`` waits for a lock another transaction holds."""
+    async with await psycopg.AsyncConnection.connect(server_url(), autocommit=True) as admin:
+        for _ in range(1000):
+            cur = await admin.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+            )
+            if await cur.fetchone() == ("Lock",):
+                return
+            await admin.execute("SELECT pg_sleep(0.01)")
+    pytest.fail(f"backend {pid} never waited for the other transaction")
+
+
+async def test_processes_registering_one_model_at_once_both_start() -> None:
+    """Fronts and workers start together: the second registration of a model waits for the
+    first's row instead of failing on the unique key."""
+    with fresh_schema() as url:
+        first = await Database.open(url, readers=1)
+        second = await Database.open(url, readers=1)
+        try:
+            async with second.write() as conn:  # learn the second writer's server process
+                pid = int((await conn.execute_fetchall("SELECT pg_backend_pid()"))[0][0])
+            async with first.write() as conn:
+                await model_key(conn, "tiny@1", 8, now=1)  # inserted, not committed yet
+                late = asyncio.create_task(second.models.register("tiny@1", 8))
+                await wait_until_blocked(pid)
+            async with asyncio.timeout(BOUND_S):
+                await late
+            assert await second.models.dims() == {"tiny@1": 8}
+        finally:
+            await first.close()
+            await second.close()
