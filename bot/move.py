@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-import psycopg
-
 from core.errors import ImageFinderError
 from storage import Database
 from storage.db import default_database_path
+from storage.dbapi import DRIVER_ERRORS
 from storage.postgres import is_postgres_url
 from storage.transfer import TransferReport, transfer
 
 EXIT_UNVERIFIED = 1
+REFUSED: tuple[type[Exception], ...] = (ImageFinderError, *DRIVER_ERRORS)
 
 
 class MoveError(ImageFinderError):
@@ -49,7 +49,7 @@ async def move_to_postgres(data_dir: Path, url: str, out: TextIO = sys.stdout) -
     async with await Database.open(path) as source:
         try:
             target = await Database.open(url)
-        except psycopg.Error as exc:
+        except DRIVER_ERRORS as exc:
             raise MoveError(f"cannot use PostgreSQL at {where(url)}: {_line(exc)}") from exc
         async with target:
             print(f"moving {path} to PostgreSQL at {where(url)}", file=out, flush=True)
@@ -62,7 +62,7 @@ def run_move(data_dir: Path, url: str, out: TextIO = sys.stdout, err: TextIO = s
     """The command: 0 verified, 1 copied but not verified, 2 nothing done (the error line)."""
     try:
         report = asyncio.run(move_to_postgres(data_dir, url, out))
-    except (ImageFinderError, psycopg.Error) as exc:
+    except REFUSED as exc:
         print(f"error: {_line(exc)}", file=err, flush=True)
         return 2
     return 0 if report.verified else EXIT_UNVERIFIED

@@ -26,7 +26,6 @@ from bot.config import BotAppSettings
 from bot.health import Heartbeat, PollingHeartbeat, add_healthz, beat_until
 from storage.dbapi import Backend
 from storage.leadership import Leadership
-from storage.postgres import PgConnections
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +88,7 @@ async def poll(
 
 def replica_lock(backend: Backend, retry_s: float) -> Leadership | None:
     """The polling lock of a shared (PostgreSQL) database; None for SQLite (one process)."""
-    if isinstance(backend, PgConnections):
-        return Leadership(backend, "polling", retry_s=retry_s)
-    return None
+    return Leadership.of(backend, "polling", retry_s=retry_s)
 
 
 async def poll_as_replica(

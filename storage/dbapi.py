@@ -18,6 +18,8 @@ Dialect = Literal["sqlite", "postgresql"]
 Row = tuple[Any, ...]
 # A constraint the caller broke (CHECK, NOT NULL, a foreign or unique key), whichever the backend.
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
+# Anything either driver raises (a lost server, a refused login): front ends name no driver.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 
 class Cursor(Protocol):

@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 
+from storage.dbapi import Backend
 from storage.postgres import PgConnections
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ _HELD = (
 class Leadership:
     """The lock ``name`` (scoped to the collection's schema). :meth:`acquire` waits until this
     replica holds it, :meth:`lost` returns once it no longer does, :meth:`release` lets it go."""
+
+    @classmethod
+    def of(cls, backend: Backend, name: str, *, retry_s: float) -> Leadership | None:
+        """The lock of a shared (PostgreSQL) database; None for SQLite, one process's file."""
+        return cls(backend, name, retry_s=retry_s) if isinstance(backend, PgConnections) else None
 
     def __init__(self, conns: PgConnections, name: str = "polling", *, retry_s: float) -> None:
         if retry_s <= 0:

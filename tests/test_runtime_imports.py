@@ -72,3 +72,14 @@ def test_importing_every_runtime_module_pulls_in_no_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.strip()
     assert out == "", f"runtime imported: {out}"
+
+
+def test_only_storage_names_a_database_driver() -> None:
+    """No SQL outside storage/: the front ends and the core reach the database through it."""
+    drivers = {"sqlite3", "aiosqlite", "psycopg", "psycopg_pool"}
+    files = [p for pkg in ("bot", "cli", "core") for p in sorted((ROOT / pkg).rglob("*.py"))]
+    found = {
+        str(p.relative_to(ROOT)): sorted(imported_roots(p.read_text("utf-8")) & drivers)
+        for p in files
+    }
+    assert {name: names for name, names in found.items() if names} == {}

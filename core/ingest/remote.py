@@ -2,24 +2,20 @@
 
 The front end persists each request as a durable job, exactly as the pipeline does, and
 returns the same :class:`~core.ingest.tickets.Ticket`; the workers (``python -m bot worker``,
-any machine) claim, embed and commit it. A worker's commit notifies the channel
-``<schema>.jobs`` with the job id (:func:`storage.leases.notify_job`); a dedicated connection
-LISTENs to it and resolves the ticket from the job row (state, media id, duplicate flag and the
-``outcome`` JSON). Notifications are not durable: after every (re)connect, and every
-``poll_s`` anyway, the states of all awaited jobs are read again, so a lost notification
-delays an answer but never loses it. Progress fractions do not travel; a saved item reports 1.0.
+any machine) claim, embed and commit it. Storage's notices of finished jobs
+(:func:`storage.job_feed.finished_jobs`) say which tickets to resolve from their job rows (state,
+media id, duplicate flag and the ``outcome`` JSON); every ``poll_s`` of silence, and after a
+reconnect, all awaited jobs are read again. Progress fractions do not travel; a saved item
+reports 1.0.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
+from contextlib import aclosing
 from typing import Any
-
-import psycopg
-from psycopg import sql
 
 from core.errors import JobStateError
 from core.ingest.outcomes import tell_listener
@@ -33,14 +29,13 @@ from core.ingest.request import (
 from core.ingest.slots import durable
 from core.ingest.tickets import Ticket, TicketBook
 from storage import Database, Job
-from storage.postgres import PgConnections
+from storage.job_feed import finished_jobs
 
 log = logging.getLogger(__name__)
 
 __all__ = ["RemoteTickets", "outcome_of"]
 
-POLL_S = 5.0  # re-read awaited jobs this often, whatever the notifications said
-RECONNECT_S = 1.0  # first wait before listening again after a lost connection
+POLL_S = 5.0  # re-read awaited jobs after this long without a notice
 
 
 class RemoteTickets:
@@ -56,10 +51,9 @@ class RemoteTickets:
         poll_s: float = POLL_S,
         on_outcome: OutcomeCallback | None = None,
     ) -> None:
-        if not isinstance(db.connections, PgConnections):
+        if not db.shared:
             raise ValueError("remote ingest needs a shared (PostgreSQL) database")
         self._db = db
-        self._conns: PgConnections = db.connections
         self._book = TicketBook(queue_size)
         self.poll_s = poll_s
         self._on_outcome = on_outcome
@@ -133,32 +127,15 @@ class RemoteTickets:
     # --- listening ------------------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        """LISTEN on a dedicated connection; on any loss reconnect (with a doubling pause) and
-        re-read everything awaited."""
-        pause = RECONNECT_S
-        channel = sql.SQL("LISTEN {}").format(sql.Identifier(self._conns.scoped("jobs")))
-        while True:
-            try:
-                async with self._conns.dedicated() as conn:
-                    await conn.execute(channel)
-                    self._listening.set()
-                    pause = RECONNECT_S
-                    await self._serve(conn)
-            except asyncio.CancelledError:
-                raise
-            except (psycopg.Error, OSError) as exc:
-                log.warning("job notifications lost (%s); listening again in %.0f s", exc, pause)
-            except Exception:
-                log.exception("job notifications failed; listening again in %.0f s", pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
-
-    async def _serve(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        while True:
-            await self.check()  # after (re)connecting, and every poll_s: nothing is missed
-            async for note in conn.notifies(timeout=self.poll_s):
-                with contextlib.suppress(ValueError):
-                    await self.check([int(note.payload)])
+        """Resolve tickets as notices arrive; a failed check waits for the next notice."""
+        feed = finished_jobs(self._db.connections, quiet_s=self.poll_s)
+        async with aclosing(feed):
+            async for job_ids in feed:
+                self._listening.set()
+                try:
+                    await self.check(job_ids)
+                except Exception:
+                    log.exception("reading finished jobs failed; trying again at the next notice")
 
     async def check(self, job_ids: Iterable[int] | None = None) -> int:
         """Resolve the tickets of those of ``job_ids`` (None: of every awaited job) whose jobs

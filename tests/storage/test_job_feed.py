@@ -1,0 +1,64 @@
+"""Finished-job notices: ids as workers commit them, and a full re-read after any gap."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from storage import Database
+from storage.job_feed import finished_jobs
+from storage.leases import notify_job
+from tests.postgres_support import fresh_schema, server_url
+
+BOUND_S = 30.0
+
+
+async def notify(db: Database, job_id: int) -> None:
+    async with db.write() as conn:
+        await notify_job(conn, job_id)
+
+
+async def terminate_listener(channel: str) -> None:
+    """End the server process that LISTENs on ``channel`` (as a server restart would)."""
+    async with await psycopg.AsyncConnection.connect(server_url(), autocommit=True) as admin:
+        cur = await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s",
+            (f'LISTEN "{channel}"',),
+        )
+        assert await cur.fetchall() == [(True,)]
+
+
+def schema_of(url: str) -> str:
+    return url.rsplit("search_path%3D", 1)[1]
+
+
+async def test_notices_name_committed_jobs_and_a_lost_connection_asks_for_a_full_read() -> None:
+    with fresh_schema() as url:
+        async with await Database.open(url, readers=1) as db:
+            feed = finished_jobs(db.connections, quiet_s=60.0, reconnect_s=0.01)
+            async with aclosing(feed), asyncio.timeout(BOUND_S):
+                assert await anext(feed) is None  # listening: read everything once
+                await notify(db, 7)
+                assert await anext(feed) == [7]
+                await terminate_listener(f"{schema_of(url)}.jobs")
+                assert await anext(feed) is None  # reconnected: what was missed is re-read
+                await notify(db, 8)
+                assert await anext(feed) == [8]
+
+
+async def test_a_quiet_spell_asks_for_a_full_read() -> None:
+    with fresh_schema() as url:
+        async with await Database.open(url, readers=1) as db:
+            feed = finished_jobs(db.connections, quiet_s=0.05)
+            async with aclosing(feed), asyncio.timeout(BOUND_S):
+                assert [await anext(feed), await anext(feed)] == [None, None]
+
+
+async def test_sqlite_has_no_notices(tmp_path: Path) -> None:
+    async with await Database.open(tmp_path / "a.db") as db:
+        with pytest.raises(ValueError, match="PostgreSQL"):
+            await anext(finished_jobs(db.connections, quiet_s=1.0))
