@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING
 from bot.albums import KEEP_S
 from bot.progress import EDIT_INTERVAL_S, ProgressMessage
 from bot.reports import ItemResult, album_text
-from core.ingest.remote import outcome_of
-from core.ingest.request import IngestRequest
+from core.ingest.remote import outcome_of, request_of
 from core.ingest.tickets import Ticket
 from storage.album_answers import AlbumAnswer, AlbumAnswers, AlbumKey
 from storage.records import Job
@@ -329,11 +328,7 @@ def shared_albums_for(services: BotServices) -> SharedAlbums | None:
 def _result_of(job: Job) -> ItemResult | None:
     if job.state not in ("done", "failed"):
         return None
-    try:
-        request = IngestRequest.from_job(job)
-    except (TypeError, ValueError):
-        request = IngestRequest.of(job.owner_id, "photo", f"job-{job.id}")
-    return ItemResult.from_outcome(outcome_of(job, request))
+    return ItemResult.from_outcome(outcome_of(job, request_of(job)))
 
 
 def _worth_saying(results: dict[int, ItemResult | None]) -> bool:

@@ -29,6 +29,7 @@ from storage.leases import default_worker
 from storage.migrations import MIGRATIONS_DIR
 from storage.model_registry import ModelRegistry
 from storage.ocr_queue import OcrQueue
+from storage.owed_answers import OwedAnswers
 from storage.owners import OwnerRegistry
 from storage.postgres import PgConnections, is_postgres_url
 from storage.repositories import OwnerStore
@@ -73,6 +74,7 @@ class Database:
         self.ocr = OcrQueue(connections, worker=self.worker)
         self.vectors = VectorSource(connections)
         self.album_answers = AlbumAnswers(connections)  # front ends sharing album answers
+        self.owed = OwedAnswers(connections)  # which front end tells the sender (workers' jobs)
 
     @classmethod
     async def open(

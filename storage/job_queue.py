@@ -11,7 +11,14 @@ import json
 from collections.abc import Iterable
 
 from storage.dbapi import Backend, Conn
-from storage.leases import DEFAULT_LEASE_S, lease_end, lock_in_order, notify_job, row_lock
+from storage.leases import (
+    DEFAULT_LEASE_S,
+    lease_end,
+    lock_in_order,
+    notify_job,
+    notify_queued,
+    row_lock,
+)
 from storage.records import Job, JobState
 from storage.sql import JOB_SELECT, fetch_all, job_from_row
 
@@ -149,6 +156,8 @@ class JobQueue:
                 f"WHERE {scope}",
                 (self._conns.now(), *params),
             )
+            if cur.rowcount > 0:
+                await notify_queued(conn, 0)
         return max(cur.rowcount, 0)
 
     async def requeue_running(self) -> tuple[int, int]:

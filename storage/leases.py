@@ -24,11 +24,13 @@ __all__ = [
     "lease_end",
     "lock_in_order",
     "notify_job",
+    "notify_queued",
     "row_lock",
 ]
 
 DEFAULT_LEASE_S = 60.0
 JOBS_CHANNEL = "jobs"
+QUEUED_CHANNEL = "queued"
 _opened = itertools.count()
 
 
@@ -87,4 +89,14 @@ async def notify_job(conn: Conn, job_id: int) -> None:
     if conn.dialect == "postgresql":
         await conn.execute(
             f"SELECT pg_notify(current_schema() || '.{JOBS_CHANNEL}', ?)", (str(int(job_id)),)
+        )
+
+
+async def notify_queued(conn: Conn, job_id: int) -> None:
+    """Wake idle workers on PostgreSQL (channel ``<schema>.queued``): a job became claimable
+    (payload: one of their ids). Sent at commit; a no-op on SQLite, whose pipeline is woken in
+    process."""
+    if conn.dialect == "postgresql":
+        await conn.execute(
+            f"SELECT pg_notify(current_schema() || '.{QUEUED_CHANNEL}', ?)", (str(int(job_id)),)
         )

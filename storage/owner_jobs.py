@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from storage.dbapi import Backend, Conn
 from storage.errors import JobStateError
-from storage.leases import notify_job, row_lock
+from storage.leases import notify_job, notify_queued, row_lock
 from storage.records import JOB_STATES, Job, JobState
 from storage.sql import JOB_SELECT, fetch_all, job_from_row, require_owner, scalar
 
@@ -41,8 +41,11 @@ class OwnerJobs:
         album id, or a local path with its mtime and size."""
         return (await self.enqueue_many([payload]))[0]
 
-    async def enqueue_many(self, payloads: Iterable[Mapping[str, Any]]) -> list[int]:
-        """Several jobs in one transaction (an album, a folder scan)."""
+    async def enqueue_many(
+        self, payloads: Iterable[Mapping[str, Any]], *, front: str | None = None
+    ) -> list[int]:
+        """Several jobs in one transaction (an album, a folder scan). ``front``: the front end
+        that owes the senders their answers, when workers elsewhere run the jobs."""
         encoded = [json.dumps(dict(p), ensure_ascii=False) for p in payloads]
         now = self._conns.now()
         ids: list[int] = []
@@ -51,14 +54,17 @@ class OwnerJobs:
             for payload in encoded:
                 job_id = await scalar(
                     conn,
-                    "INSERT INTO jobs (owner_id, payload, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?) RETURNING id",
+                    "INSERT INTO jobs (owner_id, payload, created_at, updated_at, front) "
+                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
                     self.owner_id,
                     payload,
                     now,
                     now,
+                    front,
                 )
                 ids.append(job_id)
+            if ids:
+                await notify_queued(conn, ids[0])
         return ids
 
     async def get(self, job_id: int) -> Job | None:

@@ -203,6 +203,7 @@ class Job:
     lease_until: int | None = None  # while running: unix s the holder's claim lasts until
     worker: str | None = None  # who claimed it last (``Database.worker``)
     outcome: dict[str, Any] | None = None  # what a front end answers with (storage.owner_jobs)
+    front: str | None = None  # the front end that owes the sender its answer (storage.owed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ FROM media AS m
 UNIT_SELECT = "SELECT id, media_id, kind, ts FROM units"
 JOB_SELECT = (
     "SELECT id, owner_id, state, payload, attempts, last_error, media_id, duplicate, "
-    "created_at, updated_at, lease_until, worker, outcome FROM jobs"
+    "created_at, updated_at, lease_until, worker, outcome, front FROM jobs"
 )
 OWNER_SELECT = "SELECT id, kind, external_id, settings, created_at FROM owners"
 
@@ -68,5 +68,5 @@ def job_from_row(r: Any) -> Job:
     outcome = None if r[12] is None else json.loads(r[12])
     return Job(
         r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], duplicate, r[8], r[9], r[10],
-        r[11], outcome,
+        r[11], outcome, r[13],
     )  # fmt: skip

@@ -261,6 +261,7 @@ def open_ocr_stage(
         fetch_attempts=settings.ingest.max_attempts,
         retry_backoff_s=settings.ingest.retry_backoff_s,
         owner_kinds=owner_kinds,
+        lease_s=settings.ingest.lease_s,
     )
 
 

@@ -14,10 +14,13 @@ from core.ingest.request import IngestRequest, ProgressCallback
 from core.ingest.slots import durable
 from core.ingest.tickets import Ticket, TicketBook
 from storage import Database, Job
+from storage.job_feed import queued_jobs
 
 log = logging.getLogger(__name__)
 
 __all__ = ["JobIntake"]
+
+NOTICE_QUIET_S = 60.0  # a listener that heard nothing this long looks anyway
 
 
 class JobIntake:
@@ -175,6 +178,14 @@ class JobIntake:
             return None
 
     # --- leases ---------------------------------------------------------------------------------
+
+    async def follow_notices(self) -> None:
+        """Shared database: wake the feeder at once when another process queued or released
+        work (the feeder's own ``poll_s`` still finds leases that ran out), until cancelled."""
+        feed = queued_jobs(self._db.connections, quiet_s=NOTICE_QUIET_S)
+        async with contextlib.aclosing(feed):
+            async for _ in feed:
+                self.wake()
 
     async def renew_leases(self) -> None:
         """Every third of a lease, extend the leases of every job this process holds (claimed,

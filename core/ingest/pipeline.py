@@ -102,8 +102,9 @@ from storage import Database
 
 log = logging.getLogger(__name__)
 
-# On a shared database an idle feeder looks for jobs other processes enqueued this often.
-SHARED_POLL_S = 0.5
+# On a shared database an idle feeder is woken by other processes' notices, and looks for
+# claims whose lease ran out this often (at most half a lease).
+SHARED_POLL_S = 5.0
 
 # The pipeline's own API, with the types of its signatures (their homes are named above).
 __all__ = [
@@ -181,7 +182,7 @@ class IngestPipeline:
             batch_size=lim.batch_size,
             backoff_s=lim.retry_backoff_s,
             lease_s=lim.lease_s,
-            poll_s=SHARED_POLL_S if db.shared else None,
+            poll_s=min(SHARED_POLL_S, lim.lease_s / 2) if db.shared else None,
         )
         self._outcomes = OutcomeDelivery(db, self._book, self._intake.wake, on_outcome)
         self.ready = ReadyBuffer(lim.batch_size)
@@ -230,6 +231,9 @@ class IngestPipeline:
         ]
         self._tasks.append(asyncio.create_task(self._embed.run(), name="ingest-embedder"))
         self._tasks.append(asyncio.create_task(self._intake.renew_leases(), name="ingest-leases"))
+        if self._db.shared:
+            follow = self._intake.follow_notices()
+            self._tasks.append(asyncio.create_task(follow, name="ingest-notices"))
 
     async def stop(self, *, timeout: float | None = None) -> None:
         """Stop claiming, let the jobs already claimed finish (at most ``timeout`` seconds, then

@@ -33,7 +33,7 @@ from storage.job_feed import finished_jobs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RemoteTickets", "outcome_of"]
+__all__ = ["RemoteTickets", "outcome_of", "request_of"]
 
 POLL_S = 5.0  # re-read awaited jobs after this long without a notice
 
@@ -118,7 +118,8 @@ class RemoteTickets:
         async with self._lock:
             for owner_id, positions in by_owner.items():
                 payloads = [requests[i].to_payload() for i in positions]
-                ids = await durable(self._db.owner(owner_id).jobs.enqueue_many(payloads))
+                jobs = self._db.owner(owner_id).jobs
+                ids = await durable(jobs.enqueue_many(payloads, front=self._db.worker))
                 for i, job_id in zip(positions, ids, strict=True):
                     tickets[i] = self._book.issue(job_id, requests[i], progress[i])
         await self._book.wait_for_room()
@@ -128,7 +129,7 @@ class RemoteTickets:
 
     async def _listen(self) -> None:
         """Resolve tickets as notices arrive; a failed check waits for the next notice."""
-        feed = finished_jobs(self._db.connections, quiet_s=self.poll_s)
+        feed = finished_jobs(self._db.connections, quiet_s=self.poll_s, alive_as=self._db.worker)
         async with aclosing(feed):
             async for job_ids in feed:
                 self._listening.set()
@@ -138,25 +139,57 @@ class RemoteTickets:
                     log.exception("reading finished jobs failed; trying again at the next notice")
 
     async def check(self, job_ids: Iterable[int] | None = None) -> int:
-        """Resolve the tickets of those of ``job_ids`` (None: of every awaited job) whose jobs
-        finished; returns how many."""
+        """Resolve the tickets of those of ``job_ids`` (None: of every awaited job, after taking
+        over what stopped front ends owed) whose jobs finished; returns how many."""
+        if job_ids is None:
+            await self.adopt()
         async with self._lock:
             held = {t.job_id: t for t in self._book}
             wanted = [i for i in job_ids if i in held] if job_ids is not None else list(held)
         if not wanted:
             return 0
         jobs = await self._db.queue.by_ids(wanted)
-        resolved = 0
+        resolved: list[int] = []
         for job_id in wanted:
             outcome = _finished(jobs.get(job_id), held[job_id])
             if outcome is not None:
-                resolved += 1
+                resolved.append(job_id)
                 await self._resolve(outcome)
-        return resolved
+        await self._db.owed.settle(resolved, self._db.worker)
+        return len(resolved)
+
+    async def adopt(self) -> int:
+        """Answer for front ends that stopped: their finished jobs are told to the listener
+        now, their running ones when they finish. Album items are left to the album's answer
+        (:mod:`bot.shared_albums`). Returns how many jobs were taken over."""
+        jobs = await self._db.owed.adopt(self._db.worker)
+        told: list[int] = []
+        for job in jobs:
+            request = request_of(job)
+            if request.facts.album_id is not None:
+                told.append(job.id)
+            elif job.state in ("done", "failed"):
+                await tell_listener(self._on_outcome, outcome_of(job, request))
+                told.append(job.id)
+            else:
+                async with self._lock:
+                    self._book.issue(job.id, request, None)
+        if jobs:
+            log.info("took over %d job(s) of stopped front ends", len(jobs))
+        await self._db.owed.settle(told, self._db.worker)
+        return len(jobs)
 
     async def _resolve(self, outcome: IngestOutcome) -> None:
         if await self._book.settle(outcome):
             await tell_listener(self._on_outcome, outcome)
+
+
+def request_of(job: Job) -> IngestRequest:
+    """The request a job was queued for; a stand-in naming the job if its payload is damaged."""
+    try:
+        return IngestRequest.from_job(job)
+    except (TypeError, ValueError):
+        return IngestRequest.of(job.owner_id, "photo", f"job-{job.id}")
 
 
 def _finished(job: Job | None, ticket: Ticket) -> IngestOutcome | None:

@@ -40,6 +40,7 @@ from core.ocr.frames import executor_runner, join_texts, load_pictures
 from core.ocr.reader import OcrReader
 from core.settings import OcrSettings
 from storage import Database, OwnerKind
+from storage.leases import DEFAULT_LEASE_S
 from storage.ocr_queue import OcrItem
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,10 @@ class OcrStage:
         yield_s: float = 5.0,
         idle_poll_s: float = IDLE_POLL_S,
         owner_kinds: Collection[OwnerKind] | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         self._db = db
+        self.lease_s = lease_s  # a claimed item's hold, renewed every third while it is read
         self.owner_kinds: frozenset[OwnerKind] | None = (
             frozenset(owner_kinds) if owner_kinds is not None else None
         )
@@ -152,6 +155,7 @@ class OcrStage:
                 self.settings.batch_size,
                 kinds=self.owner_kinds,
                 max_attempts=self.settings.max_attempts,
+                lease_s=self.lease_s,
             )
             if not batch:
                 self._drained(asked)
@@ -159,7 +163,23 @@ class OcrStage:
                     await asyncio.wait_for(self._wake.wait(), self.idle_poll_s)
                 continue
             await self._yield()
-            await asyncio.gather(*(self._one(item) for item in batch))
+            renewing = asyncio.create_task(self._renew(batch))
+            try:
+                await asyncio.gather(*(self._one(item) for item in batch))
+            finally:
+                renewing.cancel()
+                await asyncio.gather(renewing, return_exceptions=True)
+
+    async def _renew(self, batch: list[OcrItem]) -> None:
+        """Keep the batch's claims while it is read (slow pictures, a busy machine), so another
+        worker takes an item over only when this one died."""
+        keys = [(item.owner_id, item.media.id) for item in batch]
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                await self._db.ocr.renew(keys, lease_s=self.lease_s)
+            except Exception:  # the next round tries again; the lease has two more thirds
+                log.exception("cannot renew the leases of OCR items")
 
     def _drained(self, asked: int) -> None:
         """A claim that started after wake-up ``asked`` found nothing: those drains are done."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from core.engine.engine import Engine
 from core.errors import FileGoneError
 from core.ingest.request import IngestOutcome, IngestRequest
 from storage import Database
+from storage.job_feed import finished_jobs
 from tests.core.ingest_fakes import Files, png, settings, solid
 from tests.e2e.fake_telegram import FakeTelegramServer
 from tests.e2e.harness import BotProcess, bot_env
@@ -170,3 +172,91 @@ async def test_the_worker_command_embeds_a_job_and_stops_cleanly_on_sigterm(
             await front.close()
         assert telegram.calls_of("getFile")
         telegram.assert_clean()
+
+
+class Told:
+    """A front end's outcome listener: what it was told, awaitable one by one."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[IngestOutcome] = asyncio.Queue()
+
+    async def __call__(self, outcome: IngestOutcome) -> None:
+        await self.queue.put(outcome)
+
+    async def next(self) -> IngestOutcome:
+        return await asyncio.wait_for(self.queue.get(), WAIT_S)
+
+
+async def until_finished(feed: Any, job_ids: set[int]) -> None:
+    """Wait for the workers' notices of every job in ``job_ids``."""
+    left = set(job_ids)
+    async with asyncio.timeout(WAIT_S):
+        async for ids in feed:
+            left -= set(ids or ())
+            if not left:
+                return
+
+
+async def test_what_a_stopped_front_end_owed_another_one_answers(tmp_path: Path, url: str) -> None:
+    """Jobs of a front end that stopped before answering (a crash, a redeploy) are taken over by
+    the next front end: finished ones are told at once, running ones when they end; album items
+    are left to the album's shared answer, answered items are never told twice."""
+    files = Files()
+    told_a, told_b = Told(), Told()
+    s = settings(tmp_path / "a", model_dirs=[MODEL], database_url=url, ocr_enabled=False,
+                 ingest_remote=True)  # fmt: skip
+    a = await Engine.open(s, fetch=files, on_outcome=told_a)
+    worker = await open_engine(tmp_path, "w", url, files)
+    owner_id = (await a.owners.ensure("user", 11)).id
+    r = [photo(files, owner_id, f"o{i}", (10 + 40 * i, 80, 150)) for i in range(4)]
+    r[2] = IngestRequest.of(owner_id, "photo", "o2", file_id="f-o2", album_id="alb")
+    answered = await a.library.submit(r[0])
+    assert (await outcomes([answered]))[0].saved and (await told_a.next()).job_id == answered.job_id
+    await worker.close()
+    early = [(await a.library.submit(x)).job_id for x in r[1:3]]  # finished while nobody lives
+    await a.close()
+    async with await Database.open(url) as watcher:
+        feed = finished_jobs(watcher.connections, quiet_s=60.0)
+        async with aclosing(feed):
+            assert await anext(feed) is None
+            worker = await open_engine(tmp_path, "w2", url, files)
+            await until_finished(feed, set(early))
+            await worker.close()
+    a2 = await open_engine(tmp_path, "a2", url, files, ingest_remote=True)
+    late = (await a2.library.submit(r[3])).job_id  # still waiting for a worker at the takeover
+    await a2.close()
+    s = settings(tmp_path / "b", model_dirs=[MODEL], database_url=url, ocr_enabled=False,
+                 ingest_remote=True)  # fmt: skip
+    b = await Engine.open(s, fetch=files, on_outcome=told_b)
+    try:
+        first = await told_b.next()
+        assert (first.job_id, first.saved) == (early[0], True)
+        worker = await open_engine(tmp_path, "w3", url, files)
+        second = await told_b.next()
+        assert (second.job_id, second.saved, second.request.file_unique_id) == (late, True, "o3")
+        await worker.close()
+        assert told_b.queue.empty() and told_a.queue.empty()  # album item and answered: not told
+        jobs = await b.db.owner(owner_id).jobs.all()
+        assert [(j.state, j.front) for j in jobs] == [("done", None)] * 4  # nothing owed
+    finally:
+        await b.close()
+
+
+async def test_an_idle_worker_is_woken_by_the_enqueue_not_by_its_clock(
+    tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the feeder's own look-again period beyond the test's bound, only the enqueue's
+    notice can bring the job to the worker."""
+    monkeypatch.setattr("core.ingest.pipeline.SHARED_POLL_S", 3600.0)
+    files = Files()
+    worker = await open_engine(tmp_path, "w", url, files, ingest_lease_s=3600.0)
+    front = await open_engine(tmp_path, "front", url, files, ingest_remote=True)
+    try:
+        assert worker.pipeline is not None
+        await asyncio.wait_for(worker.pipeline.wait_idle(), WAIT_S)
+        owner_id = (await front.owners.ensure("user", 12)).id
+        tickets = [await front.library.submit(photo(files, owner_id, "n1", (5, 200, 90)))]
+        assert (await outcomes(tickets))[0].saved
+    finally:
+        await front.close()
+        await worker.close()

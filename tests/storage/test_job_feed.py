@@ -62,3 +62,22 @@ async def test_sqlite_has_no_notices(tmp_path: Path) -> None:
     async with await Database.open(tmp_path / "a.db") as db:
         with pytest.raises(ValueError, match="PostgreSQL"):
             await anext(finished_jobs(db.connections, quiet_s=1.0))
+
+
+async def test_only_the_jobs_of_front_ends_no_longer_listening_are_taken_over() -> None:
+    with fresh_schema() as url:
+        async with await Database.open(url, readers=1) as db:
+            jobs = db.owner((await db.owners.ensure("user", 1)).id).jobs
+            live = await jobs.enqueue_many([{"n": 1}], front="live")
+            gone = await jobs.enqueue_many([{"n": 2}, {"n": 3}], front="gone")
+            local = await jobs.enqueue_many([{"n": 4}])
+            feed = finished_jobs(db.connections, quiet_s=60.0, alive_as="live")
+            mine = finished_jobs(db.connections, quiet_s=60.0, alive_as="me")
+            async with aclosing(feed), aclosing(mine), asyncio.timeout(BOUND_S):
+                assert await anext(feed) is None  # "live" holds its lock now
+                assert await anext(mine) is None  # and so does "me"
+                assert [j.id for j in await db.owed.adopt("me")] == gone
+                assert await db.owed.adopt("other") == []  # taken once
+                assert await db.owed.settle([*gone, *live, *local], "me") == 2
+            # "live" stopped listening: its jobs are owed by whoever takes them
+            assert [(j.id, j.front) for j in await db.owed.adopt("me")] == [(live[0], "me")]

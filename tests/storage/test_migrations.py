@@ -34,7 +34,7 @@ EXPECTED_COLUMNS = {
     "local_files": ["owner_id", "path", "media_id", "size", "mtime_ns", "sha256"],
     "jobs": [
         "id", "owner_id", "state", "payload", "attempts", "last_error", "media_id",
-        "duplicate", "created_at", "updated_at", "lease_until", "worker", "outcome",
+        "duplicate", "created_at", "updated_at", "lease_until", "worker", "outcome", "front",
     ],
     "schema_migrations": ["name", "sha256", "applied_at"],
     "result_messages": [
@@ -74,6 +74,7 @@ EXPECTED_INDEXES = {
     "media_ocr_open": ("media", ["owner_id", "id"], False),
     "jobs_leased": ("jobs", ["lease_until"], False),
     "media_ocr_leased": ("media", ["ocr_lease_until"], False),
+    "jobs_owed": ("jobs", ["front"], False),
     "result_messages_owner_media": ("result_messages", ["owner_id", "media_id"], False),
     "search_sessions_owner": ("search_sessions", ["owner_id", "created_at"], False),
 }

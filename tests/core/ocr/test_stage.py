@@ -3,9 +3,11 @@ their text indexed, a crash resumes, failures keep the item, re-runs reset, owne
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -298,3 +300,40 @@ async def test_a_cli_ocr_run_leaves_a_bot_users_pending_item_untouched(
         assert await engine.db.ocr.counts(local.id) == {"done": 1}
         assert await engine.db.ocr.state(user.owner_id, bot_item.media_id) == ("pending", 0, None)
         assert await engine.db.owner(user.owner_id).texts.of_media([bot_item.media_id]) == {}
+
+
+async def test_a_slow_read_keeps_its_claim(
+    db: Database, tess_reader: OcrReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a batch is read its leases are renewed, so no other worker takes the items over
+    from a live reader; the item is read once."""
+    store = await owner(db, 1)
+    files = OwnerFiles()
+    files.data[(store.owner_id, "slow")] = png(s.document(s.EN, 28).image)
+    media_id = await add(store, "slow")
+    gate, renewed = asyncio.Event(), asyncio.Event()
+    kept: list[int] = []
+    renew = db.ocr.renew
+
+    async def counting_renew(*args: Any, **kw: Any) -> int:
+        kept.append(await renew(*args, **kw))
+        if len(kept) >= 2:
+            renewed.set()
+        return kept[-1]
+
+    async def slow_fetch(request: IngestRequest, thumbnail: bool) -> bytes:
+        await gate.wait()
+        return await files(request, thumbnail)
+
+    monkeypatch.setattr(db.ocr, "renew", counting_renew)
+    ocr = stage(db, tess_reader, slow_fetch, lease_s=0.3)  # type: ignore[arg-type]
+    await ocr.start()
+    try:
+        async with asyncio.timeout(30):
+            await renewed.wait()  # two renewals while the picture has not even arrived
+            gate.set()
+            await ocr.drain()
+    finally:
+        await ocr.stop()
+    assert kept[:2] == [1, 1]  # each renewal extended the one item held
+    assert await db.ocr.state(store.owner_id, media_id) == ("done", 1, None)
