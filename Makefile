@@ -40,11 +40,12 @@ lint: install-dev
 	$(BIN)/mypy
 
 # The PostgreSQL variants run when IMAGE_FINDER_TEST_DATABASE_URL names a server (.ci/run sets
-# it up); without it they skip.
+# it up); without it they skip. TEST_PROCESSES=0 runs the suite in this one process.
+TEST_PROCESSES ?= 2
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES)
 
 # The export tooling (torch, open_clip, ruclip) and youtokentome, the live reference the ruCLIP
 # tokenizer is checked against; youtokentome compiles C++ and needs Cython<3 and wheel to build.
