@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.embed import photo_like_jpeg  # noqa: E402
 from bench.machine import cpu_label, load_average  # noqa: E402
+from tests.e2e.botapp import photo_request  # noqa: E402
 from tests.e2e.fake_telegram import FakeTelegramServer  # noqa: E402
 from tests.e2e.harness import BotProcess, bot_env  # noqa: E402
 
@@ -134,7 +135,6 @@ def worker_env(
 
 async def drain(url: str, photos: Sequence[bytes], workers: int, bundle: Path, args: Any) -> dict:
     """Start ``workers`` workers on a fresh schema, enqueue every photo, time until all ended."""
-    from core.ingest.request import IngestRequest
     from storage.db import Database
 
     schema = f"bench_scale_{secrets.token_hex(4)}"
@@ -153,18 +153,7 @@ async def drain(url: str, photos: Sequence[bytes], workers: int, bundle: Path, a
                         processes.append(await BotProcess(["-m", "bot", "worker"], env=env).start())
                     for process in processes:
                         await process.wait_output(r"worker \S+ ready", timeout=READY_TIMEOUT_S)
-                    payloads = [
-                        IngestRequest.of(
-                            owner,
-                            "photo",
-                            s.file_unique_id,
-                            file_id=s.file_id,
-                            size=s.file_size,
-                            width=s.width,
-                            height=s.height,
-                        ).to_payload()
-                        for s in stored
-                    ]
+                    payloads = [photo_request(owner, s).to_payload() for s in stored]
                     start = time.perf_counter()
                     await db.owner(owner).jobs.enqueue_many(payloads)
                     counts = await until_ended(db, len(payloads), args.timeout)

@@ -293,23 +293,18 @@ class AlbumCollector:
     async def settled(self, timeout: float | None = None) -> bool:
         """Wait until every group is answered and each item's end has been shown; False on
         timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while True:
-            pending: list[asyncio.Future[None]] = []
-            for group in self._groups.values():
-                pending += [w for w in group.watchers if not w.done()]
-                if group.timer is not None and not group.timer.done():
-                    pending.append(group.timer)
-                task = group.message.pending if group.message is not None else None
-                if task is not None:
-                    pending.append(task)
-            if not pending:
-                return True
-            left = None if deadline is None else deadline - loop.time()
-            if left is not None and left <= 0:
-                return False
-            await asyncio.wait(pending, timeout=left)
+        return await wait_settled(self._pending, timeout)
+
+    def _pending(self) -> list[asyncio.Future[None]]:
+        pending: list[asyncio.Future[None]] = []
+        for group in self._groups.values():
+            pending += [w for w in group.watchers if not w.done()]
+            if group.timer is not None and not group.timer.done():
+                pending.append(group.timer)
+            task = group.message.pending if group.message is not None else None
+            if task is not None:
+                pending.append(task)
+        return pending
 
     async def close(self, *, drain_s: float = 0.0) -> None:
         """Shutdown: with ``drain_s``, answer waiting groups and let items that end within that
@@ -331,3 +326,20 @@ class AlbumCollector:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._groups.clear()
         self._open_bursts.clear()
+
+
+async def wait_settled(
+    pending: Callable[[], list[asyncio.Future[None]]], timeout: float | None
+) -> bool:
+    """Wait until ``pending()`` (asked again after each wake, as work spawns work) is empty;
+    False on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        waiting = pending()
+        if not waiting:
+            return True
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            return False
+        await asyncio.wait(waiting, timeout=left)

@@ -137,7 +137,8 @@ class TelegramLimits:
                 raise TelegramRetryAfter(
                     method=method,
                     message=f"Too Many Requests: chat closed for {delay:.0f}s",
-                    retry_after=math.ceil(delay),
+                    # rounded first: deadline - now of float clocks is 600.0000001, not 601
+                    retry_after=math.ceil(round(delay, 6)),
                 )
             await self.sleep(delay)
 

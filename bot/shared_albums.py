@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from bot.albums import KEEP_S
+from bot.albums import KEEP_S, wait_settled
 from bot.progress import EDIT_INTERVAL_S, ProgressMessage
 from bot.reports import ItemResult, album_text
 from core.ingest.remote import outcome_of, request_of
@@ -271,16 +271,9 @@ class SharedAlbums:
     async def settled(self, timeout: float | None = None) -> bool:
         """Wait until every arrival is recorded and every album this replica holds is
         answered; False on timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while True:
-            pending = [t for t in (*self._tasks, *self._holding.values()) if not t.done()]
-            if not pending:
-                return True
-            left = None if deadline is None else deadline - loop.time()
-            if left is not None and left <= 0:
-                return False
-            await asyncio.wait(pending, timeout=left)
+        return await wait_settled(
+            lambda: [t for t in (*self._tasks, *self._holding.values()) if not t.done()], timeout
+        )
 
     async def close(self, *, drain_s: float = 0.0) -> None:
         """Shutdown: with ``drain_s``, let answers in progress end within that time; then stop

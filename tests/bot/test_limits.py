@@ -226,3 +226,16 @@ def test_config_comes_from_the_settings() -> None:
     assert config.max_wait_s == 42
     off = LimitsConfig.from_settings(BotSettings(send_pace_per_chat_s=0, send_group_limit=0))
     assert not off.private.on and not off.group.on and off.bot.on
+
+
+async def test_a_closed_chat_names_its_whole_seconds_whatever_the_clock_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A monotonic clock far from zero makes ``deadline - now`` a hair above the seconds set."""
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "time", lambda: 3631.626946558053)  # (t + 600) - t > 600
+    lim = limits()
+    lim.close(ALICE, 600)
+    with pytest.raises(TelegramRetryAfter) as raised:
+        await through(lim, send(ALICE))
+    assert raised.value.retry_after == 600

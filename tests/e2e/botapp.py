@@ -54,6 +54,19 @@ def model_dirs(tmp_path: Path) -> list[Path]:
     return [tiny]
 
 
+def photo_request(owner_id: int, stored: StoredFile) -> IngestRequest:
+    """The request a handler makes of a photo the fake server stores."""
+    return IngestRequest.of(
+        owner_id,
+        "photo",
+        stored.file_unique_id,
+        file_id=stored.file_id,
+        size=stored.file_size,
+        width=stored.width,
+        height=stored.height,
+    )
+
+
 def bot_settings(server: FakeTelegramServer, data_dir: Path, **overrides: Any) -> BotAppSettings:
     """Settings for a bot on the fake: no .env, fast retries, no send pacing, short albums."""
     values: dict[str, Any] = {
@@ -127,17 +140,7 @@ class BotApp:
         """Put a photo into a user's collection (or an owner id's) straight through the engine."""
         stored = self.register_photo(data)
         owner = user if isinstance(user, int) else await self.owner_id(user)
-        outcome = await self.submit(
-            IngestRequest.of(
-                owner,
-                "photo",
-                stored.file_unique_id,
-                file_id=stored.file_id,
-                size=stored.file_size,
-                width=stored.width,
-                height=stored.height,
-            )
-        )
+        outcome = await self.submit(photo_request(owner, stored))
         assert outcome.status == "saved", outcome
         assert outcome.media_id is not None
         return Seeded(stored, outcome.media_id)

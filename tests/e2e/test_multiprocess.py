@@ -252,6 +252,20 @@ class Cluster:
     def outputs(self) -> str:
         return "\n".join(f"--- {n}\n{p.output[-4000:]}" for n, p in self.processes.items())
 
+    async def run(self, scenario: Awaitable[None]) -> None:
+        """The scenario within the whole test's bound; every process's output if it fails; the
+        processes still running stopped in any case."""
+        try:
+            async with asyncio.timeout(WHOLE_TEST_S):
+                await scenario
+        except BaseException:
+            print(self.outputs())
+            raise
+        finally:
+            for process in self.processes.values():
+                if process.returncode is None:
+                    await process.stop(timeout=20)
+
 
 @contextlib.contextmanager
 def schema() -> Iterator[str]:
@@ -352,16 +366,7 @@ async def test_two_webhook_fronts_and_three_workers_survive_kills_mid_album(
         cluster = Cluster(telegram, tmp_path, url)
         ports = [free_port(), free_port()]
         async with RoundRobinProxy([f"http://127.0.0.1:{p}" for p in ports]) as proxy:
-            try:
-                async with asyncio.timeout(WHOLE_TEST_S):
-                    await scenario(cluster, rows, proxy, ports, telegram, alice, boris)
-            except BaseException:
-                print(cluster.outputs())
-                raise
-            finally:
-                for process in cluster.processes.values():
-                    if process.returncode is None:
-                        await process.stop(timeout=20)
+            await cluster.run(scenario(cluster, rows, proxy, ports, telegram, alice, boris))
 
 
 async def scenario(
@@ -472,16 +477,7 @@ async def test_a_standby_front_takes_over_polling_when_the_active_one_dies(
     telegram.allowed_errors.append("Conflict")  # the dead replica's long poll ends in a 409
     with schema() as url:
         cluster = Cluster(telegram, tmp_path, url)
-        try:
-            async with asyncio.timeout(WHOLE_TEST_S):
-                await standby_scenario(cluster, telegram, alice)
-        except BaseException:
-            print(cluster.outputs())
-            raise
-        finally:
-            for process in cluster.processes.values():
-                if process.returncode is None:
-                    await process.stop(timeout=20)
+        await cluster.run(standby_scenario(cluster, telegram, alice))
 
 
 async def standby_scenario(cluster: Cluster, telegram: FakeTelegramServer, alice: FakeUser) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.botapp import BotApp, running_search_bot
+from tests.e2e.botapp import BotApp, photo_request, running_search_bot
 from tests.e2e.fake_telegram import DOWNLOAD, FakeTelegramServer, FakeUser
 from tests.e2e.search_support import SHAPES, scenes_mp4, shape_jpeg
 
@@ -558,7 +558,6 @@ async def test_users_never_reach_each_others_items(
 async def test_query_is_answered_while_a_large_ingest_is_held(
     basic_app: BotApp, alice: FakeUser, telegram: FakeTelegramServer
 ) -> None:
-    from core.ingest.pipeline import IngestRequest
 
     items = await basic_app.seed_shapes(alice, SHAPES[:4])
     owner_id = await basic_app.owner_id(alice)
@@ -569,19 +568,7 @@ async def test_query_is_answered_while_a_large_ingest_is_held(
     held_ids = {s.file_id for s in stored}
     gate = telegram.hold("getFile", when=lambda c: c.params.get("file_id") in held_ids)
     assert basic_app.engine.pipeline is not None
-    tickets = [
-        await basic_app.engine.pipeline.submit(
-            IngestRequest.of(
-                owner_id,
-                "photo",
-                s.file_unique_id,
-                file_id=s.file_id,
-                width=s.width,
-                height=s.height,
-            )
-        )
-        for s in stored
-    ]
+    tickets = [await basic_app.engine.pipeline.submit(photo_request(owner_id, s)) for s in stored]
     try:
         await gate.arrived()
         answer = await basic_app.ask(alice, "a blue square")
