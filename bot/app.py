@@ -198,6 +198,7 @@ async def open_bot_app(
             fetch=fetch or make_fetch(bot, settings),
             on_outcome=listener,
             ocr_owner_kinds=BOT_OWNER_KINDS,
+            front_end=True,
         )
         services = BotServices(settings, engine, bot, bot_username=me.username)
         reporter = ResumedReporter(services)

@@ -6,7 +6,7 @@ tell the user. The pipeline reports every outcome to a :class:`ResumedReporter` 
 :func:`bot.app.open_bot_app`); outcomes of jobs a live handler is waiting for (their ids are in
 ``services.live_jobs``) are skipped, the others are collected per owner and, once that owner's
 outcomes have been quiet for a moment, summarised in ONE message ("After a restart I finished
-saving ...: 3 of 3").
+saving ...: 3 of 3"). On a shared database album items are left to the album's shared answer.
 
 An outcome can arrive a moment before the submitting handler has recorded its job id (a
 duplicate resolves fast), so the live check is made again when the summary is due.
@@ -56,6 +56,8 @@ class ResumedReporter:
         if outcome.job_id in live:
             live.discard(outcome.job_id)
             return
+        if outcome.request.facts.album_id is not None and self.services.engine.db.shared:
+            return  # the album's shared answer (bot.shared_albums) reports it, whoever holds it
         owner_id = outcome.request.owner_id
         loop = asyncio.get_running_loop()
         self._pending.setdefault(owner_id, []).append(outcome)

@@ -189,10 +189,23 @@ async def _prepare_writer(
     # 16 KB pages hold fifteen 1 KB float16 vectors instead of three: about 20% less disk
     # per vector. Only takes effect on a new, empty file (before WAL and the schema).
     await writer.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-    mode = await _scalar(writer, "PRAGMA journal_mode=WAL")
+    mode = await _switch_to_wal(writer)
     if str(mode).lower() != "wal":
         raise StorageError(f"{path}: cannot switch to WAL journal mode (got {mode})")
     await migrate(writer, migrations_dir, clock=clock)
+
+
+async def _switch_to_wal(writer: aiosqlite.Connection, *, attempts: int = 50) -> Any:
+    """``journal_mode=WAL``, tried again while another process switches the same new file: the
+    switch fails at once with "database is locked" instead of waiting for the busy timeout."""
+    for attempt in range(attempts):
+        try:
+            return await _scalar(writer, "PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.02 * (attempt + 1))
+    return None
 
 
 async def _connect(path: Path, busy_timeout_ms: int, *, read_only: bool) -> aiosqlite.Connection:

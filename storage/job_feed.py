@@ -46,11 +46,16 @@ def finished_jobs(
 
 
 def queued_jobs(
-    conns: Backend, *, quiet_s: float, reconnect_s: float = RECONNECT_S
+    conns: Backend,
+    *,
+    quiet_s: float,
+    alive_as: str | None = None,
+    reconnect_s: float = RECONNECT_S,
 ) -> AsyncGenerator[list[int] | None, None]:
     """For idle workers: something became claimable ([a job id]; 0 for "some"), or None after
-    a (re)connect and a quiet spell, when claimable work may have been missed."""
-    return _notices(conns, QUEUED_CHANNEL, quiet_s, None, reconnect_s)
+    a (re)connect and a quiet spell, when claimable work may have been missed. ``alive_as`` as
+    for :func:`finished_jobs`."""
+    return _notices(conns, QUEUED_CHANNEL, quiet_s, alive_as, reconnect_s)
 
 
 async def _notices(

@@ -43,10 +43,15 @@ class JobQueue:
         self.max_attempts = max_attempts
         self.worker = worker
 
-    async def claim(self, limit: int, *, lease_s: float = DEFAULT_LEASE_S) -> list[Job]:
+    async def claim(
+        self, limit: int, *, lease_s: float = DEFAULT_LEASE_S, front: str | None = None
+    ) -> list[Job]:
         """Move up to ``limit`` claimable jobs to ``running``, held by this worker for
         ``lease_s`` seconds, and return them, oldest first but round-robin across owners, so one
-        owner's thousand-photo backlog does not starve another owner's single photo.
+        owner's thousand-photo backlog does not starve another owner's single photo. ``front``:
+        only the jobs that front end owes answers for (one that embeds what it queues) and
+        those nobody owes (queued before front ends were named); without it (a worker), none a
+        front end embeds itself.
 
         Claimable are ``pending`` jobs and ``running`` ones whose lease ran out; each claim
         counts as an attempt, and an expired job already claimed ``max_attempts`` times (one
@@ -57,7 +62,7 @@ class JobQueue:
         now = self._conns.now()
         async with self._conns.write() as conn:
             await self._give_up_expired(conn, now)
-            ids = await self._lock_candidates(conn, limit, now)
+            ids = await self._lock_candidates(conn, limit, now, front)
             if not ids:
                 return []
             await conn.execute(
@@ -74,20 +79,26 @@ class JobQueue:
         by_id = {r[0]: job_from_row(r) for r in rows}
         return [by_id[i] for i in ids]
 
-    async def _lock_candidates(self, conn: Conn, limit: int, now: int) -> list[int]:
+    async def _lock_candidates(
+        self, conn: Conn, limit: int, now: int, front: str | None
+    ) -> list[int]:
         """Up to ``limit`` claimable ids in round-robin order, row-locked on PostgreSQL (rows
         another claimer holds are skipped, and the claim condition is checked again on the
         locked row, so a job claimed meanwhile is not taken twice)."""
+        claimable, params = f"{_CLAIMABLE} AND front_embeds = 0", [now, self.worker]
+        if front is not None:
+            claimable = f"{_CLAIMABLE} AND (front = ? OR front IS NULL)"
+            params = [now, self.worker, front]
         rows = await conn.execute_fetchall(
             f"""
             SELECT id FROM (
                 SELECT id, row_number() OVER (PARTITION BY owner_id ORDER BY id) AS turn
-                FROM jobs WHERE {_CLAIMABLE}
+                FROM jobs WHERE {claimable}
             ) AS candidates
             ORDER BY turn, id
             LIMIT ?
             """,
-            (now, self.worker, limit * CANDIDATES_PER_CLAIM),
+            (*params, limit * CANDIDATES_PER_CLAIM),
         )
         order = [r[0] for r in rows]
         if not order:
@@ -96,8 +107,8 @@ class JobQueue:
             conn,
             "jobs",
             order,
-            f"{_CLAIMABLE} AND (state = 'pending' OR attempts < ?)",
-            (now, self.worker, self.max_attempts),
+            f"{claimable} AND (state = 'pending' OR attempts < ?)",
+            (*params, self.max_attempts),
             limit,
         )
 

@@ -45,9 +45,10 @@ class OwedAnswers:
             )
         return cur.rowcount
 
-    async def adopt(self, front: str) -> list[Job]:
+    async def adopt(self, front: str, *, embeds: bool = False) -> list[Job]:
         """Make ``front`` owe what front ends no longer alive owed; returns those jobs (any
-        state). Two front ends adopting at once never take the same job."""
+        state). ``embeds``: ``front`` embeds them itself (else workers may claim them). Two
+        front ends adopting at once never take the same job."""
         conns = self._conns
         if not isinstance(conns, PgConnections):
             return []  # one process: its pipeline answers its own jobs
@@ -57,9 +58,9 @@ class OwedAnswers:
                 return []
             rows = await fetch_all(
                 conn,
-                "UPDATE jobs SET front = ? "
+                "UPDATE jobs SET front = ?, front_embeds = ? "
                 "WHERE front IN (SELECT CAST(value AS TEXT) FROM json_each(?)) RETURNING id",
-                (front, json.dumps(gone)),
+                (front, int(embeds), json.dumps(gone)),
             )
             taken = [r[0] for r in rows]
             jobs = await fetch_all(

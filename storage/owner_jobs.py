@@ -42,10 +42,15 @@ class OwnerJobs:
         return (await self.enqueue_many([payload]))[0]
 
     async def enqueue_many(
-        self, payloads: Iterable[Mapping[str, Any]], *, front: str | None = None
+        self,
+        payloads: Iterable[Mapping[str, Any]],
+        *,
+        front: str | None = None,
+        embeds: bool = False,
     ) -> list[int]:
         """Several jobs in one transaction (an album, a folder scan). ``front``: the front end
-        that owes the senders their answers, when workers elsewhere run the jobs."""
+        that owes the senders their answers (on a shared database); ``embeds``: and it embeds
+        them itself, so workers leave them alone."""
         encoded = [json.dumps(dict(p), ensure_ascii=False) for p in payloads]
         now = self._conns.now()
         ids: list[int] = []
@@ -54,13 +59,14 @@ class OwnerJobs:
             for payload in encoded:
                 job_id = await scalar(
                     conn,
-                    "INSERT INTO jobs (owner_id, payload, created_at, updated_at, front) "
-                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    "INSERT INTO jobs (owner_id, payload, created_at, updated_at, front, "
+                    "front_embeds) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                     self.owner_id,
                     payload,
                     now,
                     now,
                     front,
+                    int(embeds and front is not None),
                 )
                 ids.append(job_id)
             if ids:
@@ -127,16 +133,17 @@ class OwnerJobs:
             await require_running(conn, self.owner_id, job_id, self.worker)
             rows = await fetch_all(
                 conn,
-                """
+                f"""
                 UPDATE jobs
                 SET state = CASE WHEN ? = 1 AND attempts < ? THEN 'pending' ELSE 'failed' END,
+                    front = CASE WHEN ? = 1 AND attempts < ? THEN front ELSE {_ANSWERED} END,
                     last_error = ?, updated_at = ?, lease_until = NULL, outcome = ?
                 WHERE owner_id = ? AND id = ?
                 RETURNING state
                 """,
                 (
-                    int(retry), self.max_attempts, error, self._conns.now(), _encode(outcome),
-                    self.owner_id, job_id,
+                    int(retry), self.max_attempts, int(retry), self.max_attempts, error,
+                    self._conns.now(), _encode(outcome), self.owner_id, job_id,
                 ),
             )  # fmt: skip
             state = cast(JobState, rows[0][0])  # the CASE above yields only pending or failed
@@ -187,14 +194,19 @@ async def mark_done(
     that stored the item, so "saved" and "done" can never disagree); listening front ends are
     told when it commits."""
     await conn.execute(
-        """
+        f"""
         UPDATE jobs SET state = 'done', media_id = ?, duplicate = ?, last_error = NULL,
-                        updated_at = ?, lease_until = NULL, outcome = ?
+                        updated_at = ?, lease_until = NULL, outcome = ?, front = {_ANSWERED}
         WHERE owner_id = ? AND id = ?
         """,
         (media_id, int(duplicate), now, _encode(outcome), owner_id, job_id),
     )
     await notify_job(conn, job_id)
+
+
+# A front end that embeds what it queues answers as it finishes: it owes nothing afterwards. A
+# worker finishing another front end's job leaves the debt to that front end.
+_ANSWERED = "CASE WHEN front = worker THEN NULL ELSE front END"
 
 
 def _encode(outcome: Mapping[str, Any] | None) -> str | None:

@@ -113,10 +113,13 @@ class Engine:
         on_outcome: OutcomeCallback | None = None,
         validate: bool = True,
         ocr_owner_kinds: Collection[OwnerKind] | None = None,
+        front_end: bool = False,
     ) -> Engine:
         """Open storage and models; with ``fetch`` also start the ingest pipeline and the OCR
         stage, which reads the items of owners of ``ocr_owner_kinds`` (those ``fetch`` can
-        get; None: every owner's)."""
+        get; None: every owner's). ``front_end``: this process answers the senders of what it
+        queues; on a shared database its pipeline then embeds only its own jobs (and those of
+        front ends that stopped), never another front end's."""
         bundles = load_bundles(settings.data.model_dirs)
         embed = settings.embed
         embedders = [
@@ -163,6 +166,7 @@ class Engine:
                     fetch,
                     video=settings.video,
                     on_outcome=_waking(ocr, on_outcome),
+                    own_jobs=front_end,
                 )
                 if fetch is not None
                 else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from core.ingest.request import IngestRequest, ProgressCallback
 from core.ingest.slots import durable
@@ -40,8 +41,12 @@ class JobIntake:
         backoff_s: float,
         lease_s: float = 60.0,
         poll_s: float | None = None,
+        front: str | None = None,
     ) -> None:
         self._db = db
+        # A front end on a shared database that embeds what it queues: its jobs name it, and it
+        # claims only those (and what it took over), never another front end's.
+        self.front = front
         self._book = book
         self.batch_size = batch_size
         self.backoff_s = backoff_s
@@ -131,7 +136,9 @@ class JobIntake:
         tickets: list[Ticket | None] = [None] * len(requests)
         for owner_id, positions in by_owner.items():
             payloads = [requests[i].to_payload() for i in positions]
-            ids = await durable(self._db.owner(owner_id).jobs.enqueue_many(payloads))
+            jobs = self._db.owner(owner_id).jobs
+            queued = jobs.enqueue_many(payloads, front=self.front, embeds=True)
+            ids = await durable(queued)
             for i, job_id in zip(positions, ids, strict=True):
                 tickets[i] = self._book.issue(job_id, requests[i], progress[i])
         return [t for t in tickets if t is not None]
@@ -169,7 +176,8 @@ class JobIntake:
         try:
             async with self._claim_lock:
                 limit = min(free, self.batch_size)
-                return await durable(self._db.queue.claim(limit, lease_s=self.lease_s))
+                claim = self._db.queue.claim(limit, lease_s=self.lease_s, front=self.front)
+                return await durable(claim)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -179,12 +187,20 @@ class JobIntake:
 
     # --- leases ---------------------------------------------------------------------------------
 
-    async def follow_notices(self) -> None:
+    async def follow_notices(self, on_gap: Callable[[], Awaitable[None]] | None = None) -> None:
         """Shared database: wake the feeder at once when another process queued or released
-        work (the feeder's own ``poll_s`` still finds leases that ran out), until cancelled."""
-        feed = queued_jobs(self._db.connections, quiet_s=NOTICE_QUIET_S)
+        work (the feeder's own ``poll_s`` still finds leases that ran out), until cancelled.
+        A front end's connection also holds its liveness lock, and ``on_gap`` runs after each
+        (re)connect and quiet spell (taking over what stopped front ends owed)."""
+        quiet_s = self.poll_s if self.front is not None and self.poll_s else NOTICE_QUIET_S
+        feed = queued_jobs(self._db.connections, quiet_s=quiet_s, alive_as=self.front)
         async with contextlib.aclosing(feed):
-            async for _ in feed:
+            async for ids in feed:
+                if ids is None and on_gap is not None:
+                    try:
+                        await on_gap()
+                    except Exception:
+                        log.exception("cannot take over the jobs of stopped front ends")
                 self.wake()
 
     async def renew_leases(self) -> None:

@@ -87,6 +87,7 @@ from core.ingest.intake import JobIntake
 from core.ingest.limits import IngestLimits
 from core.ingest.outcomes import OutcomeDelivery
 from core.ingest.ready import ReadyBuffer
+from core.ingest.remote import take_over
 from core.ingest.request import (
     IngestOutcome,
     IngestRequest,
@@ -139,8 +140,12 @@ class IngestPipeline:
         near_duplicate_threshold: float | None = None,
         lease_s: float | None = None,
         on_outcome: OutcomeCallback | None = None,
+        own_jobs: bool = False,
     ) -> None:
         self._db = db
+        # A front end on a shared database embedding what it queues (INGEST_REMOTE=false): it
+        # works on its own jobs only and takes over those of front ends that stopped.
+        self._front = db.worker if own_jobs and db.shared else None
         self._index = index
         self.limits = IngestLimits.resolve(
             settings,
@@ -183,6 +188,7 @@ class IngestPipeline:
             backoff_s=lim.retry_backoff_s,
             lease_s=lim.lease_s,
             poll_s=min(SHARED_POLL_S, lim.lease_s / 2) if db.shared else None,
+            front=self._front,
         )
         self._outcomes = OutcomeDelivery(db, self._book, self._intake.wake, on_outcome)
         self.ready = ReadyBuffer(lim.batch_size)
@@ -232,8 +238,13 @@ class IngestPipeline:
         self._tasks.append(asyncio.create_task(self._embed.run(), name="ingest-embedder"))
         self._tasks.append(asyncio.create_task(self._intake.renew_leases(), name="ingest-leases"))
         if self._db.shared:
-            follow = self._intake.follow_notices()
+            follow = self._intake.follow_notices(self._take_over if self._front else None)
             self._tasks.append(asyncio.create_task(follow, name="ingest-notices"))
+
+    async def _take_over(self) -> None:
+        """Owe what stopped front ends owed: finished jobs are answered now, the others are
+        claimed here (running ones once their lease ran out)."""
+        await take_over(self._db, self._outcomes.resolve, embeds=True)
 
     async def stop(self, *, timeout: float | None = None) -> None:
         """Stop claiming, let the jobs already claimed finish (at most ``timeout`` seconds, then

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import aclosing
 from typing import Any
 
@@ -33,7 +33,7 @@ from storage.job_feed import finished_jobs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RemoteTickets", "outcome_of", "request_of"]
+__all__ = ["RemoteTickets", "outcome_of", "request_of", "take_over"]
 
 POLL_S = 5.0  # re-read awaited jobs after this long without a notice
 
@@ -160,28 +160,46 @@ class RemoteTickets:
 
     async def adopt(self) -> int:
         """Answer for front ends that stopped: their finished jobs are told to the listener
-        now, their running ones when they finish. Album items are left to the album's answer
-        (:mod:`bot.shared_albums`). Returns how many jobs were taken over."""
-        jobs = await self._db.owed.adopt(self._db.worker)
-        told: list[int] = []
-        for job in jobs:
-            request = request_of(job)
-            if request.facts.album_id is not None:
-                told.append(job.id)
-            elif job.state in ("done", "failed"):
-                await tell_listener(self._on_outcome, outcome_of(job, request))
-                told.append(job.id)
-            else:
-                async with self._lock:
-                    self._book.issue(job.id, request, None)
-        if jobs:
-            log.info("took over %d job(s) of stopped front ends", len(jobs))
-        await self._db.owed.settle(told, self._db.worker)
-        return len(jobs)
+        now, their running ones when they finish. Returns how many jobs are awaited anew."""
+        unfinished = await take_over(self._db, self._tell)
+        for job, request in unfinished:
+            if request.facts.album_id is not None:  # the album's shared answer covers it
+                await self._db.owed.settle([job.id], self._db.worker)
+                continue
+            async with self._lock:
+                self._book.issue(job.id, request, None)
+        return len(unfinished)
+
+    async def _tell(self, outcome: IngestOutcome) -> None:
+        await tell_listener(self._on_outcome, outcome)
 
     async def _resolve(self, outcome: IngestOutcome) -> None:
         if await self._book.settle(outcome):
             await tell_listener(self._on_outcome, outcome)
+
+
+async def take_over(
+    db: Database, tell: Callable[[IngestOutcome], Awaitable[None]], *, embeds: bool = False
+) -> list[tuple[Job, IngestRequest]]:
+    """Make this process owe what front ends no longer running owed (storage.owed_answers;
+    ``embeds``: this process embeds them too). Finished jobs are told now and owed no more,
+    except album items, whose album's shared answer (bot.shared_albums) covers them; returns
+    the unfinished jobs with their requests."""
+    jobs = await db.owed.adopt(db.worker, embeds=embeds)
+    told: list[int] = []
+    unfinished: list[tuple[Job, IngestRequest]] = []
+    for job in jobs:
+        request = request_of(job)
+        if job.state not in ("done", "failed"):
+            unfinished.append((job, request))
+            continue
+        if request.facts.album_id is None:
+            await tell(outcome_of(job, request))
+        told.append(job.id)
+    if jobs:
+        log.info("took over %d job(s) of front ends no longer running", len(jobs))
+    await db.owed.settle(told, db.worker)
+    return unfinished
 
 
 def request_of(job: Job) -> IngestRequest:

@@ -261,3 +261,38 @@ async def test_an_idle_worker_is_woken_by_the_enqueue_not_by_its_clock(
     finally:
         await front.close()
         await worker.close()
+
+
+async def open_front(tmp: Path, name: str, url: str, fetch: Files, told: Told, **kw: Any) -> Engine:
+    """A bot front end that embeds what it queues (INGEST_REMOTE=false) on the shared database."""
+    s = settings(tmp / name, model_dirs=[MODEL], database_url=url, ocr_enabled=False, **kw)
+    return await Engine.open(s, fetch=fetch, on_outcome=told, front_end=True)
+
+
+async def test_a_front_end_that_embeds_takes_over_the_jobs_of_one_that_died(
+    tmp_path: Path, url: str
+) -> None:
+    """Front A holds a job (its download hangs) and is killed; front B, which never claims
+    another live front end's jobs, takes it over once A's lease ran out, embeds it and tells
+    its listener (the "finished after a restart" report)."""
+    stuck, files = Files(), Files()
+    gate = stuck.hold_after(0)
+    told_a, told_b = Told(), Told()
+    a = await open_front(tmp_path, "a", url, stuck, told_a, ingest_lease_s=1.0)
+    b: Engine | None = None
+    try:
+        owner_id = (await a.owners.ensure("user", 13)).id
+        request = photo(files, owner_id, "t1", (90, 10, 200))
+        stuck.data.update(files.data)
+        ticket = await a.library.submit(request)
+        await asyncio.wait_for(stuck.fetched.wait(), WAIT_S)  # A holds it now
+        await kill(a)
+        b = await open_front(tmp_path, "b", url, files, told_b, ingest_lease_s=1.0)
+        outcome = await told_b.next()
+        assert (outcome.job_id, outcome.saved) == (ticket.job_id, True)
+        job = await b.db.owner(owner_id).jobs.get(ticket.job_id)
+        assert job is not None and (job.worker, job.front, job.attempts) == (b.db.worker, None, 2)
+    finally:
+        gate.set()
+        if b is not None:
+            await b.close()

@@ -81,3 +81,21 @@ async def test_only_the_jobs_of_front_ends_no_longer_listening_are_taken_over() 
                 assert await db.owed.settle([*gone, *live, *local], "me") == 2
             # "live" stopped listening: its jobs are owed by whoever takes them
             assert [(j.id, j.front) for j in await db.owed.adopt("me")] == [(live[0], "me")]
+
+
+async def test_a_front_end_claims_only_its_own_jobs_and_finishing_them_settles_them() -> None:
+    with fresh_schema() as url:
+        async with await Database.open(url, readers=1, worker="a") as a:
+            jobs = a.owner((await a.owners.ensure("user", 1)).id).jobs
+            mine = await jobs.enqueue_many([{"n": 1}], front="a", embeds=True)
+            other = await jobs.enqueue_many([{"n": 2}], front="b")  # workers embed it
+            legacy = await jobs.enqueue_many([{"n": 3}])  # queued before fronts were named
+            embedding = await jobs.enqueue_many([{"n": 4}], front="c", embeds=True)
+            claimed = await a.queue.claim(10, front="a")
+            assert sorted(j.id for j in claimed) == sorted([*mine, *legacy])
+            assert [j.id for j in await a.queue.claim(10)] == other  # not "c"'s: it embeds
+            await jobs.finish(mine[0], media_id=None, duplicate=False)
+            await jobs.finish(other[0], media_id=None, duplicate=False)  # "b" still owes it
+            await jobs.fail(legacy[0], "x: y")
+            got = {j.id: j.front for j in await jobs.all()}
+            assert got == {mine[0]: None, other[0]: "b", legacy[0]: None, embedding[0]: "c"}

@@ -35,6 +35,7 @@ EXPECTED_COLUMNS = {
     "jobs": [
         "id", "owner_id", "state", "payload", "attempts", "last_error", "media_id",
         "duplicate", "created_at", "updated_at", "lease_until", "worker", "outcome", "front",
+        "front_embeds",
     ],
     "schema_migrations": ["name", "sha256", "applied_at"],
     "result_messages": [
