@@ -37,7 +37,7 @@ from core.models.routing import TextRouter
 from core.ocr import APT_PACKAGES, OcrReader, OcrStage, find_tessdata
 from core.search.collection import CollectionService
 from core.search.service import SearchService
-from core.settings import OcrSettings, Settings
+from core.settings import EmbedSettings, OcrSettings, Settings
 from storage import Database, OwnerKind
 from storage.db import default_database_path
 from storage.housekeeping import Housekeeper, Retention
@@ -122,17 +122,7 @@ class Engine:
         front ends that stopped), never another front end's."""
         bundles = load_bundles(settings.data.model_dirs)
         embed = settings.embed
-        embedders = [
-            OnnxEmbedder(
-                b,
-                threads=embed.threads,
-                graph_optimization=embed.graph_optimization,
-                batch_size=embed.batch_size,
-                image_runs=embed.image_runs,
-                memory_mb=embed.memory_mb,
-            )
-            for b in bundles
-        ]
+        embedders = [_embedder(b, embed) for b in bundles]
         if validate:
             for emb in embedders:
                 emb.validate()  # fails here, naming the file, rather than on the first query
@@ -266,6 +256,18 @@ def open_ocr_stage(
         retry_backoff_s=settings.ingest.retry_backoff_s,
         owner_kinds=owner_kinds,
         lease_s=settings.ingest.lease_s,
+    )
+
+
+def _embedder(bundle: Bundle, embed: EmbedSettings) -> OnnxEmbedder:
+    """One model's ONNX sessions, sized by EMBED_*."""
+    return OnnxEmbedder(
+        bundle,
+        threads=embed.threads,
+        graph_optimization=embed.graph_optimization,
+        batch_size=embed.batch_size,
+        image_runs=embed.image_runs,
+        memory_mb=embed.memory_mb,
     )
 
 
