@@ -19,8 +19,9 @@ OCR is off in the workers (its cost is ``bench/ocr.py``'s).
 
     python -m bench.scale --url postgresql://user:pw@127.0.0.1:5432/db [--photos 120]
 
-The URL comes from ``--url``, else ``BENCH_DATABASE_URL``, ``IMAGE_FINDER_TEST_DATABASE_URL`` or
-``DATABASE_URL``; the role needs CREATE on the database (a schema per run, dropped after).
+The URL comes from ``--url``, else ``IMAGE_FINDER_BENCH_DATABASE_URL``, ``BENCH_DATABASE_URL``,
+``IMAGE_FINDER_TEST_DATABASE_URL`` or ``DATABASE_URL``; the role needs CREATE on the database
+(a schema per run, dropped after).
 Prints a table and a final ``RESULT {json}`` line.
 """
 
@@ -54,7 +55,12 @@ from tests.e2e.fake_telegram import FakeTelegramServer  # noqa: E402
 from tests.e2e.harness import BotProcess, bot_env  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "models" / "clip-fixture"
-URL_ENVS = ("BENCH_DATABASE_URL", "IMAGE_FINDER_TEST_DATABASE_URL", "DATABASE_URL")
+URL_ENVS = (
+    "IMAGE_FINDER_BENCH_DATABASE_URL",
+    "BENCH_DATABASE_URL",
+    "IMAGE_FINDER_TEST_DATABASE_URL",
+    "DATABASE_URL",
+)
 READY_TIMEOUT_S = 180.0
 
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from bot.i18n import t
 from bot.progress import EDIT_INTERVAL_S, ProgressMessage
-from bot.reports import ItemResult, album_text, item_text
+from bot.reports import ItemResult, album_text, item_text, worth_saying
 from core.errors import IngestInterruptedError
 from core.ingest.pipeline import Ticket
 
@@ -262,10 +262,7 @@ class AlbumCollector:
 
     @staticmethod
     def _worth_saying(group: _Group) -> bool:
-        """In a group chat only problems and half-successes get an answer."""
-        return group.done and any(
-            r.status == "failed" or r.near_duplicate or r.thumbnail_only for r in group.results()
-        )
+        return group.done and worth_saying(group.results())
 
     def _finished(self, group: _Group) -> None:
         """Once every item has ended, keep the group a while for stragglers, then forget it."""

@@ -168,3 +168,11 @@ def resumed_text(results: list[ItemResult], lang: str) -> str:
     saved = sum(r.status == "saved" for r in results)
     head = t("reports-resumed-header", lang, saved=saved, total=total)
     return _compose(head, results, lang)
+
+
+def worth_saying(results: Iterable[ItemResult | None]) -> bool:
+    """In a group chat only problems and half-successes get an answer (None: still running)."""
+    return any(
+        r is not None and (r.status == "failed" or r.near_duplicate or r.thumbnail_only)
+        for r in results
+    )

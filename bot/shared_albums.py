@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from bot.albums import KEEP_S, wait_settled
 from bot.progress import EDIT_INTERVAL_S, ProgressMessage
-from bot.reports import ItemResult, album_text
+from bot.reports import ItemResult, album_text, worth_saying
 from core.ingest.remote import outcome_of, request_of
 from core.ingest.tickets import Ticket
 from storage.album_answers import AlbumAnswer, AlbumAnswers, AlbumKey
@@ -93,9 +93,13 @@ class SharedAlbums:
         the pipeline (``result``). The answer comes from whichever replica holds the album."""
         if self._closed:
             return
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever())
+        self.start()
         self._spawn(self._arrive(chat_id, album_id, message_id, lang, quiet, ticket, result))
+
+    def start(self) -> None:
+        """Sweep for albums whose holder died, also on a replica that gets no item of them."""
+        if self._sweeper is None and not self._closed:
+            self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def _arrive(
         self,
@@ -188,7 +192,7 @@ class SharedAlbums:
                     return
                 await self._nap(wake, self.poll_s)
                 continue
-            if row.quiet and not _worth_saying(results) and row.message_id is None:
+            if row.quiet and not worth_saying(results.values()) and row.message_id is None:
                 if await self._finish(row):
                     return
                 continue
@@ -299,7 +303,7 @@ def shared_albums_for(services: BotServices) -> SharedAlbums | None:
     """The shared album answers of a front end on PostgreSQL; None on SQLite (one process:
     :mod:`bot.albums` answers everything)."""
     db = services.engine.db
-    if db.dialect != "postgresql":
+    if not db.shared:
         return None
     owners = services.engine.owners
 
@@ -308,7 +312,7 @@ def shared_albums_for(services: BotServices) -> SharedAlbums | None:
         return None if owner is None else owner.id
 
     settings = services.settings.bot
-    return SharedAlbums(
+    albums = SharedAlbums(
         services.bot,
         db.album_answers,
         owner_of,
@@ -316,17 +320,11 @@ def shared_albums_for(services: BotServices) -> SharedAlbums | None:
         wait_s=settings.album_wait_s,
         lease_s=settings.album_lease_s,
     )
+    albums.start()
+    return albums
 
 
 def _result_of(job: Job) -> ItemResult | None:
     if job.state not in ("done", "failed"):
         return None
     return ItemResult.from_outcome(outcome_of(job, request_of(job)))
-
-
-def _worth_saying(results: dict[int, ItemResult | None]) -> bool:
-    """In a group chat only problems and half-successes get an answer (as bot.albums)."""
-    return any(
-        r is not None and (r.status == "failed" or r.near_duplicate or r.thumbnail_only)
-        for r in results.values()
-    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import secrets
 import socket
 from collections.abc import Sequence
 from typing import Any
@@ -35,10 +36,12 @@ _opened = itertools.count()
 
 
 def default_worker() -> str:
-    """``hostname:pid`` for a process's first database, ``hostname:pid/n`` for further ones
-    (two databases opened in one process are two claimers)."""
+    """``hostname:pid:random`` for a process's first database, ``.../n`` for further ones (two
+    databases opened in one process are two claimers). The random part keeps a container
+    restarted in place (same hostname, pid 1) from taking its dead predecessor's name, whose
+    expired claims it would never take back and whose owed answers it would never see."""
     n = next(_opened)
-    base = f"{socket.gethostname()}:{os.getpid()}"
+    base = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
     return base if n == 0 else f"{base}/{n}"
 
 
@@ -84,19 +87,19 @@ async def lock_in_order(
 
 async def notify_job(conn: Conn, job_id: int) -> None:
     """Tell front ends listening on PostgreSQL (channel ``<schema>.jobs``, payload the job id)
-    that a job finished; sent when the caller's transaction commits, not before. A no-op on
-    SQLite, where the front end is the process that did the work."""
-    if conn.dialect == "postgresql":
-        await conn.execute(
-            f"SELECT pg_notify(current_schema() || '.{JOBS_CHANNEL}', ?)", (str(int(job_id)),)
-        )
+    that a job finished. A no-op on SQLite, where the front end is the process that did it."""
+    await _notify(conn, JOBS_CHANNEL, job_id)
 
 
 async def notify_queued(conn: Conn, job_id: int) -> None:
     """Wake idle workers on PostgreSQL (channel ``<schema>.queued``): a job became claimable
-    (payload: one of their ids). Sent at commit; a no-op on SQLite, whose pipeline is woken in
-    process."""
+    (payload: one of their ids). A no-op on SQLite, whose pipeline is woken in process."""
+    await _notify(conn, QUEUED_CHANNEL, job_id)
+
+
+async def _notify(conn: Conn, channel: str, job_id: int) -> None:
+    """Sent when the caller's transaction commits, not before."""
     if conn.dialect == "postgresql":
         await conn.execute(
-            f"SELECT pg_notify(current_schema() || '.{QUEUED_CHANNEL}', ?)", (str(int(job_id)),)
+            f"SELECT pg_notify(current_schema() || '.{channel}', ?)", (str(int(job_id)),)
         )

@@ -52,10 +52,11 @@ class OwedAnswers:
         conns = self._conns
         if not isinstance(conns, PgConnections):
             return []  # one process: its pipeline answers its own jobs
-        async with conns.write() as conn:
+        async with conns.read() as conn:  # every few seconds per front end: no write for none
             gone = await _gone(conns, conn, front)
-            if not gone:
-                return []
+        if not gone:
+            return []
+        async with conns.write() as conn:  # a front end taken meanwhile no longer matches
             rows = await fetch_all(
                 conn,
                 "UPDATE jobs SET front = ?, front_embeds = ? "

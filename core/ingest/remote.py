@@ -162,13 +162,13 @@ class RemoteTickets:
         """Answer for front ends that stopped: their finished jobs are told to the listener
         now, their running ones when they finish. Returns how many jobs are awaited anew."""
         unfinished = await take_over(self._db, self._tell)
-        for job, request in unfinished:
-            if request.facts.album_id is not None:  # the album's shared answer covers it
-                await self._db.owed.settle([job.id], self._db.worker)
-                continue
-            async with self._lock:
-                self._book.issue(job.id, request, None)
-        return len(unfinished)
+        albums = [job.id for job, r in unfinished if r.facts.album_id is not None]
+        await self._db.owed.settle(albums, self._db.worker)  # the album's shared answer
+        async with self._lock:
+            for job, request in unfinished:
+                if request.facts.album_id is None:
+                    self._book.issue(job.id, request, None)
+        return len(unfinished) - len(albums)
 
     async def _tell(self, outcome: IngestOutcome) -> None:
         await tell_listener(self._on_outcome, outcome)

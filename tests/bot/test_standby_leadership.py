@@ -16,6 +16,20 @@ from tests.postgres_support import fresh_schema
 RETRY_S = 0.2
 
 
+class Retries:
+    """A standby's retry callback that says when it has failed ``wanted`` times."""
+
+    def __init__(self, wanted: int) -> None:
+        self.wanted = wanted
+        self.count = 0
+        self.reached = asyncio.Event()
+
+    def __call__(self) -> None:
+        self.count += 1
+        if self.count >= self.wanted:
+            self.reached.set()
+
+
 @pytest.fixture
 async def conns() -> AsyncIterator[tuple[PgConnections, PgConnections]]:
     with fresh_schema() as url:
@@ -37,8 +51,9 @@ async def test_one_replica_holds_the_lock_and_the_other_takes_over_after_it_is_r
         assert await a.try_acquire()
         assert not await b.try_acquire()
         assert await a.still_held()
-        waiting = asyncio.create_task(b.acquire())
-        await asyncio.sleep(3 * RETRY_S)  # several retries fail while a holds it
+        retries = Retries(3)
+        waiting = asyncio.create_task(b.acquire(on_retry=retries))
+        await asyncio.wait_for(retries.reached.wait(), 20 * RETRY_S)  # they fail while a holds it
         assert not waiting.done()
         await a.release()
         assert await asyncio.wait_for(waiting, 5 * RETRY_S)
@@ -84,12 +99,12 @@ async def test_acquire_gives_up_when_stopped(conns: tuple[PgConnections, PgConne
     async with a, b:
         assert await a.try_acquire()
         stop = asyncio.Event()
-        beats: list[int] = []
-        waiting = asyncio.create_task(b.acquire(stop, on_retry=lambda: beats.append(1)))
-        await asyncio.sleep(2.5 * RETRY_S)
+        retries = Retries(2)
+        waiting = asyncio.create_task(b.acquire(stop, on_retry=retries))
+        await asyncio.wait_for(retries.reached.wait(), 20 * RETRY_S)
         stop.set()
         assert await asyncio.wait_for(waiting, 2) is False
-        assert len(beats) >= 2 and not b.held
+        assert retries.count >= 2 and not b.held
 
 
 def test_scoped_lock_names_differ_per_schema() -> None:

@@ -154,16 +154,15 @@ async def test_evicted_owner_is_loaded_again_with_changes_made_meanwhile(
     target = database_target("evict.db")
     db_a, db_b = await Database.open(target), await Database.open(target)
     try:
+        source_a, source_b = CountingSource(db_a.vectors), CountingSource(db_b.vectors)
         a = Replica(
-            db_a,
-            CountingSource(db_a.vectors),
-            IndexManager(db_a.vectors, tmp_path / "a", IndexSettings(), shared=True),
+            db_a, source_a, IndexManager(source_a, tmp_path / "a", IndexSettings(), shared=True)
         )
         # B's budget holds one small index at a time.
         b_index = IndexManager(
-            db_b.vectors, tmp_path / "b", IndexSettings(), shared=True, memory_budget_bytes=1
+            source_b, tmp_path / "b", IndexSettings(), shared=True, memory_budget_bytes=1
         )
-        b = Replica(db_b, CountingSource(db_b.vectors), b_index)
+        b = Replica(db_b, source_b, b_index)
         o1, o2 = await owner(a, 1), await owner(a, 2)
         u1 = await a.commit(o1, 1)
         u2 = await a.commit(o2, 2)

@@ -233,8 +233,8 @@ class Cluster:
         return await self.start(name, ["-m", "bot", "worker"])
 
     def by_worker_name(self, worker: str) -> BotProcess:
-        """The process a ``hostname:pid`` worker name belongs to."""
-        pid = int(worker.rsplit(":", 1)[1].split("/")[0])
+        """The process a ``hostname:pid:random`` worker name belongs to."""
+        pid = int(worker.split(":")[1])
         for process in self.processes.values():
             if process.process is not None and process.process.pid == pid:
                 return process

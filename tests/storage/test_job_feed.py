@@ -99,3 +99,15 @@ async def test_a_front_end_claims_only_its_own_jobs_and_finishing_them_settles_t
             await jobs.fail(legacy[0], "x: y")
             got = {j.id: j.front for j in await jobs.all()}
             assert got == {mine[0]: None, other[0]: "b", legacy[0]: None, embedding[0]: "c"}
+
+
+def test_a_process_restarted_in_place_gets_a_name_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same hostname, same pid (a container restarted): still another claimer."""
+    import storage.leases as leases
+
+    monkeypatch.setattr(leases.os, "getpid", lambda: 1)
+    monkeypatch.setattr(leases, "_opened", iter([0, 0]))
+    first, second = leases.default_worker(), leases.default_worker()
+    assert first != second and first.split(":")[:2] == second.split(":")[:2]
