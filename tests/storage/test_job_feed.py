@@ -36,6 +36,20 @@ def schema_of(url: str) -> str:
     return url.rsplit("search_path%3D", 1)[1]
 
 
+async def until_no_listener(channel: str) -> None:
+    """Bounded: a closed connection's server process ends (and drops its locks) a moment after
+    the client let go."""
+    async with await psycopg.AsyncConnection.connect(server_url(), autocommit=True) as admin:
+        for _ in range(1000):
+            cur = await admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query = %s", (f'LISTEN "{channel}"',)
+            )
+            if await cur.fetchone() == (0,):
+                return
+            await admin.execute("SELECT pg_sleep(0.01)")
+    pytest.fail(f"a listener on {channel} never went away")
+
+
 async def test_notices_name_committed_jobs_and_a_lost_connection_asks_for_a_full_read() -> None:
     with fresh_schema() as url:
         async with await Database.open(url, readers=1) as db:
@@ -79,7 +93,9 @@ async def test_only_the_jobs_of_front_ends_no_longer_listening_are_taken_over() 
                 assert [j.id for j in await db.owed.adopt("me")] == gone
                 assert await db.owed.adopt("other") == []  # taken once
                 assert await db.owed.settle([*gone, *live, *local], "me") == 2
-            # "live" stopped listening: its jobs are owed by whoever takes them
+            # "live" stopped listening: once the server has ended its session, its jobs are
+            # owed by whoever takes them
+            await until_no_listener(f"{schema_of(url)}.jobs")
             assert [(j.id, j.front) for j in await db.owed.adopt("me")] == [(live[0], "me")]
 
 
